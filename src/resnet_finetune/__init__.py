@@ -1,0 +1,4 @@
+"""resnet-finetune
+"""
+
+__version__ = "0.1"

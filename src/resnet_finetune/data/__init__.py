@@ -1,0 +1,1 @@
+"""Image discovery, validation, splitting, tf.data input and augmentation; no Kedro."""

@@ -1,0 +1,1 @@
+"""Metrics and report figures; no Kedro."""

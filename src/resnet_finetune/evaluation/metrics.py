@@ -1,0 +1,66 @@
+"""Classification metrics computed with scikit-learn."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+    top_k_accuracy_score,
+)
+
+
+def classification_metrics(
+    y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str], top_k: int = 2
+) -> dict:
+    """Accuracy, top-k accuracy, macro F1 and per-class precision/recall/F1/support."""
+    labels = np.arange(len(class_names))
+    y_pred = probabilities.argmax(axis=1)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "top_k": int(top_k),
+        "top_k_accuracy": float(
+            top_k_accuracy_score(y_true, probabilities, k=min(top_k, len(labels)), labels=labels)
+        ),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "num_test_images": int(len(y_true)),
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(class_names)
+        },
+    }
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    return confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
+
+
+def prediction_table(
+    paths: list[str], y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str]
+) -> pd.DataFrame:
+    """One row per image: its path, true and predicted label, confidence, correctness."""
+    y_pred = probabilities.argmax(axis=1)
+    names = np.asarray(class_names)
+    table = pd.DataFrame(
+        {
+            "path": paths,
+            "true_label": names[y_true],
+            "predicted_label": names[y_pred],
+            "confidence": probabilities.max(axis=1).round(6),
+            "correct": y_true == y_pred,
+        }
+    )
+    for index, name in enumerate(class_names):
+        table[f"p_{name}"] = probabilities[:, index].round(6)
+    return table

@@ -1,0 +1,31 @@
+"""The ResNet library: pure Keras 3, no Kedro."""
+
+from resnet_finetune.models.classifier import (
+    ImagePreprocessing,
+    backbone_from_weights,
+    backbone_of,
+    build_backbone,
+    build_classifier,
+)
+from resnet_finetune.models.resnet import (
+    ARCHITECTURES,
+    build_resnet,
+    load_weights_by_name,
+    stage_names,
+    total_stride,
+    transfer_weights,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "ImagePreprocessing",
+    "backbone_from_weights",
+    "backbone_of",
+    "build_backbone",
+    "build_classifier",
+    "build_resnet",
+    "load_weights_by_name",
+    "stage_names",
+    "total_stride",
+    "transfer_weights",
+]

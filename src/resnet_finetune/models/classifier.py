@@ -1,0 +1,136 @@
+"""A classifier around a ResNet backbone: uint8 in, normalised on the device, float32 out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+from keras import layers, ops
+
+from resnet_finetune.models.resnet import build_resnet, load_weights_by_name, transfer_weights
+
+# keras.applications preprocessing: "tf" for V2, "caffe" (BGR, mean-subtracted) for V1.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+PREPROCESSING_MODES = ("tf", "caffe")
+
+
+@keras.saving.register_keras_serializable(package="resnet_finetune")
+class ImagePreprocessing(layers.Layer):
+    """Turn uint8 RGB images into the float range a backbone expects."""
+
+    def __init__(self, mode: str = "tf", **kwargs):
+        super().__init__(**kwargs)
+        if mode not in PREPROCESSING_MODES:
+            raise ValueError(f"mode={mode!r} is not allowed; allowed: {list(PREPROCESSING_MODES)}")
+        self.mode = mode
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.mode == "tf":
+            return x / 127.5 - 1.0
+        return ops.flip(x, axis=-1) - ops.convert_to_tensor(_CAFFE_MEAN_BGR, self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+def build_backbone(config: dict, channels: int = 3) -> keras.Model:
+    """A headless, size-agnostic ResNet from a ``backbone`` parameter block."""
+    options = {k: v for k, v in config.items() if k not in {"architecture", "weights", "preprocessing"}}
+    model = build_resnet(
+        config["architecture"],
+        input_shape=(None, None, channels),
+        include_top=False,
+        pooling="avg",
+        **options,
+    )
+    return keras.Model(model.inputs, model.outputs, name="backbone")
+
+
+def build_classifier(
+    backbone: keras.Model,
+    num_classes: int,
+    *,
+    image_size: tuple[int, int],
+    dropout: float = 0.0,
+    preprocessing: str = "tf",
+    backbone_training: bool | None = None,
+) -> keras.Model:
+    """Stack preprocessing, ``backbone`` and a new float32 softmax head.
+
+    ``backbone_training=False`` keeps BatchNorm in inference mode whatever is trainable:
+    the fine-tuning setting. ``None`` lets ``fit`` decide: training from scratch.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes={num_classes} must be at least 2")
+    channels = backbone.input_shape[-1]
+    inputs = keras.Input((*image_size, channels), dtype="uint8", name="image")
+    x = ImagePreprocessing(preprocessing, name="preprocessing")(inputs)
+    x = backbone(x, training=backbone_training)
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="head")(x)
+    return keras.Model(inputs, outputs, name="classifier")
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The feature extractor inside a saved model: our ``backbone`` layer, or everything
+    up to global pooling for a keras.applications-style model."""
+    names = {layer.name for layer in model.layers}
+    if "backbone" in names:
+        return model.get_layer("backbone")
+    for pooling in ("avg_pool", "max_pool"):
+        if pooling in names:
+            return keras.Model(model.inputs, model.get_layer(pooling).output, name="backbone")
+    raise ValueError(
+        f"model {model.name!r} has neither a 'backbone' layer nor a global pooling layer "
+        "('avg_pool'/'max_pool') to cut its head at"
+    )
+
+
+_IMAGENET_MODELS = {
+    ("resnet50", "v1"): "ResNet50",
+    ("resnet101", "v1"): "ResNet101",
+    ("resnet152", "v1"): "ResNet152",
+    ("resnet50", "v2"): "ResNet50V2",
+    ("resnet101", "v2"): "ResNet101V2",
+    ("resnet152", "v2"): "ResNet152V2",
+}
+WEIGHT_CHOICES = ("pretrain", "imagenet", "none", "a path to a .keras or .weights.h5 file")
+
+
+def backbone_from_weights(config: dict, pretrained: keras.Model | None = None) -> keras.Model:
+    """The backbone that ``config["weights"]`` names.
+
+    ``pretrain``: the backbone of ``pretrained`` (the model of the pretrain pipeline);
+    ``imagenet``: keras.applications' published weights (needs internet);
+    ``none``: random initialisation; a path: a ``.keras`` model or ``.weights.h5`` file.
+    """
+    weights = str(config.get("weights", "none"))
+    if weights == "pretrain":
+        if pretrained is None:
+            raise ValueError("backbone.weights='pretrain' needs the model of the pretrain pipeline")
+        return backbone_of(pretrained)
+    backbone = build_backbone(config)
+    if weights == "none":
+        return backbone
+    if weights == "imagenet":
+        key = (config["architecture"], config.get("variant", "v1"))
+        if key not in _IMAGENET_MODELS:
+            raise ValueError(
+                f"backbone.weights='imagenet' exists for (architecture, variant) in "
+                f"{sorted(_IMAGENET_MODELS)}, not {key}"
+            )
+        reference = getattr(keras.applications, _IMAGENET_MODELS[key])(
+            include_top=False, weights="imagenet"
+        )
+        transfer_weights(reference, backbone)
+        return backbone
+    if weights.endswith((".keras", ".weights.h5", ".h5")):
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"backbone.weights={weights!r}: no such file")
+        if weights.endswith(".keras"):
+            return backbone_of(keras.saving.load_model(weights, compile=False))
+        load_weights_by_name(backbone, weights)
+        return backbone
+    raise ValueError(f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}")

@@ -1,0 +1,373 @@
+"""One configuration-driven builder for the whole ResNet family.
+
+Depths are data (``ARCHITECTURES``); one function per block type; layer names follow
+``keras.applications`` (``conv2_block1_1_conv``) so that its published weights load by
+name. Pure Keras 3: runs on the TensorFlow, JAX and PyTorch backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers, ops
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The shape of one network: its blocks, their count and width per stage."""
+
+    block: str  # "basic" (two 3x3) or "bottleneck" (1x1, 3x3, 1x1 with 4x expansion)
+    depths: tuple[int, ...]
+    filters: tuple[int, ...]
+    stem: str  # "imagenet" (7x7/2 conv + 3x3/2 max-pool) or "cifar" (3x3/1 conv)
+    residual: bool = True
+
+    @property
+    def family(self) -> str:
+        return self.stem
+
+
+_IMAGENET_FILTERS = (64, 128, 256, 512)
+_CIFAR_FILTERS = (16, 32, 64)
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "resnet18": Architecture("basic", (2, 2, 2, 2), _IMAGENET_FILTERS, "imagenet"),
+    "resnet34": Architecture("basic", (3, 4, 6, 3), _IMAGENET_FILTERS, "imagenet"),
+    "resnet50": Architecture("bottleneck", (3, 4, 6, 3), _IMAGENET_FILTERS, "imagenet"),
+    "resnet101": Architecture("bottleneck", (3, 4, 23, 3), _IMAGENET_FILTERS, "imagenet"),
+    "resnet152": Architecture("bottleneck", (3, 8, 36, 3), _IMAGENET_FILTERS, "imagenet"),
+}
+# CIFAR networks have 6n+2 layers: n basic blocks in each of three stages.
+for _depth in (20, 32, 44, 56, 110):
+    _n = (_depth - 2) // 6
+    ARCHITECTURES[f"resnet{_depth}"] = Architecture("basic", (_n,) * 3, _CIFAR_FILTERS, "cifar")
+    ARCHITECTURES[f"plain{_depth}"] = Architecture(
+        "basic", (_n,) * 3, _CIFAR_FILTERS, "cifar", residual=False
+    )
+
+VARIANTS = {"imagenet": ("v1", "v1.5", "v2"), "cifar": ("v1",)}
+SHORTCUTS = {"imagenet": ("B",), "cifar": ("A", "B")}
+POOLINGS = ("avg", "max", None)
+EXPANSION = {"basic": 1, "bottleneck": 4}
+
+
+@keras.saving.register_keras_serializable(package="resnet_finetune")
+class ZeroPadShortcut(layers.Layer):
+    """The paper's option A shortcut: subsample by ``stride``, zero-pad the new channels."""
+
+    def __init__(self, stride: int, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.stride = stride
+        self.channels = channels
+
+    def call(self, inputs):
+        x = inputs[:, :: self.stride, :: self.stride, :]
+        extra = self.channels - x.shape[-1]
+        return ops.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
+
+    def compute_output_shape(self, input_shape):
+        def reduced(size):
+            return None if size is None else -(-size // self.stride)
+
+        return (input_shape[0], reduced(input_shape[1]), reduced(input_shape[2]), self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "stride": self.stride, "channels": self.channels}
+
+
+@dataclass(frozen=True)
+class _Options:
+    variant: str
+    shortcut: str
+    residual: bool
+    conv_bias: bool | None
+    bn_momentum: float
+    bn_epsilon: float
+    zero_init_residual: bool
+    l2: float
+
+    def bias(self, keras_default: bool) -> bool:
+        return keras_default if self.conv_bias is None else self.conv_bias
+
+
+def _conv(x, filters, kernel, stride, name, opts, bias):
+    """Conv whose stride-2 padding is symmetric (explicit pad), as torchvision and keras V2."""
+    if kernel > 1 and (stride > 1 or opts.variant == "v2"):
+        x = layers.ZeroPadding2D(kernel // 2, name=name.replace("_conv", "_pad"))(x)
+        padding = "valid"
+    else:
+        padding = "same"
+    return layers.Conv2D(
+        filters,
+        kernel,
+        strides=stride,
+        padding=padding,
+        use_bias=bias,
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.L2(opts.l2) if opts.l2 else None,
+        name=name,
+    )(x)
+
+
+def _bn(x, name, opts, zero_gamma=False):
+    return layers.BatchNormalization(
+        axis=-1,
+        momentum=opts.bn_momentum,
+        epsilon=opts.bn_epsilon,
+        gamma_initializer="zeros" if zero_gamma else "ones",
+        name=name,
+    )(x)
+
+
+def _relu(x, name):
+    return layers.Activation("relu", name=name)(x)
+
+
+def _shortcut(x, out_channels, stride, name, opts):
+    """Identity where shapes agree; else option A (zero-pad) or B (1x1 projection + BN)."""
+    if stride == 1 and x.shape[-1] == out_channels:
+        return x
+    if opts.shortcut == "A":
+        return ZeroPadShortcut(stride, out_channels, name=name + "_0_pad")(x)
+    shortcut = _conv(x, out_channels, 1, stride, name + "_0_conv", opts, opts.bias(True))
+    return _bn(shortcut, name + "_0_bn", opts)
+
+
+def _merge(shortcut, x, name, opts):
+    if not opts.residual:
+        return _relu(x, name + "_out")
+    x = layers.Add(name=name + "_add")([shortcut, x])
+    return _relu(x, name + "_out")
+
+
+def _basic_block(x, filters, stride, name, opts):
+    shortcut = _shortcut(x, filters, stride, name, opts) if opts.residual else None
+    x = _conv(x, filters, 3, stride, name + "_1_conv", opts, opts.bias(True))
+    x = _relu(_bn(x, name + "_1_bn", opts), name + "_1_relu")
+    x = _conv(x, filters, 3, 1, name + "_2_conv", opts, opts.bias(True))
+    x = _bn(x, name + "_2_bn", opts, zero_gamma=opts.zero_init_residual)
+    return _merge(shortcut, x, name, opts)
+
+
+def _bottleneck_block(x, filters, stride, name, opts):
+    out_channels = 4 * filters
+    shortcut = _shortcut(x, out_channels, stride, name, opts) if opts.residual else None
+    # v1 (paper, keras.applications) strides in the first 1x1; v1.5 (torchvision) in the 3x3.
+    stride_1x1, stride_3x3 = (stride, 1) if opts.variant == "v1" else (1, stride)
+    x = _conv(x, filters, 1, stride_1x1, name + "_1_conv", opts, opts.bias(True))
+    x = _relu(_bn(x, name + "_1_bn", opts), name + "_1_relu")
+    x = _conv(x, filters, 3, stride_3x3, name + "_2_conv", opts, opts.bias(True))
+    x = _relu(_bn(x, name + "_2_bn", opts), name + "_2_relu")
+    x = _conv(x, out_channels, 1, 1, name + "_3_conv", opts, opts.bias(True))
+    x = _bn(x, name + "_3_bn", opts, zero_gamma=opts.zero_init_residual)
+    return _merge(shortcut, x, name, opts)
+
+
+def _preact_block(x, filters, stride, name, opts, block):
+    """Pre-activation (v2) block in the layout of keras.applications ResNetV2."""
+    out_channels = filters * EXPANSION[block]
+    preact = _relu(_bn(x, name + "_preact_bn", opts), name + "_preact_relu")
+    if x.shape[-1] != out_channels:
+        shortcut = _conv(preact, out_channels, 1, stride, name + "_0_conv", opts, opts.bias(True))
+    elif stride > 1:
+        shortcut = layers.MaxPooling2D(1, strides=stride, name=name + "_0_pool")(x)
+    else:
+        shortcut = x
+    if block == "bottleneck":
+        x = _conv(preact, filters, 1, 1, name + "_1_conv", opts, opts.bias(False))
+        x = _relu(_bn(x, name + "_1_bn", opts), name + "_1_relu")
+        x = _conv(x, filters, 3, stride, name + "_2_conv", opts, opts.bias(False))
+        x = _relu(_bn(x, name + "_2_bn", opts), name + "_2_relu")
+        x = _conv(x, out_channels, 1, 1, name + "_3_conv", opts, opts.bias(True))
+    else:
+        x = _conv(preact, filters, 3, stride, name + "_1_conv", opts, opts.bias(False))
+        x = _relu(_bn(x, name + "_1_bn", opts), name + "_1_relu")
+        x = _conv(x, filters, 3, 1, name + "_2_conv", opts, opts.bias(True))
+    return layers.Add(name=name + "_out")([shortcut, x])
+
+
+def _stem(x, arch, width_filters, opts):
+    if arch.stem == "cifar":
+        x = _conv(x, width_filters, 3, 1, "conv1_conv", opts, opts.bias(True))
+        return _relu(_bn(x, "conv1_bn", opts), "conv1_relu")
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = layers.Conv2D(
+        width_filters,
+        7,
+        strides=2,
+        use_bias=opts.bias(True),
+        kernel_initializer="he_normal",
+        kernel_regularizer=keras.regularizers.L2(opts.l2) if opts.l2 else None,
+        name="conv1_conv",
+    )(x)
+    if opts.variant != "v2":
+        x = _relu(_bn(x, "conv1_bn", opts), "conv1_relu")
+    x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+def total_stride(name: str) -> int:
+    """How much the network shrinks its input: the smallest side it accepts."""
+    arch = _architecture(name)
+    stem = 4 if arch.stem == "imagenet" else 1
+    return stem * 2 ** (len(arch.depths) - 1)
+
+
+def stage_names(name: str) -> list[str]:
+    """Layer-name prefixes of the residual stages, input side first (``conv2`` …)."""
+    return [f"conv{i + 2}" for i in range(len(_architecture(name).depths))]
+
+
+def _architecture(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise ValueError(f"name={name!r} is not a known network; allowed: {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def _check_choice(argument: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{argument}={value!r} is not allowed; allowed: {list(allowed)}")
+
+
+def build_resnet(
+    name: str,
+    *,
+    input_shape: tuple[int | None, int | None, int],
+    num_classes: int = 1000,
+    variant: str = "v1",
+    include_top: bool = True,
+    pooling: str | None = "avg",
+    weights: str | None = None,
+    shortcut: str | None = None,
+    width: float = 1.0,
+    conv_bias: bool | None = None,
+    bn_momentum: float = 0.99,
+    bn_epsilon: float = 1.001e-5,
+    zero_init_residual: bool = False,
+    l2: float = 0.0,
+    dropout: float = 0.0,
+    classifier_activation: str | None = "softmax",
+) -> keras.Model:
+    """Build any ResNet of ``ARCHITECTURES`` as a functional ``keras.Model``.
+
+    ``conv_bias=None`` follows keras.applications (biases in v1 convs, the V2 pattern
+    in v2) so its weights load by name; ``False`` gives torchvision's bias-free convs.
+    ``shortcut`` is the paper's option ``"A"`` (zero-padded identity, CIFAR default)
+    or ``"B"`` (projection). ``weights`` is ``None`` or a ``.weights.h5``/``.h5`` path
+    whose layers are matched by name. The head computes in float32 under any
+    mixed-precision policy.
+    """
+    arch = _architecture(name)
+    _check_choice("variant", variant, VARIANTS[arch.family])
+    shortcut = shortcut or ("A" if arch.family == "cifar" else "B")
+    _check_choice("shortcut", shortcut, SHORTCUTS[arch.family])
+    _check_choice("pooling", pooling, POOLINGS)
+    if include_top and num_classes < 2:
+        raise ValueError(f"num_classes={num_classes} must be at least 2")
+    if width <= 0:
+        raise ValueError(f"width={width} must be positive")
+    if zero_init_residual and variant == "v2":
+        raise ValueError("zero_init_residual=True needs a block that ends in BatchNorm: v1 or v1.5")
+    if len(input_shape) != 3:
+        raise ValueError(f"input_shape={input_shape} must be (height, width, channels)")
+    stride = total_stride(name)
+    if any(side is not None and side < stride for side in input_shape[:2]):
+        raise ValueError(
+            f"input_shape={tuple(input_shape)} is smaller than {name}'s total stride "
+            f"{stride}: each side must be at least {stride} pixels"
+        )
+
+    # None: keras.applications' bias layout where it has this network (v1, v2), else none.
+    keras_layout = conv_bias is None and arch.family == "imagenet" and variant != "v1.5"
+    opts = _Options(
+        variant=variant,
+        shortcut=shortcut,
+        residual=arch.residual,
+        conv_bias=None if keras_layout else bool(conv_bias),
+        bn_momentum=bn_momentum,
+        bn_epsilon=bn_epsilon,
+        zero_init_residual=zero_init_residual,
+        l2=l2,
+    )
+
+    def scaled(filters: int) -> int:
+        return max(1, int(round(filters * width)))
+
+    inputs = keras.Input(shape=tuple(input_shape), name="input")
+    x = _stem(inputs, arch, scaled(arch.filters[0]), opts)
+    last_stage = len(arch.depths) - 1
+    for stage, (depth, filters) in enumerate(zip(arch.depths, arch.filters)):
+        for index in range(depth):
+            block_name = f"conv{stage + 2}_block{index + 1}"
+            if variant == "v2":
+                # keras.applications ResNetV2 strides in the last block of every stage but the last.
+                stride = 2 if index == depth - 1 and stage != last_stage else 1
+                x = _preact_block(x, scaled(filters), stride, block_name, opts, arch.block)
+            else:
+                stride = 2 if index == 0 and stage > 0 else 1
+                block = _bottleneck_block if arch.block == "bottleneck" else _basic_block
+                x = block(x, scaled(filters), stride, block_name, opts)
+    if variant == "v2":
+        x = _relu(_bn(x, "post_bn", opts), "post_relu")
+
+    if include_top or pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    if include_top:
+        if dropout:
+            x = layers.Dropout(dropout, name="top_dropout")(x)
+        x = layers.Dense(
+            num_classes, activation=classifier_activation, dtype="float32", name="predictions"
+        )(x)
+    model = keras.Model(inputs, x, name=f"{name}_{variant}".replace(".", "_"))
+    if weights is not None:
+        load_weights_by_name(model, weights)
+    return model
+
+
+def load_weights_by_name(model: keras.Model, path: str) -> None:
+    """Load weights into ``model``: a ``.keras`` model or a keras.applications ``.h5``
+    file are matched layer by layer by name; a ``.weights.h5`` file by structure."""
+    path = str(path)
+    try:
+        if path.endswith(".keras"):
+            transfer_weights(keras.saving.load_model(path, compile=False), model)
+        elif path.endswith(".weights.h5"):
+            model.load_weights(path)
+        else:
+            model.load_weights(path, by_name=True)
+    except ValueError as error:
+        raise ValueError(f"weights={path!r} do not fit {model.name}: {error}") from error
+
+
+def transfer_weights(source: keras.Model, target: keras.Model) -> int:
+    """Copy weights from every layer of ``source`` into the same-named layer of ``target``.
+
+    Returns how many layers were copied; a same-named layer whose weight shapes differ
+    raises a ``ValueError`` naming it.
+    """
+    source_layers = {layer.name: layer for layer in _all_layers(source)}
+    copied = 0
+    for layer in _all_layers(target):
+        origin = source_layers.get(layer.name)
+        if origin is None or not layer.weights:
+            continue
+        wanted = [tuple(w.shape) for w in layer.weights]
+        given = [tuple(w.shape) for w in origin.weights]
+        if wanted != given:
+            raise ValueError(
+                f"layer {layer.name!r}: weights of shape {given} do not fit {wanted}"
+            )
+        layer.set_weights(origin.get_weights())
+        copied += 1
+    return copied
+
+
+def _all_layers(model: keras.Model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer

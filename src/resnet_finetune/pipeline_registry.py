@@ -1,0 +1,33 @@
+"""Project pipelines.
+
+``finetune`` is the whole job (pretrain → fine-tune → evaluate, with the from-scratch
+baseline); ``transfer`` re-runs fine-tuning and evaluation on the latest versioned
+pretrained model without retraining it.
+"""
+
+from __future__ import annotations
+
+from kedro.pipeline import Pipeline
+
+from resnet_finetune.pipelines import evaluate, finetune, ingestion, pretrain
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    target = ingestion.pipeline.create_pipeline("target")
+    pretraining = pretrain.pipeline.create_pipeline()
+    evaluation = evaluate.pipeline.create_pipeline()
+    transfer = target + finetune.pipeline.create_pipeline() + evaluation
+    baseline = (
+        target
+        + finetune.pipeline.create_baseline_pipeline()
+        + evaluate.pipeline.create_baseline_pipeline()
+    )
+    full = pretraining + transfer + baseline
+    return {
+        "pretrain": pretraining,
+        "transfer": transfer,
+        "baseline": baseline,
+        "evaluate": target + evaluation,
+        "finetune": full,
+        "__default__": full,
+    }

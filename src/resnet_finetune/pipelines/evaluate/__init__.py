@@ -1,0 +1,1 @@
+from resnet_finetune.pipelines.evaluate import pipeline  # noqa: F401

@@ -1,0 +1,1 @@
+from resnet_finetune.pipelines.finetune import pipeline  # noqa: F401

@@ -1,0 +1,51 @@
+"""Fine-tuning nodes: resolve the backbone, fine-tune it, train the scratch baseline."""
+
+from __future__ import annotations
+
+import keras
+import pandas as pd
+
+from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
+from resnet_finetune.training import finetune, train
+
+
+def prepare_backbone(backbone: dict, pretrained_model: keras.Model) -> keras.Model:
+    """The backbone ``backbone.weights`` names (``pretrain`` uses ``pretrained_model``)."""
+    return backbone_from_weights(backbone, pretrained_model)
+
+
+def finetune_model(backbone_model: keras.Model, train_batches, val_images,
+                   class_map: dict[str, int], backbone: dict, input_options: dict,
+                   options: dict, seed: int) -> tuple[keras.Model, pd.DataFrame]:
+    """New head for the target classes, then the phases of ``finetune.phases``."""
+    keras.utils.set_random_seed(seed)
+    return finetune(
+        backbone_model,
+        train_batches,
+        val_images,
+        num_classes=len(class_map),
+        image_size=tuple(input_options["image_size"]),
+        phases=options["phases"],
+        head_dropout=options.get("head_dropout", 0.0),
+        preprocessing=backbone.get("preprocessing", "tf"),
+        training_options=options.get("training", {}),
+    )
+
+
+def train_scratch_baseline(train_batches, val_images, class_map: dict[str, int],
+                           backbone: dict, input_options: dict, finetune_options: dict,
+                           baseline: dict, seed: int) -> tuple[keras.Model, pd.DataFrame]:
+    """The same ResNet, randomly initialised, trained on the same target split for as
+    many epochs as all fine-tuning phases together: what pretraining is measured against."""
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(
+        build_backbone(backbone),
+        len(class_map),
+        image_size=tuple(input_options["image_size"]),
+        dropout=finetune_options.get("head_dropout", 0.0),
+        preprocessing=backbone.get("preprocessing", "tf"),
+    )
+    epochs = sum(phase["epochs"] for phase in finetune_options["phases"])
+    history = train(model, train_batches, val_images, epochs=epochs,
+                    **{**finetune_options.get("training", {}), **baseline})
+    return model, history

@@ -1,0 +1,1 @@
+from resnet_finetune.pipelines.ingestion import pipeline  # noqa: F401

@@ -1,0 +1,1 @@
+from resnet_finetune.pipelines.pretrain import pipeline  # noqa: F401

@@ -1,0 +1,6 @@
+"""Training engine and fine-tuning recipe; no Kedro."""
+
+from resnet_finetune.training.engine import make_optimizer, train
+from resnet_finetune.training.finetune import finetune, set_trainable_stages
+
+__all__ = ["finetune", "make_optimizer", "set_trainable_stages", "train"]

@@ -1,0 +1,75 @@
+"""Transfer learning: a new head, then phases that unfreeze the backbone from the top."""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import pandas as pd
+
+from resnet_finetune.models import build_classifier
+from resnet_finetune.training.engine import train
+
+_STAGE = re.compile(r"^(conv\d+)_block")
+
+
+def set_trainable_stages(backbone: keras.Model, stages: int | str) -> list[str]:
+    """Make the top ``stages`` residual stages trainable (``"all"``: stem too) and freeze
+    the rest. BatchNorm layers stay frozen, so they keep their moving statistics.
+    Returns the names of the stages left trainable."""
+    stage_of = {layer.name: m.group(1) for layer in backbone.layers if (m := _STAGE.match(layer.name))}
+    ordered = sorted(set(stage_of.values()), key=lambda s: int(s[4:]))
+    if stages == "all":
+        chosen = set(ordered)
+    elif isinstance(stages, int) and 0 <= stages <= len(ordered):
+        chosen = set(ordered[len(ordered) - stages :])
+    else:
+        raise ValueError(
+            f"unfreeze_stages={stages!r} is not allowed; allowed: 0-{len(ordered)} or 'all'"
+        )
+    backbone.trainable = True
+    for layer in backbone.layers:
+        in_scope = stages == "all" or stage_of.get(layer.name) in chosen
+        layer.trainable = in_scope and not isinstance(layer, keras.layers.BatchNormalization)
+    return sorted(chosen, key=lambda s: int(s[4:]))
+
+
+def finetune(
+    backbone: keras.Model,
+    train_data,
+    val_data,
+    *,
+    num_classes: int,
+    image_size: tuple[int, int],
+    phases: list[dict],
+    head_dropout: float = 0.0,
+    preprocessing: str = "tf",
+    training_options: dict | None = None,
+) -> tuple[keras.Model, pd.DataFrame]:
+    """Fine-tune ``backbone`` with a new head, one ``train`` call per phase.
+
+    Each phase names its ``epochs``, ``learning_rate`` and ``unfreeze_stages`` (0 keeps
+    the backbone frozen). The backbone runs with BatchNorm in inference mode
+    throughout. Returns the model and the history with a ``phase`` column.
+    """
+    if not phases:
+        raise ValueError("finetune.phases is empty: give at least one phase")
+    model = build_classifier(
+        backbone,
+        num_classes,
+        image_size=image_size,
+        dropout=head_dropout,
+        preprocessing=preprocessing,
+        backbone_training=False,
+    )
+    histories = []
+    for index, phase in enumerate(phases):
+        phase = dict(phase)
+        name = phase.pop("name", f"phase{index + 1}")
+        set_trainable_stages(backbone, phase.pop("unfreeze_stages", 0))
+        history = train(model, train_data, val_data, **{**(training_options or {}), **phase})
+        history.insert(0, "phase", name)
+        histories.append(history)
+    history = pd.concat(histories, ignore_index=True)
+    history.insert(1, "global_epoch", range(1, len(history) + 1))
+    return model, history
