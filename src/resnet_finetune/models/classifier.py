@@ -44,7 +44,7 @@ def build_backbone(config: dict, channels: int = 3) -> keras.Model:
         pooling="avg",
         **options,
     )
-    return keras.Model(model.inputs, model.outputs, name="backbone")
+    return keras.Model(model.input, model.output, name="backbone")
 
 
 def build_classifier(
