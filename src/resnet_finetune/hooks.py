@@ -12,6 +12,8 @@ import pandas as pd
 from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
+from resnet_finetune.config import check_parameters
+
 # Tables longer than this (a manifest of a million images) stay out of MLflow.
 _MAX_TABLE_ROWS = 100_000
 
@@ -72,3 +74,11 @@ class MlflowReportsHook:
                                                         errors="ignore")
         for step, row in zip(history[step_column], metrics.to_dict("records")):
             mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items()}, step=int(step))
+
+
+class ParameterCheckHook:
+    """Stop a run with a clear message before any node runs if a parameter is wrong."""
+
+    @hook_impl
+    def before_pipeline_run(self, catalog) -> None:
+        check_parameters(catalog.load("parameters"))

@@ -100,12 +100,23 @@ WEIGHT_CHOICES = ("pretrain", "imagenet", "none", "a path to a .keras or .weight
 
 
 def backbone_from_weights(config: dict, pretrained: keras.Model | None = None) -> keras.Model:
-    """The backbone that ``config["weights"]`` names.
+    """The backbone that ``config["weights"]`` names, checked to take RGB images.
 
     ``pretrain``: the backbone of ``pretrained`` (the model of the pretrain pipeline);
     ``imagenet``: keras.applications' published weights (needs internet);
     ``none``: random initialisation; a path: a ``.keras`` model or ``.weights.h5`` file.
     """
+    backbone = _resolve_backbone(config, pretrained)
+    channels = backbone.input_shape[-1]
+    if channels != 3:
+        raise ValueError(
+            f"backbone.weights={config.get('weights')!r} gives a backbone for {channels}-channel "
+            "inputs; the images are RGB (3 channels): pretrain or pick weights for RGB input"
+        )
+    return backbone
+
+
+def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Model:
     weights = str(config.get("weights", "none"))
     if weights == "pretrain":
         if pretrained is None:

@@ -1,0 +1,83 @@
+"""Checks of the run's parameters, made before any work starts.
+
+Each error names the parameter, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from resnet_finetune.data.manifest import discover_files
+from resnet_finetune.models.classifier import WEIGHT_CHOICES
+from resnet_finetune.models.resnet import ARCHITECTURES, VARIANTS, total_stride
+
+_WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
+
+
+def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
+    """``backbone.*``: a known network and variant, usable weights, inputs it can take."""
+    architecture = backbone.get("architecture")
+    if architecture not in ARCHITECTURES:
+        raise ValueError(
+            f"backbone.architecture={architecture!r} is not allowed; allowed: {sorted(ARCHITECTURES)}"
+        )
+    family = ARCHITECTURES[architecture].family
+    variant = backbone.get("variant", "v1")
+    if variant not in VARIANTS[family]:
+        raise ValueError(
+            f"backbone.variant={variant!r} is not allowed for {architecture}; "
+            f"allowed: {list(VARIANTS[family])}"
+        )
+    weights = str(backbone.get("weights"))
+    if weights not in ("pretrain", "imagenet", "none"):
+        if not weights.endswith(_WEIGHT_FILES):
+            raise ValueError(
+                f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
+            )
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"backbone.weights={weights!r}: no such file")
+    stride = total_stride(architecture)
+    for key, size in image_sizes.items():
+        if min(size) < stride:
+            raise ValueError(
+                f"{key}={list(size)} is smaller than {architecture}'s total stride {stride}: "
+                f"each side must be at least {stride} pixels"
+            )
+
+
+def check_image_folder(key: str, data_dir: str | None) -> None:
+    """``<task>.data_dir``: unset (embedded default) or a folder with two or more classes."""
+    if data_dir is None or str(data_dir).strip() == "":
+        return
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{key}={str(data_dir)!r} is not a folder: give a folder with one sub-folder "
+            "of images per class"
+        )
+    files, _ = discover_files(root)
+    if files.empty:
+        raise ValueError(
+            f"{key}={str(data_dir)!r} holds no image inside a class sub-folder "
+            "(expected e.g. cats/001.jpg, dogs/002.jpg)"
+        )
+    classes = sorted(files["label"].unique())
+    if len(classes) < 2:
+        raise ValueError(
+            f"{key}={str(data_dir)!r} has a single class ({classes[0]!r}); a classifier needs "
+            "at least two class sub-folders"
+        )
+
+
+def check_parameters(parameters: dict, tasks: tuple[str, ...] = ("source", "target")) -> None:
+    """All checks that can be made before any image is read or any model trained."""
+    for task in tasks:
+        if task in parameters:
+            check_image_folder(f"{task}.data_dir", parameters[task].get("data_dir"))
+    if "backbone" in parameters:
+        sizes = {
+            f"{task}.input.image_size": parameters[task]["input"]["image_size"]
+            for task in tasks
+            if task in parameters
+        }
+        check_backbone(parameters["backbone"], sizes)
