@@ -1,4 +1,3 @@
-"""resnet-finetune
-"""
+"""resnet-finetune"""
 
 __version__ = "0.1"

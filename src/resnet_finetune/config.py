@@ -19,7 +19,8 @@ def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
     architecture = backbone.get("architecture")
     if architecture not in ARCHITECTURES:
         raise ValueError(
-            f"backbone.architecture={architecture!r} is not allowed; allowed: {sorted(ARCHITECTURES)}"
+            f"backbone.architecture={architecture!r} is not allowed; "
+            f"allowed: {sorted(ARCHITECTURES)}"
         )
     family = ARCHITECTURES[architecture].family
     variant = backbone.get("variant", "v1")

@@ -70,8 +70,9 @@ class MlflowReportsHook:
     @staticmethod
     def _log_history(name: str, history: pd.DataFrame) -> None:
         step_column = "global_epoch" if "global_epoch" in history else "epoch"
-        metrics = history.select_dtypes("number").drop(columns=["epoch", "global_epoch"],
-                                                        errors="ignore")
+        metrics = history.select_dtypes("number").drop(
+            columns=["epoch", "global_epoch"], errors="ignore"
+        )
         for step, row in zip(history[step_column], metrics.to_dict("records")):
             mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items()}, step=int(step))
 

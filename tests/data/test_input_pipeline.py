@@ -19,7 +19,9 @@ def test_batches_are_uint8_at_the_requested_size_in_manifest_order(class_folder)
 
 def test_augmentation_changes_pixels_keeps_uint8_and_labels(class_folder):
     manifest, _, _ = build_manifest(class_folder, SplitSpec(val_fraction=0.2, test_fraction=0))
-    plain = image_dataset(manifest, "train", image_size=(12, 12), batch_size=8, shuffle=False, seed=0)
+    plain = image_dataset(
+        manifest, "train", image_size=(12, 12), batch_size=8, shuffle=False, seed=0
+    )
     augmenter = build_augmenter(rotation=0.1, translation=0.2, seed=1)
     augmented = apply_augmentation(plain, augmenter)
     (before, labels), (after, same_labels) = next(iter(plain)), next(iter(augmented))

@@ -59,7 +59,9 @@ def test_too_few_images_for_train_per_class_names_the_class(class_folder):
 
 def test_exact_duplicates_never_straddle_two_splits(class_folder):
     for i in range(10):
-        (class_folder / "cat" / f"copy{i}.png").write_bytes((class_folder / "cat" / "0.png").read_bytes())
+        (class_folder / "cat" / f"copy{i}.png").write_bytes(
+            (class_folder / "cat" / "0.png").read_bytes()
+        )
     manifest, _, _ = build_manifest(class_folder, SplitSpec(val_fraction=0.3, test_fraction=0.3))
     assert manifest.groupby("sha256")["split"].nunique().max() == 1
 
@@ -68,7 +70,9 @@ def test_declared_splits_are_respected(tmp_path):
     for split in ("train", "validation"):
         for label in ("ants", "bees"):
             for i in range(3):
-                write_image(tmp_path / split / label / f"{i}.png", seed=hash((split, label, i)) % 999)
+                write_image(
+                    tmp_path / split / label / f"{i}.png", seed=hash((split, label, i)) % 999
+                )
     manifest, _, _ = build_manifest(tmp_path, SplitSpec())
     assert manifest.groupby("split").size().to_dict() == {"train": 6, "val": 6}
     assert set(manifest["label"]) == {"ants", "bees"}

@@ -28,8 +28,9 @@ def test_trainable_count_equals_torchvision_without_conv_bias(name):
     assert trainable_count(model) == TORCHVISION_TRAINABLE[name]
 
 
-@pytest.mark.parametrize(("name", "millions"), [("resnet20", 0.27), ("resnet56", 0.85),
-                                                 ("resnet110", 1.7)])
+@pytest.mark.parametrize(
+    ("name", "millions"), [("resnet20", 0.27), ("resnet56", 0.85), ("resnet110", 1.7)]
+)
 def test_cifar_networks_match_the_paper(name, millions):
     model = build_resnet(name, input_shape=(32, 32, 3), num_classes=10)
     assert round(trainable_count(model) / 1e6, 2 if millions < 1 else 1) == millions

@@ -64,8 +64,7 @@ def test_finetune_freezes_then_unfreezes_and_keeps_batchnorm_statistics():
         {"name": "frozen", "unfreeze_stages": 0, "epochs": 1, "learning_rate": 0.01},
         {"name": "top", "unfreeze_stages": 1, "epochs": 2, "learning_rate": 0.001},
     ]
-    model, history = finetune(backbone, data, data, num_classes=2, image_size=(8, 8),
-                              phases=phases)
+    model, history = finetune(backbone, data, data, num_classes=2, image_size=(8, 8), phases=phases)
     assert history["phase"].tolist() == ["frozen", "top", "top"]
     assert history["global_epoch"].tolist() == [1, 2, 3]
     np.testing.assert_array_equal(backbone.get_layer("conv1_conv").get_weights()[0], stem)

@@ -25,8 +25,13 @@ def build_augmenter(
     """
     if flip not in FLIP_MODES:
         raise ValueError(f"augmentation.flip={flip!r} is not allowed; allowed: {list(FLIP_MODES)}")
-    for key, value in {"rotation": rotation, "zoom": zoom, "translation": translation,
-                       "contrast": contrast, "brightness": brightness}.items():
+    for key, value in {
+        "rotation": rotation,
+        "zoom": zoom,
+        "translation": translation,
+        "contrast": contrast,
+        "brightness": brightness,
+    }.items():
         if not 0 <= value < 1:
             raise ValueError(f"augmentation.{key}={value!r} must be in [0, 1)")
     steps = []
@@ -37,7 +42,9 @@ def build_augmenter(
     if zoom:
         steps.append(layers.RandomZoom(zoom, fill_mode="constant", seed=seed))
     if translation:
-        steps.append(layers.RandomTranslation(translation, translation, fill_mode="constant", seed=seed))
+        steps.append(
+            layers.RandomTranslation(translation, translation, fill_mode="constant", seed=seed)
+        )
     if contrast:
         steps.append(layers.RandomContrast(contrast, value_range=(0, 255), seed=seed))
     if brightness:

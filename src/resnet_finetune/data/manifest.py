@@ -19,7 +19,14 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 # Folder names that declare a split; "validation" is read as "val".
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 MANIFEST_COLUMNS = [
-    "path", "label", "class_index", "split", "sha256", "width", "height", "mode",
+    "path",
+    "label",
+    "class_index",
+    "split",
+    "sha256",
+    "width",
+    "height",
+    "mode",
 ]
 REPORT_COLUMNS = ["path", "reason"]
 
@@ -112,7 +119,9 @@ def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
     rng = np.random.default_rng(spec.seed)
     if spec.train_per_class is not None:
         split = pd.Series("test", index=groups.index)
-        val_per_class = spec.val_per_class if spec.val_per_class is not None else spec.train_per_class
+        val_per_class = (
+            spec.val_per_class if spec.val_per_class is not None else spec.train_per_class
+        )
         for label, members in groups.groupby("label").groups.items():
             needed = spec.train_per_class + val_per_class + 1
             if len(members) < needed:

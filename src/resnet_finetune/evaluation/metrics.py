@@ -26,9 +26,17 @@ def classification_metrics(
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "top_k": int(top_k),
         "top_k_accuracy": float(
-            top_k_accuracy_score(y_true, probabilities, k=min(top_k, len(labels)), labels=labels)
+            top_k_accuracy_score(
+                y_true,
+                # scikit-learn takes the positive class's score alone in the binary case.
+                probabilities[:, 1] if len(labels) == 2 else probabilities,
+                k=min(top_k, len(labels)),
+                labels=labels,
+            )
         ),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": float(
+            f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+        ),
         "num_test_images": int(len(y_true)),
         "per_class": {
             name: {

@@ -23,8 +23,14 @@ def learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
             starts = x[history["phase"] != history["phase"].shift()]
             for start, phase in zip(starts, history.loc[starts.index, "phase"]):
                 axis.axvline(start - 0.5, color="grey", linestyle="--", linewidth=0.8)
-                axis.annotate(phase, (start - 0.4, 1.0), xycoords=("data", "axes fraction"),
-                              va="top", fontsize=8, color="grey")
+                axis.annotate(
+                    phase,
+                    (start - 0.4, 1.0),
+                    xycoords=("data", "axes fraction"),
+                    va="top",
+                    fontsize=8,
+                    color="grey",
+                )
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
@@ -39,8 +45,10 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: list[str], title: s
     figure, axes = plt.subplots(1, 2, figsize=(12, 5))
     totals = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, totals, out=np.zeros_like(matrix, dtype=float), where=totals > 0)
-    for axis, values, fmt, name in ((axes[0], matrix, "d", "counts"),
-                                    (axes[1], normalised, ".2f", "normalised by true class")):
+    for axis, values, fmt, name in (
+        (axes[0], matrix, "d", "counts"),
+        (axes[1], normalised, ".2f", "normalised by true class"),
+    ):
         ConfusionMatrixDisplay(values, display_labels=class_names).plot(
             ax=axis, values_format=fmt, colorbar=False, cmap="Blues"
         )

@@ -36,7 +36,9 @@ class ImagePreprocessing(layers.Layer):
 
 def build_backbone(config: dict, channels: int = 3) -> keras.Model:
     """A headless, size-agnostic ResNet from a ``backbone`` parameter block."""
-    options = {k: v for k, v in config.items() if k not in {"architecture", "weights", "preprocessing"}}
+    options = {
+        k: v for k, v in config.items() if k not in {"architecture", "weights", "preprocessing"}
+    }
     model = build_resnet(
         config["architecture"],
         input_shape=(None, None, channels),
@@ -144,4 +146,6 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
             return backbone_of(keras.saving.load_model(weights, compile=False))
         load_weights_by_name(backbone, weights)
         return backbone
-    raise ValueError(f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}")
+    raise ValueError(
+        f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
+    )

@@ -357,9 +357,7 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> int:
         wanted = [tuple(w.shape) for w in layer.weights]
         given = [tuple(w.shape) for w in origin.weights]
         if wanted != given:
-            raise ValueError(
-                f"layer {layer.name!r}: weights of shape {given} do not fit {wanted}"
-            )
+            raise ValueError(f"layer {layer.name!r}: weights of shape {given} do not fit {wanted}")
         layer.set_weights(origin.get_weights())
         copied += 1
     return copied

@@ -17,7 +17,9 @@ def set_trainable_stages(backbone: keras.Model, stages: int | str) -> list[str]:
     """Make the top ``stages`` residual stages trainable (``"all"``: stem too) and freeze
     the rest. BatchNorm layers stay frozen, so they keep their moving statistics.
     Returns the names of the stages left trainable."""
-    stage_of = {layer.name: m.group(1) for layer in backbone.layers if (m := _STAGE.match(layer.name))}
+    stage_of = {
+        layer.name: m.group(1) for layer in backbone.layers if (m := _STAGE.match(layer.name))
+    }
     ordered = sorted(set(stage_of.values()), key=lambda s: int(s[4:]))
     if stages == "all":
         chosen = set(ordered)

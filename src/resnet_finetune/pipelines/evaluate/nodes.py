@@ -25,23 +25,35 @@ def _class_names(class_map: dict[str, int]) -> list[str]:
     return [name for name, _ in sorted(class_map.items(), key=lambda item: item[1])]
 
 
-def predict_held_out(model: keras.Model, manifest: pd.DataFrame, class_map: dict[str, int],
-                     input_options: dict) -> pd.DataFrame:
+def predict_held_out(
+    model: keras.Model, manifest: pd.DataFrame, class_map: dict[str, int], input_options: dict
+) -> pd.DataFrame:
     """One row per held-out image: path, true and predicted label, class probabilities."""
     split = _held_out_split(manifest)
     rows = manifest[manifest["split"] == split]
-    images = image_dataset(manifest, split, image_size=tuple(input_options["image_size"]),
-                           batch_size=input_options["batch_size"], shuffle=False, seed=0,
-                           cache=False)
+    images = image_dataset(
+        manifest,
+        split,
+        image_size=tuple(input_options["image_size"]),
+        batch_size=input_options["batch_size"],
+        shuffle=False,
+        seed=0,
+        cache=False,
+    )
     probabilities = np.asarray(model.predict(images, verbose=0), dtype="float64")
-    table = prediction_table(rows["path"].tolist(), rows["class_index"].to_numpy(),
-                             probabilities, _class_names(class_map))
+    table = prediction_table(
+        rows["path"].tolist(),
+        rows["class_index"].to_numpy(),
+        probabilities,
+        _class_names(class_map),
+    )
     table.insert(1, "split", split)
     return table
 
 
-def score_predictions(predictions: pd.DataFrame, class_map: dict[str, int],
-                      options: dict) -> tuple[dict, plt.Figure]:
+def score_predictions(
+    predictions: pd.DataFrame, class_map: dict[str, int], options: dict
+) -> tuple[dict, plt.Figure]:
     """Metrics (scikit-learn) and the confusion-matrix figure of a prediction table."""
     names = _class_names(class_map)
     probabilities = predictions[[f"p_{name}" for name in names]].to_numpy()

@@ -14,10 +14,18 @@ _INPUTS = ["target.manifest", "target.class_map", "params:target.input"]
 def create_pipeline() -> Pipeline:
     return Pipeline(
         [
-            node(predict_held_out, ["finetuned_model", *_INPUTS], "test_predictions",
-                 name="predict_held_out"),
-            node(score_predictions, ["test_predictions", "target.class_map", "params:evaluate"],
-                 ["metrics", "confusion_matrix"], name="score_predictions"),
+            node(
+                predict_held_out,
+                ["finetuned_model", *_INPUTS],
+                "test_predictions",
+                name="predict_held_out",
+            ),
+            node(
+                score_predictions,
+                ["test_predictions", "target.class_map", "params:evaluate"],
+                ["metrics", "confusion_matrix"],
+                name="score_predictions",
+            ),
         ]
     )
 
@@ -25,12 +33,23 @@ def create_pipeline() -> Pipeline:
 def create_baseline_pipeline() -> Pipeline:
     return Pipeline(
         [
-            node(predict_held_out, ["scratch_model", *_INPUTS], "scratch_test_predictions",
-                 name="predict_held_out_scratch"),
-            node(score_predictions, ["scratch_test_predictions", "target.class_map",
-                                 "params:evaluate"],
-                 ["scratch_metrics", "scratch_confusion_matrix"], name="score_scratch"),
-            node(compare_with_scratch, ["metrics", "scratch_metrics"], "scratch_comparison",
-                 name="compare_with_scratch"),
+            node(
+                predict_held_out,
+                ["scratch_model", *_INPUTS],
+                "scratch_test_predictions",
+                name="predict_held_out_scratch",
+            ),
+            node(
+                score_predictions,
+                ["scratch_test_predictions", "target.class_map", "params:evaluate"],
+                ["scratch_metrics", "scratch_confusion_matrix"],
+                name="score_scratch",
+            ),
+            node(
+                compare_with_scratch,
+                ["metrics", "scratch_metrics"],
+                "scratch_comparison",
+                name="compare_with_scratch",
+            ),
         ]
     )

@@ -14,9 +14,16 @@ def prepare_backbone(backbone: dict, pretrained_model: keras.Model) -> keras.Mod
     return backbone_from_weights(backbone, pretrained_model)
 
 
-def finetune_model(backbone_model: keras.Model, train_batches, val_images,
-                   class_map: dict[str, int], backbone: dict, input_options: dict,
-                   options: dict, seed: int) -> tuple[keras.Model, pd.DataFrame]:
+def finetune_model(
+    backbone_model: keras.Model,
+    train_batches,
+    val_images,
+    class_map: dict[str, int],
+    backbone: dict,
+    input_options: dict,
+    options: dict,
+    seed: int,
+) -> tuple[keras.Model, pd.DataFrame]:
     """New head for the target classes, then the phases of ``finetune.phases``."""
     keras.utils.set_random_seed(seed)
     return finetune(
@@ -32,9 +39,16 @@ def finetune_model(backbone_model: keras.Model, train_batches, val_images,
     )
 
 
-def train_scratch_baseline(train_batches, val_images, class_map: dict[str, int],
-                           backbone: dict, input_options: dict, finetune_options: dict,
-                           baseline: dict, seed: int) -> tuple[keras.Model, pd.DataFrame]:
+def train_scratch_baseline(
+    train_batches,
+    val_images,
+    class_map: dict[str, int],
+    backbone: dict,
+    input_options: dict,
+    finetune_options: dict,
+    baseline: dict,
+    seed: int,
+) -> tuple[keras.Model, pd.DataFrame]:
     """The same ResNet, randomly initialised, trained on the same target split for as
     many epochs as all fine-tuning phases together: what pretraining is measured against."""
     keras.utils.set_random_seed(seed)
@@ -46,6 +60,11 @@ def train_scratch_baseline(train_batches, val_images, class_map: dict[str, int],
         preprocessing=backbone.get("preprocessing", "tf"),
     )
     epochs = sum(phase["epochs"] for phase in finetune_options["phases"])
-    history = train(model, train_batches, val_images, epochs=epochs,
-                    **{**finetune_options.get("training", {}), **baseline})
+    history = train(
+        model,
+        train_batches,
+        val_images,
+        epochs=epochs,
+        **{**finetune_options.get("training", {}), **baseline},
+    )
     return model, history

@@ -15,15 +15,33 @@ def create_pipeline() -> Pipeline:
     """Target-side fine-tuning; ``pretrained_model`` comes from the catalog or a run."""
     return Pipeline(
         [
-            node(prepare_backbone, ["params:backbone", "pretrained_model"], "backbone_model",
-                 name="prepare_backbone"),
-            node(finetune_model,
-                 ["backbone_model", "target.train_batches", "target.val_images",
-                  "target.class_map", "params:backbone", "params:target.input",
-                  "params:finetune", "params:seed"],
-                 ["finetuned_model", "finetune_history"], name="finetune_model"),
-            node(titled(plot_history, "Fine-tuning on the target task"), "finetune_history",
-                 "finetune_learning_curves", name="plot_finetune_history"),
+            node(
+                prepare_backbone,
+                ["params:backbone", "pretrained_model"],
+                "backbone_model",
+                name="prepare_backbone",
+            ),
+            node(
+                finetune_model,
+                [
+                    "backbone_model",
+                    "target.train_batches",
+                    "target.val_images",
+                    "target.class_map",
+                    "params:backbone",
+                    "params:target.input",
+                    "params:finetune",
+                    "params:seed",
+                ],
+                ["finetuned_model", "finetune_history"],
+                name="finetune_model",
+            ),
+            node(
+                titled(plot_history, "Fine-tuning on the target task"),
+                "finetune_history",
+                "finetune_learning_curves",
+                name="plot_finetune_history",
+            ),
         ]
     )
 
@@ -32,12 +50,26 @@ def create_baseline_pipeline() -> Pipeline:
     """The same ResNet trained from scratch on the target split, same budget."""
     return Pipeline(
         [
-            node(train_scratch_baseline,
-                 ["target.train_batches", "target.val_images", "target.class_map",
-                  "params:backbone", "params:target.input", "params:finetune",
-                  "params:baseline", "params:seed"],
-                 ["scratch_model", "scratch_history"], name="train_scratch_baseline"),
-            node(titled(plot_history, "Baseline: the same ResNet trained from scratch"),
-                 "scratch_history", "scratch_learning_curves", name="plot_scratch_history"),
+            node(
+                train_scratch_baseline,
+                [
+                    "target.train_batches",
+                    "target.val_images",
+                    "target.class_map",
+                    "params:backbone",
+                    "params:target.input",
+                    "params:finetune",
+                    "params:baseline",
+                    "params:seed",
+                ],
+                ["scratch_model", "scratch_history"],
+                name="train_scratch_baseline",
+            ),
+            node(
+                titled(plot_history, "Baseline: the same ResNet trained from scratch"),
+                "scratch_history",
+                "scratch_learning_curves",
+                name="plot_scratch_history",
+            ),
         ]
     )

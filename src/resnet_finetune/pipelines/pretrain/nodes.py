@@ -11,8 +11,9 @@ from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.training import train
 
 
-def build_model(class_map: dict[str, int], backbone: dict, input_options: dict,
-                seed: int) -> keras.Model:
+def build_model(
+    class_map: dict[str, int], backbone: dict, input_options: dict, seed: int
+) -> keras.Model:
     """A freshly initialised classifier for the source classes."""
     keras.utils.set_random_seed(seed)
     return build_classifier(
@@ -23,8 +24,9 @@ def build_model(class_map: dict[str, int], backbone: dict, input_options: dict,
     )
 
 
-def train_model(model: keras.Model, train_batches, val_images, training: dict,
-                seed: int) -> tuple[keras.Model, pd.DataFrame]:
+def train_model(
+    model: keras.Model, train_batches, val_images, training: dict, seed: int
+) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history."""
     keras.utils.set_random_seed(seed)
     history = train(model, train_batches, val_images, **training)

@@ -16,14 +16,29 @@ def titled(function, title: str):
 def create_pipeline() -> Pipeline:
     return ingestion("source") + Pipeline(
         [
-            node(build_model,
-                 ["source.class_map", "params:backbone", "params:source.input", "params:seed"],
-                 "untrained_model", name="build_model"),
-            node(train_model,
-                 ["untrained_model", "source.train_batches", "source.val_images",
-                  "params:pretrain", "params:seed"],
-                 ["pretrained_model", "pretrain_history"], name="pretrain_model"),
-            node(titled(plot_history, "Pretraining on the source task"), "pretrain_history",
-                 "pretrain_learning_curves", name="plot_pretrain_history"),
+            node(
+                build_model,
+                ["source.class_map", "params:backbone", "params:source.input", "params:seed"],
+                "untrained_model",
+                name="build_model",
+            ),
+            node(
+                train_model,
+                [
+                    "untrained_model",
+                    "source.train_batches",
+                    "source.val_images",
+                    "params:pretrain",
+                    "params:seed",
+                ],
+                ["pretrained_model", "pretrain_history"],
+                name="pretrain_model",
+            ),
+            node(
+                titled(plot_history, "Pretraining on the source task"),
+                "pretrain_history",
+                "pretrain_learning_curves",
+                name="plot_pretrain_history",
+            ),
         ]
     )

@@ -1,0 +1,53 @@
+"""Bad parameters stop a run before any node works, with a message naming the key."""
+
+import pytest
+
+from tests.conftest import write_image
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        (
+            {"target": {"data_dir": "/no/such/folder"}},
+            FileNotFoundError,
+            "target.data_dir='/no/such/folder' is not a folder",
+        ),
+        (
+            {"backbone": {"weights": "imagenet21k"}},
+            ValueError,
+            "backbone.weights='imagenet21k' is not allowed",
+        ),
+        (
+            {"backbone": {"weights": "missing.keras"}},
+            FileNotFoundError,
+            "backbone.weights='missing.keras': no such file",
+        ),
+        (
+            {"backbone": {"architecture": "resnet51"}},
+            ValueError,
+            "backbone.architecture='resnet51' is not allowed",
+        ),
+        (
+            {"target": {"input": {"image_size": [2, 2]}}},
+            ValueError,
+            r"target.input.image_size=\[2, 2\] is smaller than resnet20's total stride 4",
+        ),
+    ],
+)
+def test_bad_parameter_stops_before_any_work(run_pipeline, project, params, error, message):
+    before = sorted(p for p in (project / "data").rglob("*")) if (project / "data").exists() else []
+    with pytest.raises(error, match=message):
+        run_pipeline("finetune", **params)
+    after = sorted(p for p in (project / "data").rglob("*")) if (project / "data").exists() else []
+    assert after == before
+
+
+def test_empty_and_one_class_folders_are_refused(run_pipeline, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="target.data_dir=.*holds no image inside a class"):
+        run_pipeline("finetune", target={"data_dir": str(empty)})
+    write_image(tmp_path / "one" / "cats" / "a.png")
+    with pytest.raises(ValueError, match="target.data_dir=.*has a single class"):
+        run_pipeline("finetune", target={"data_dir": str(tmp_path / "one")})

@@ -1,0 +1,108 @@
+"""Each registered pipeline, run with SequentialRunner on the embedded digits, tiny."""
+
+import json
+import sqlite3
+
+import pandas as pd
+import pytest
+
+from resnet_finetune.pipeline_registry import register_pipelines
+from tests.pipelines.conftest import latest, versions
+
+
+@pytest.fixture(scope="module")
+def finetune_run(project, run_pipeline):
+    """One full ``finetune`` run shared by the tests below (it takes the longest)."""
+    run_pipeline("finetune")
+    return project
+
+
+def test_registered_pipelines():
+    pipelines = register_pipelines()
+    assert {"pretrain", "finetune", "transfer", "evaluate", "baseline", "__default__"} <= set(
+        pipelines
+    )
+    assert pipelines["__default__"].outputs() == pipelines["finetune"].outputs()
+    # finetune contains pretraining: it needs no earlier manual step.
+    assert "pretrained_model" not in pipelines["finetune"].inputs()
+    assert "pretrained_model" in pipelines["transfer"].inputs()
+
+
+def test_finetune_writes_every_report(finetune_run):
+    project = finetune_run
+    metrics = json.loads(latest(project, "data/08_reporting/metrics.json").read_text())
+    assert {"accuracy", "top_k_accuracy", "macro_f1", "num_test_images", "per_class"} <= set(
+        metrics
+    )
+    assert set(metrics["per_class"]) == {"5", "6", "7", "8", "9"}
+    assert 0 <= metrics["accuracy"] <= metrics["top_k_accuracy"] <= 1
+    predictions = pd.read_csv(latest(project, "data/07_model_output/test_predictions.csv"))
+    manifest = pd.read_csv(latest(project, "data/03_primary/target_manifest.csv"))
+    # Every image not used for training or validation is scored, once.
+    assert sorted(predictions["path"]) == sorted(manifest.loc[manifest["split"] == "test", "path"])
+    assert metrics["num_test_images"] == len(predictions) == 896 - 5 * (6 + 4)
+    assert metrics["accuracy"] == pytest.approx(predictions["correct"].mean())
+    comparison = json.loads(
+        latest(project, "data/08_reporting/scratch_comparison.json").read_text()
+    )
+    assert comparison["finetuned"]["accuracy"] == metrics["accuracy"]
+    assert comparison["gain_from_pretraining"]["accuracy"] == pytest.approx(
+        metrics["accuracy"] - comparison["scratch"]["accuracy"]
+    )
+    history = pd.read_csv(latest(project, "data/08_reporting/finetune_history.csv"))
+    assert history["phase"].tolist() == ["frozen backbone", "backbone unfrozen"]
+    for name in ("pretrain_learning_curves", "finetune_learning_curves", "confusion_matrix"):
+        assert latest(project, f"data/08_reporting/{name}.png").stat().st_size > 10_000
+    for model in ("pretrained_model", "finetuned_model"):
+        assert latest(project, f"data/06_models/{model}.keras").stat().st_size > 0
+
+
+def test_mlflow_holds_one_run_with_params_metrics_and_artifacts(finetune_run):
+    with sqlite3.connect(finetune_run / "mlflow.db") as db:
+        runs = db.execute("select run_uuid, name from runs").fetchall()
+        run_id = runs[0][0]
+        params = dict(db.execute("select key, value from params where run_uuid=?", (run_id,)))
+        metrics = {k for (k,) in db.execute("select key from metrics where run_uuid=?", (run_id,))}
+        epochs = db.execute(
+            "select count(*) from metrics where run_uuid=? and key='finetune_history.val_loss'",
+            (run_id,),
+        ).fetchone()[0]
+    assert len(runs) == 1
+    assert params["backbone.architecture"] == "resnet20"
+    assert {"accuracy", "macro_f1", "top_k_accuracy", "pretrain_history.loss"} <= metrics
+    assert epochs == 2
+    artifacts = finetune_run / "mlruns"
+    names = {p.name for p in artifacts.rglob("*") if p.is_file()}
+    assert {"confusion_matrix.png", "finetuned_model.keras", "metrics.json"} <= names
+
+
+def test_transfer_reuses_the_latest_pretrained_model_and_adds_versions(finetune_run, run_pipeline):
+    project = finetune_run
+    before = versions(project, "data/06_models/finetuned_model.keras")
+    run_pipeline("transfer")
+    assert (
+        versions(project, "data/06_models/pretrained_model.keras")
+        == versions(project, "data/06_models/pretrained_model.keras")[:1]
+    )
+    after = versions(project, "data/06_models/finetuned_model.keras")
+    assert len(after) == len(before) + 1 and after[: len(before)] == before
+    assert len(versions(project, "data/08_reporting/metrics.json")) == len(after)
+
+
+def test_evaluate_scores_the_latest_finetuned_model(finetune_run, run_pipeline):
+    project = finetune_run
+    count = len(versions(project, "data/08_reporting/metrics.json"))
+    run_pipeline("evaluate")
+    assert len(versions(project, "data/08_reporting/metrics.json")) == count + 1
+    first, last = (
+        json.loads((project / "data/08_reporting/metrics.json" / v / "metrics.json").read_text())
+        for v in versions(project, "data/08_reporting/metrics.json")[-2:]
+    )
+    # Same model, same test split, same numbers.
+    assert first["accuracy"] == last["accuracy"]
+
+
+def test_pretrain_alone(finetune_run, run_pipeline):
+    count = len(versions(finetune_run, "data/06_models/pretrained_model.keras"))
+    run_pipeline("pretrain")
+    assert len(versions(finetune_run, "data/06_models/pretrained_model.keras")) == count + 1
