@@ -81,5 +81,16 @@ class ParameterCheckHook:
     """Stop a run with a clear message before any node runs if a parameter is wrong."""
 
     @hook_impl
-    def before_pipeline_run(self, catalog) -> None:
-        check_parameters(catalog.load("parameters"))
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        parameters = catalog.load("parameters")
+        check_parameters(parameters)
+        if "pretrained_model" in pipeline.inputs() and not catalog.exists("pretrained_model"):
+            weights = parameters["backbone"]["weights"]
+            if weights == "pretrain":
+                raise ValueError(
+                    "backbone.weights='pretrain' needs a pretrained model, and none has been "
+                    "saved yet: run `kedro run --pipeline finetune` (or `--pipeline pretrain`) "
+                    "first, or set backbone.weights to imagenet, none or a model file"
+                )
+            # Any other choice does not read it: stand in for the missing model.
+            catalog["pretrained_model"] = f"not used: backbone.weights={weights!r}"

@@ -2,6 +2,7 @@
 
 import contextlib
 import shutil
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -41,29 +42,34 @@ def merge(base: dict, extra: dict) -> dict:
     return merged
 
 
-@pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Path:
-    """A copy of the project's conf/ in a fresh folder, with its own data/ and mlflow.db."""
-    path = tmp_path_factory.mktemp("project")
+def make_project(path: Path) -> Path:
+    """A copy of the project's conf/ in ``path``, with its own data/ and mlflow.db."""
     shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
     (path / "conf" / "local").mkdir()
     shutil.copy(ROOT / "pyproject.toml", path / "pyproject.toml")
     return path
 
 
-@pytest.fixture(scope="session")
-def run_pipeline(project):
+def run_in(project: Path, name: str, tiny: bool = True, **params):
     """Run a registered pipeline in ``project`` with SequentialRunner; tiny by default."""
     bootstrap_project(ROOT)
+    runtime_params = merge(TINY, params) if tiny else params
+    with (
+        contextlib.chdir(project),
+        KedroSession.create(project_path=project, runtime_params=runtime_params) as session,
+    ):
+        return session.run(pipeline_names=[name], runner=SequentialRunner())
 
-    def run(name: str, **params):
-        with (
-            contextlib.chdir(project),
-            KedroSession.create(project_path=project, runtime_params=merge(TINY, params)) as session,
-        ):
-            return session.run(pipeline_names=[name], runner=SequentialRunner())
 
-    return run
+@pytest.fixture(scope="session")
+def project(tmp_path_factory) -> Path:
+    return make_project(tmp_path_factory.mktemp("project"))
+
+
+@pytest.fixture(scope="session")
+def run_pipeline(project):
+    """``run_in`` the project shared by this test session."""
+    return partial(run_in, project)
 
 
 def versions(project: Path, relative: str) -> list[str]:

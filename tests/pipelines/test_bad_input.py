@@ -3,6 +3,7 @@
 import pytest
 
 from tests.conftest import write_image
+from tests.pipelines.conftest import make_project, run_in
 
 
 @pytest.mark.parametrize(
@@ -51,3 +52,13 @@ def test_empty_and_one_class_folders_are_refused(run_pipeline, tmp_path):
     write_image(tmp_path / "one" / "cats" / "a.png")
     with pytest.raises(ValueError, match="target.data_dir=.*has a single class"):
         run_pipeline("finetune", target={"data_dir": str(tmp_path / "one")})
+
+
+def test_transfer_without_a_pretrained_model(tmp_path):
+    fresh = make_project(tmp_path)
+    with pytest.raises(ValueError, match="backbone.weights='pretrain' needs a pretrained model"):
+        run_in(fresh, "transfer")
+    # Weights that do not come from pretraining need no pretrained model at all.
+    run_in(fresh, "transfer", backbone={"weights": "none"})
+    assert not (fresh / "data/06_models/pretrained_model.keras").exists()
+    assert (fresh / "data/06_models/finetuned_model.keras").is_dir()

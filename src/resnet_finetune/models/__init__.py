@@ -7,6 +7,7 @@ from resnet_finetune.models.classifier import (
     build_backbone,
     build_classifier,
 )
+from resnet_finetune.models.report import architecture_report, multiply_adds
 from resnet_finetune.models.resnet import (
     ARCHITECTURES,
     build_resnet,
@@ -19,12 +20,14 @@ from resnet_finetune.models.resnet import (
 __all__ = [
     "ARCHITECTURES",
     "ImagePreprocessing",
+    "architecture_report",
     "backbone_from_weights",
     "backbone_of",
     "build_backbone",
     "build_classifier",
     "build_resnet",
     "load_weights_by_name",
+    "multiply_adds",
     "stage_names",
     "total_stride",
     "transfer_weights",

@@ -7,8 +7,7 @@ from resnet_finetune.pipelines.finetune.nodes import (
     prepare_backbone,
     train_scratch_baseline,
 )
-from resnet_finetune.pipelines.pretrain.nodes import plot_history
-from resnet_finetune.pipelines.pretrain.pipeline import titled
+from resnet_finetune.pipelines.reporting import titled
 
 
 def create_pipeline() -> Pipeline:
@@ -37,7 +36,7 @@ def create_pipeline() -> Pipeline:
                 name="finetune_model",
             ),
             node(
-                titled(plot_history, "Fine-tuning on the target task"),
+                titled("Fine-tuning on the target task"),
                 "finetune_history",
                 "finetune_learning_curves",
                 name="plot_finetune_history",
@@ -66,7 +65,7 @@ def create_baseline_pipeline() -> Pipeline:
                 name="train_scratch_baseline",
             ),
             node(
-                titled(plot_history, "Baseline: the same ResNet trained from scratch"),
+                titled("Baseline: the same ResNet trained from scratch"),
                 "scratch_history",
                 "scratch_learning_curves",
                 name="plot_scratch_history",

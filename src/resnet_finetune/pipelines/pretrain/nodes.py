@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import keras
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from resnet_finetune.evaluation.plots import learning_curves
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.training import train
 
@@ -31,7 +29,3 @@ def train_model(
     keras.utils.set_random_seed(seed)
     history = train(model, train_batches, val_images, **training)
     return model, history
-
-
-def plot_history(history: pd.DataFrame, title: str) -> plt.Figure:
-    return learning_curves(history, title)

@@ -1,16 +1,10 @@
 """Pretraining: source ingestion → ResNet construction → training from scratch."""
 
-from functools import partial, update_wrapper
-
 from kedro.pipeline import Pipeline, node
 
 from resnet_finetune.pipelines.ingestion.pipeline import create_pipeline as ingestion
-from resnet_finetune.pipelines.pretrain.nodes import build_model, plot_history, train_model
-
-
-def titled(function, title: str):
-    """``function`` with its ``title`` argument bound, keeping its name for Kedro."""
-    return update_wrapper(partial(function, title=title), function)
+from resnet_finetune.pipelines.pretrain.nodes import build_model, train_model
+from resnet_finetune.pipelines.reporting import titled
 
 
 def create_pipeline() -> Pipeline:
@@ -35,7 +29,7 @@ def create_pipeline() -> Pipeline:
                 name="pretrain_model",
             ),
             node(
-                titled(plot_history, "Pretraining on the source task"),
+                titled("Pretraining on the source task"),
                 "pretrain_history",
                 "pretrain_learning_curves",
                 name="plot_pretrain_history",
