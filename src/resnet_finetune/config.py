@@ -9,7 +9,7 @@ from pathlib import Path
 
 from resnet_finetune.data.manifest import discover_files
 from resnet_finetune.models.classifier import WEIGHT_CHOICES
-from resnet_finetune.models.resnet import ARCHITECTURES, VARIANTS, total_stride
+from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 
 _WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
 
@@ -30,6 +30,11 @@ def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
             f"allowed: {list(VARIANTS[family])}"
         )
     weights = str(backbone.get("weights"))
+    if weights == "imagenet" and (architecture, variant) not in IMAGENET_MODELS:
+        raise ValueError(
+            f"backbone.weights='imagenet' exists for (architecture, variant) in "
+            f"{sorted(IMAGENET_MODELS)}, not {(architecture, variant)!r}"
+        )
     if weights not in ("pretrain", "imagenet", "none"):
         if not weights.endswith(_WEIGHT_FILES):
             raise ValueError(
@@ -70,7 +75,9 @@ def check_image_folder(key: str, data_dir: str | None) -> None:
         )
 
 
-def check_parameters(parameters: dict, tasks: tuple[str, ...] = ("source", "target")) -> None:
+def check_parameters(
+    parameters: dict, tasks: tuple[str, ...] = ("source", "target", "degradation")
+) -> None:
     """All checks that can be made before any image is read or any model trained."""
     for task in tasks:
         if task in parameters:

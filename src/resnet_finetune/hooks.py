@@ -69,12 +69,16 @@ class MlflowReportsHook:
 
     @staticmethod
     def _log_history(name: str, history: pd.DataFrame) -> None:
+        """Per-epoch metrics; a history of several networks gets one series per network."""
         step_column = "global_epoch" if "global_epoch" in history else "epoch"
         metrics = history.select_dtypes("number").drop(
             columns=["epoch", "global_epoch"], errors="ignore"
         )
-        for step, row in zip(history[step_column], metrics.to_dict("records")):
-            mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items()}, step=int(step))
+        networks = history["network"] + "." if "network" in history else [""] * len(history)
+        for step, network, row in zip(history[step_column], networks, metrics.to_dict("records")):
+            mlflow.log_metrics(
+                {f"{name}.{network}{k}": float(v) for k, v in row.items()}, step=int(step)
+            )
 
 
 class ParameterCheckHook:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from resnet_finetune.pipelines import evaluate, finetune, ingestion, pretrain
+from resnet_finetune.pipelines import degradation, evaluate, finetune, ingestion, pretrain
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -28,6 +28,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "transfer": transfer,
         "baseline": baseline,
         "evaluate": target + evaluation,
+        "degradation": degradation.pipeline.create_pipeline(),
         "finetune": full,
         "__default__": full,
     }

@@ -89,3 +89,85 @@ def test_bad_arguments_name_the_argument(kwargs, message):
 def test_total_stride():
     assert total_stride("resnet50") == 32
     assert total_stride("resnet20") == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "variant", "theirs"),
+    [("resnet101", "v1", "ResNet101"), ("resnet152", "v2", "ResNet152V2")],
+)
+def test_deeper_networks_take_keras_applications_weights(name, variant, theirs):
+    reference = getattr(keras.applications, theirs)(weights=None, input_shape=(32, 32, 3))
+    model = build_resnet(name, input_shape=(32, 32, 3), variant=variant)
+    transfer_weights(reference, model)
+    images = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    difference = np.abs(model.predict(images, verbose=0) - reference.predict(images, verbose=0))
+    assert difference.max() <= 1e-5
+
+
+def test_weight_file_in_the_published_layout_loads_by_name(tmp_path):
+    """keras.applications publishes legacy HDF5 files of layer-name groups."""
+    import h5py
+    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+
+    reference = keras.applications.ResNet50(
+        weights=None, include_top=False, input_shape=(64, 64, 3)
+    )
+    path = tmp_path / "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    with h5py.File(path, "w") as file:
+        save_weights_to_hdf5_group(file, reference)
+    model = build_resnet(
+        "resnet50", input_shape=(64, 64, 3), include_top=False, pooling=None, weights=str(path)
+    )
+    images = np.random.default_rng(2).uniform(-1, 1, (1, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(
+        model.predict(images, verbose=0), reference.predict(images, verbose=0), atol=1e-5
+    )
+
+
+def test_imagenet_weights_come_from_keras_applications(monkeypatch):
+    """Offline stand-in for the download: the same constructor, random weights."""
+    made, original = {}, keras.applications.ResNet50V2
+
+    def offline(**kwargs):
+        made.update(kwargs)
+        made["model"] = original(**{**kwargs, "weights": None, "input_shape": (32, 32, 3)})
+        return made["model"]
+
+    monkeypatch.setattr(keras.applications, "ResNet50V2", offline)
+    model = build_resnet(
+        "resnet50", input_shape=(32, 32, 3), variant="v2", include_top=False, weights="imagenet"
+    )
+    assert made["weights"] == "imagenet" and made["include_top"] is False
+    np.testing.assert_array_equal(
+        model.get_layer("conv5_block3_3_conv").get_weights()[0],
+        made["model"].get_layer("conv5_block3_3_conv").get_weights()[0],
+    )
+    with pytest.raises(ValueError, match="weights='imagenet' exists for"):
+        build_resnet("resnet18", input_shape=(32, 32, 3), weights="imagenet")
+
+
+def test_weights_that_do_not_fit_name_the_layer():
+    small = build_resnet("resnet20", input_shape=(16, 16, 3), num_classes=10)
+    wide = build_resnet("resnet20", input_shape=(16, 16, 3), num_classes=10, width=2)
+    with pytest.raises(ValueError, match="layer 'conv1_conv'"):
+        transfer_weights(small, wide)
+
+
+def test_stochastic_depth_grows_linearly_and_only_acts_in_training():
+    model = build_resnet("resnet20", input_shape=(8, 8, 3), num_classes=2, stochastic_depth=0.4)
+    rates = [la.rate for la in model.layers if la.name.endswith("_drop_path")]
+    assert len(rates) == 8  # the first of 9 blocks has rate 0: no layer
+    np.testing.assert_allclose(rates, [0.4 * i / 8 for i in range(1, 9)])
+    images = np.random.default_rng(3).uniform(-1, 1, (16, 8, 8, 3)).astype("float32")
+    np.testing.assert_allclose(model(images, training=False), model(images, training=False))
+    assert not np.allclose(model(images, training=True), model(images, training=True))
+
+
+def test_zero_init_residual_starts_each_block_as_identity():
+    model = build_resnet(
+        "resnet18", input_shape=(32, 32, 3), zero_init_residual=True, variant="v1.5"
+    )
+    gammas = [la.gamma.numpy() for la in model.layers if la.name.endswith("block1_2_bn")]
+    assert gammas and all(not g.any() for g in gammas)
+    with pytest.raises(ValueError, match="zero_init_residual"):
+        build_resnet("resnet50", input_shape=(64, 64, 3), variant="v2", zero_init_residual=True)

@@ -106,3 +106,23 @@ def test_pretrain_alone(finetune_run, run_pipeline):
     count = len(versions(finetune_run, "data/06_models/pretrained_model.keras"))
     run_pipeline("pretrain")
     assert len(versions(finetune_run, "data/06_models/pretrained_model.keras")) == count + 1
+
+
+def test_degradation_writes_curves_and_a_table(project, run_pipeline):
+    run_pipeline(
+        "degradation",
+        degradation={
+            "input": {"image_size": [8, 8], "batch_size": 256},
+            "networks": ["plain20", "resnet20"],
+            "width": 0.25,
+            "training": {"epochs": 2},
+        },
+    )
+    table = pd.read_csv(latest(project, "data/08_reporting/degradation_table.csv"))
+    assert table["network"].tolist() == ["plain20", "resnet20"]
+    assert table["shortcuts"].tolist() == [False, True]
+    assert table["layers"].tolist() == [20, 20]
+    assert table["train_error"].between(0, 1).all() and table["val_error"].between(0, 1).all()
+    history = pd.read_csv(latest(project, "data/08_reporting/degradation_history.csv"))
+    assert history.groupby("network")["epoch"].max().to_dict() == {"plain20": 2, "resnet20": 2}
+    assert latest(project, "data/08_reporting/degradation_curves.png").stat().st_size > 10_000

@@ -73,3 +73,38 @@ def test_finetune_freezes_then_unfreezes_and_keeps_batchnorm_statistics():
         backbone.get_layer("conv4_block3_2_bn").moving_mean.numpy(), moving_mean
     )
     assert model.output_shape == (None, 2)
+
+
+def test_compare_depths_trains_each_network_with_the_same_budget():
+    from resnet_finetune.training.degradation import compare_depths
+
+    data = separable_data()
+    history, table = compare_depths(
+        ["plain20", "resnet20"],
+        data,
+        data,
+        data,
+        num_classes=2,
+        image_size=(8, 8),
+        seed=0,
+        width=0.25,
+        epochs=2,
+        learning_rate=0.01,
+    )
+    assert history.groupby("network").size().to_dict() == {"plain20": 2, "resnet20": 2}
+    assert (
+        table.set_index("network")["parameters"].to_dict()["resnet20"]
+        == table.set_index("network")["parameters"].to_dict()["plain20"]
+    )  # option A shortcuts add no weight
+    with pytest.raises(ValueError, match="'resnet21' is not a known network"):
+        compare_depths(
+            ["resnet21"],
+            data,
+            data,
+            data,
+            num_classes=2,
+            image_size=(8, 8),
+            seed=0,
+            epochs=1,
+            learning_rate=0.01,
+        )

@@ -56,3 +56,24 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: list[str], title: s
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def degradation_curves(history: pd.DataFrame, title: str) -> plt.Figure:
+    """Training and validation error per epoch, one line per network (as the paper's Fig. 6):
+    plain networks dashed, residual ones solid."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for axis, column, label in (
+        (axes[0], "accuracy", "training error"),
+        (axes[1], "val_accuracy", "validation error"),
+    ):
+        for network, rows in history.groupby("network", sort=False):
+            style = "--" if network.startswith("plain") else "-"
+            axis.plot(rows["epoch"], 1 - rows[column], style, label=network)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(label)
+        axis.set_yscale("log")
+        axis.grid(alpha=0.3, which="both")
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -7,7 +7,11 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
-from resnet_finetune.models.resnet import build_resnet, load_weights_by_name, transfer_weights
+from resnet_finetune.models.resnet import (
+    build_resnet,
+    load_imagenet_weights,
+    load_weights_by_name,
+)
 
 # keras.applications preprocessing: "tf" for V2, "caffe" (BGR, mean-subtracted) for V1.
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -90,14 +94,6 @@ def backbone_of(model: keras.Model) -> keras.Model:
     )
 
 
-_IMAGENET_MODELS = {
-    ("resnet50", "v1"): "ResNet50",
-    ("resnet101", "v1"): "ResNet101",
-    ("resnet152", "v1"): "ResNet152",
-    ("resnet50", "v2"): "ResNet50V2",
-    ("resnet101", "v2"): "ResNet101V2",
-    ("resnet152", "v2"): "ResNet152V2",
-}
 WEIGHT_CHOICES = ("pretrain", "imagenet", "none", "a path to a .keras or .weights.h5 file")
 
 
@@ -128,16 +124,9 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
     if weights == "none":
         return backbone
     if weights == "imagenet":
-        key = (config["architecture"], config.get("variant", "v1"))
-        if key not in _IMAGENET_MODELS:
-            raise ValueError(
-                f"backbone.weights='imagenet' exists for (architecture, variant) in "
-                f"{sorted(_IMAGENET_MODELS)}, not {key}"
-            )
-        reference = getattr(keras.applications, _IMAGENET_MODELS[key])(
-            include_top=False, weights="imagenet"
+        load_imagenet_weights(
+            backbone, config["architecture"], config.get("variant", "v1"), include_top=False
         )
-        transfer_weights(reference, backbone)
         return backbone
     if weights.endswith((".keras", ".weights.h5", ".h5")):
         if not Path(weights).is_file():

@@ -7,7 +7,7 @@ name. Pure Keras 3: runs on the TensorFlow, JAX and PyTorch backends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 from keras import layers, ops
@@ -86,6 +86,7 @@ class _Options:
     bn_epsilon: float
     zero_init_residual: bool
     l2: float
+    drop_path: float = 0.0  # this block's stochastic-depth rate
 
     def bias(self, keras_default: bool) -> bool:
         return keras_default if self.conv_bias is None else self.conv_bias
@@ -134,10 +135,17 @@ def _shortcut(x, out_channels, stride, name, opts):
     return _bn(shortcut, name + "_0_bn", opts)
 
 
+def _drop_path(x, name, opts):
+    """Stochastic depth: drop the residual branch of a whole sample, rescale the rest."""
+    if not opts.drop_path:
+        return x
+    return layers.Dropout(opts.drop_path, noise_shape=(None, 1, 1, 1), name=name + "_drop_path")(x)
+
+
 def _merge(shortcut, x, name, opts):
     if not opts.residual:
         return _relu(x, name + "_out")
-    x = layers.Add(name=name + "_add")([shortcut, x])
+    x = layers.Add(name=name + "_add")([shortcut, _drop_path(x, name, opts)])
     return _relu(x, name + "_out")
 
 
@@ -184,7 +192,7 @@ def _preact_block(x, filters, stride, name, opts, block):
         x = _conv(preact, filters, 3, stride, name + "_1_conv", opts, opts.bias(False))
         x = _relu(_bn(x, name + "_1_bn", opts), name + "_1_relu")
         x = _conv(x, filters, 3, 1, name + "_2_conv", opts, opts.bias(True))
-    return layers.Add(name=name + "_out")([shortcut, x])
+    return layers.Add(name=name + "_out")([shortcut, _drop_path(x, name, opts)])
 
 
 def _stem(x, arch, width_filters, opts):
@@ -246,6 +254,7 @@ def build_resnet(
     bn_epsilon: float = 1.001e-5,
     zero_init_residual: bool = False,
     l2: float = 0.0,
+    stochastic_depth: float = 0.0,
     dropout: float = 0.0,
     classifier_activation: str | None = "softmax",
 ) -> keras.Model:
@@ -254,9 +263,11 @@ def build_resnet(
     ``conv_bias=None`` follows keras.applications (biases in v1 convs, the V2 pattern
     in v2) so its weights load by name; ``False`` gives torchvision's bias-free convs.
     ``shortcut`` is the paper's option ``"A"`` (zero-padded identity, CIFAR default)
-    or ``"B"`` (projection). ``weights`` is ``None`` or a ``.weights.h5``/``.h5`` path
-    whose layers are matched by name. The head computes in float32 under any
-    mixed-precision policy.
+    or ``"B"`` (projection). ``stochastic_depth`` is the drop rate of the last block,
+    growing linearly from 0 at the first. ``weights`` is ``None``, ``"imagenet"``
+    (keras.applications' published weights: needs internet) or a ``.keras``,
+    ``.weights.h5`` or keras.applications ``.h5`` file. The head computes in float32
+    under any mixed-precision policy.
     """
     arch = _architecture(name)
     _check_choice("variant", variant, VARIANTS[arch.family])
@@ -269,6 +280,8 @@ def build_resnet(
         raise ValueError(f"width={width} must be positive")
     if zero_init_residual and variant == "v2":
         raise ValueError("zero_init_residual=True needs a block that ends in BatchNorm: v1 or v1.5")
+    if not 0 <= stochastic_depth < 1:
+        raise ValueError(f"stochastic_depth={stochastic_depth} must be in [0, 1)")
     if len(input_shape) != 3:
         raise ValueError(f"input_shape={input_shape} must be (height, width, channels)")
     stride = total_stride(name)
@@ -297,9 +310,13 @@ def build_resnet(
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = _stem(inputs, arch, scaled(arch.filters[0]), opts)
     last_stage = len(arch.depths) - 1
+    blocks_before, total_blocks = 0, sum(arch.depths)
     for stage, (depth, filters) in enumerate(zip(arch.depths, arch.filters)):
         for index in range(depth):
             block_name = f"conv{stage + 2}_block{index + 1}"
+            rate = stochastic_depth * blocks_before / max(1, total_blocks - 1)
+            opts = replace(opts, drop_path=rate)
+            blocks_before += 1
             if variant == "v2":
                 # keras.applications ResNetV2 strides in the last block of every stage but the last.
                 stride = 2 if index == depth - 1 and stage != last_stage else 1
@@ -322,9 +339,36 @@ def build_resnet(
             num_classes, activation=classifier_activation, dtype="float32", name="predictions"
         )(x)
     model = keras.Model(inputs, x, name=f"{name}_{variant}".replace(".", "_"))
-    if weights is not None:
+    if weights == "imagenet":
+        load_imagenet_weights(model, name, variant, include_top=include_top)
+    elif weights is not None:
         load_weights_by_name(model, weights)
     return model
+
+
+IMAGENET_MODELS = {
+    ("resnet50", "v1"): "ResNet50",
+    ("resnet101", "v1"): "ResNet101",
+    ("resnet152", "v1"): "ResNet152",
+    ("resnet50", "v2"): "ResNet50V2",
+    ("resnet101", "v2"): "ResNet101V2",
+    ("resnet152", "v2"): "ResNet152V2",
+}
+
+
+def load_imagenet_weights(model: keras.Model, name: str, variant: str, include_top: bool) -> None:
+    """Copy keras.applications' published ImageNet weights into ``model`` (downloads once)."""
+    if (name, variant) not in IMAGENET_MODELS:
+        raise ValueError(
+            f"weights='imagenet' exists for (name, variant) in {sorted(IMAGENET_MODELS)}, "
+            f"not {(name, variant)!r}"
+        )
+    if include_top and model.output_shape[-1] != 1000:
+        raise ValueError("weights='imagenet' with include_top=True needs num_classes=1000")
+    reference = getattr(keras.applications, IMAGENET_MODELS[(name, variant)])(
+        include_top=include_top, weights="imagenet"
+    )
+    transfer_weights(reference, model)
 
 
 def load_weights_by_name(model: keras.Model, path: str) -> None:

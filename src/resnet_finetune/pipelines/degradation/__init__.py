@@ -1,0 +1,1 @@
+from resnet_finetune.pipelines.degradation import pipeline  # noqa: F401

@@ -1,0 +1,34 @@
+"""The degradation experiment: plain vs residual networks, same data, budget and seed."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from resnet_finetune.evaluation.plots import degradation_curves
+from resnet_finetune.training.degradation import compare_depths
+
+
+def run_degradation_experiment(
+    train_batches,
+    val_images,
+    train_images,
+    class_map: dict[str, int],
+    options: dict,
+    input_options: dict,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure]:
+    """Per-epoch history, final-error table and curves of ``degradation.networks``."""
+    history, table = compare_depths(
+        options["networks"],
+        train_batches,
+        val_images,
+        train_images,
+        num_classes=len(class_map),
+        image_size=tuple(input_options["image_size"]),
+        seed=seed,
+        width=options.get("width", 1.0),
+        **options["training"],
+    )
+    title = "Degradation: plain vs residual networks (dashed: plain)"
+    return history, table, degradation_curves(history, title)
