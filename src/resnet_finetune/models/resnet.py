@@ -310,13 +310,12 @@ def build_resnet(
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = _stem(inputs, arch, scaled(arch.filters[0]), opts)
     last_stage = len(arch.depths) - 1
-    blocks_before, total_blocks = 0, sum(arch.depths)
+    last_block = max(1, sum(arch.depths) - 1)
     for stage, (depth, filters) in enumerate(zip(arch.depths, arch.filters)):
         for index in range(depth):
             block_name = f"conv{stage + 2}_block{index + 1}"
-            rate = stochastic_depth * blocks_before / max(1, total_blocks - 1)
-            opts = replace(opts, drop_path=rate)
-            blocks_before += 1
+            block_number = sum(arch.depths[:stage]) + index
+            opts = replace(opts, drop_path=stochastic_depth * block_number / last_block)
             if variant == "v2":
                 # keras.applications ResNetV2 strides in the last block of every stage but the last.
                 stride = 2 if index == depth - 1 and stage != last_stage else 1
