@@ -7,7 +7,10 @@ from resnet_finetune.models import build_resnet, total_stride, transfer_weights
 KERAS_APPLICATIONS_COUNTS = {
     ("resnet50", "v1"): 25_636_712,
     ("resnet101", "v1"): 44_707_176,
+    ("resnet152", "v1"): 60_419_944,
     ("resnet50", "v2"): 25_613_800,
+    ("resnet101", "v2"): 44_675_560,
+    ("resnet152", "v2"): 60_380_648,
 }
 TORCHVISION_TRAINABLE = {"resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032}
 

@@ -108,3 +108,16 @@ def test_compare_depths_trains_each_network_with_the_same_budget():
             epochs=1,
             learning_rate=0.01,
         )
+
+
+def test_batchnorm_affine_learns_scale_and_offset_but_keeps_statistics():
+    keras.utils.set_random_seed(0)
+    backbone = build_backbone(CONFIG)
+    bn = backbone.get_layer("conv4_block3_2_bn")
+    moving_mean, gamma = bn.moving_mean.numpy().copy(), bn.gamma.numpy().copy()
+    data = separable_data()
+    phases = [{"unfreeze_stages": 1, "epochs": 2, "learning_rate": 0.01, "batchnorm_affine": True}]
+    finetune(backbone, data, data, num_classes=2, image_size=(8, 8), phases=phases)
+    assert bn.trainable
+    np.testing.assert_array_equal(bn.moving_mean.numpy(), moving_mean)
+    assert not np.allclose(bn.gamma.numpy(), gamma)

@@ -13,9 +13,12 @@ from resnet_finetune.training.engine import train
 _STAGE = re.compile(r"^(conv\d+)_block")
 
 
-def set_trainable_stages(backbone: keras.Model, stages: int | str) -> list[str]:
+def set_trainable_stages(
+    backbone: keras.Model, stages: int | str, batchnorm_affine: bool = False
+) -> list[str]:
     """Make the top ``stages`` residual stages trainable (``"all"``: stem too) and freeze
-    the rest. BatchNorm layers stay frozen, so they keep their moving statistics.
+    the rest. BatchNorm layers keep their moving statistics (the backbone is called in
+    inference mode); ``batchnorm_affine`` lets their scale and offset learn.
     Returns the names of the stages left trainable."""
     stage_of = {
         layer.name: m.group(1) for layer in backbone.layers if (m := _STAGE.match(layer.name))
@@ -32,7 +35,8 @@ def set_trainable_stages(backbone: keras.Model, stages: int | str) -> list[str]:
     backbone.trainable = True
     for layer in backbone.layers:
         in_scope = stages == "all" or stage_of.get(layer.name) in chosen
-        layer.trainable = in_scope and not isinstance(layer, keras.layers.BatchNormalization)
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = in_scope and (batchnorm_affine or not is_batchnorm)
     return sorted(chosen, key=lambda s: int(s[4:]))
 
 
@@ -50,9 +54,10 @@ def finetune(
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Fine-tune ``backbone`` with a new head, one ``train`` call per phase.
 
-    Each phase names its ``epochs``, ``learning_rate`` and ``unfreeze_stages`` (0 keeps
-    the backbone frozen). The backbone runs with BatchNorm in inference mode
-    throughout. Returns the model and the history with a ``phase`` column.
+    Each phase names its ``epochs``, ``learning_rate``, ``unfreeze_stages`` (0 keeps
+    the backbone frozen) and optionally ``batchnorm_affine``. The backbone runs with
+    BatchNorm in inference mode throughout. Returns the model and the history with a
+    ``phase`` column.
     """
     if not phases:
         raise ValueError("finetune.phases is empty: give at least one phase")
@@ -68,7 +73,9 @@ def finetune(
     for index, phase in enumerate(phases):
         phase = dict(phase)
         name = phase.pop("name", f"phase{index + 1}")
-        set_trainable_stages(backbone, phase.pop("unfreeze_stages", 0))
+        set_trainable_stages(
+            backbone, phase.pop("unfreeze_stages", 0), phase.pop("batchnorm_affine", False)
+        )
         history = train(model, train_data, val_data, **{**(training_options or {}), **phase})
         history.insert(0, "phase", name)
         histories.append(history)
