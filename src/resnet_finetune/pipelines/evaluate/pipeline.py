@@ -8,43 +8,35 @@ from resnet_finetune.pipelines.evaluate.nodes import (
     score_predictions,
 )
 
-_INPUTS = ["target.manifest", "target.class_map", "params:target.input"]
+
+def _scoring(model: str, prefix: str = "") -> list:
+    """Predict the held-out split with ``model`` and score it; outputs named ``prefix*``."""
+    suffix = f"_{prefix.rstrip('_')}" if prefix else ""
+    predictions = f"{prefix}test_predictions"
+    return [
+        node(
+            predict_held_out,
+            [model, "target.manifest", "target.class_map", "params:target.input"],
+            predictions,
+            name=f"predict_held_out{suffix}",
+        ),
+        node(
+            score_predictions,
+            [predictions, "target.class_map", "params:evaluate"],
+            [f"{prefix}metrics", f"{prefix}confusion_matrix"],
+            name=f"score_predictions{suffix}",
+        ),
+    ]
 
 
 def create_pipeline() -> Pipeline:
-    return Pipeline(
-        [
-            node(
-                predict_held_out,
-                ["finetuned_model", *_INPUTS],
-                "test_predictions",
-                name="predict_held_out",
-            ),
-            node(
-                score_predictions,
-                ["test_predictions", "target.class_map", "params:evaluate"],
-                ["metrics", "confusion_matrix"],
-                name="score_predictions",
-            ),
-        ]
-    )
+    return Pipeline(_scoring("finetuned_model"))
 
 
 def create_baseline_pipeline() -> Pipeline:
     return Pipeline(
         [
-            node(
-                predict_held_out,
-                ["scratch_model", *_INPUTS],
-                "scratch_test_predictions",
-                name="predict_held_out_scratch",
-            ),
-            node(
-                score_predictions,
-                ["scratch_test_predictions", "target.class_map", "params:evaluate"],
-                ["scratch_metrics", "scratch_confusion_matrix"],
-                name="score_scratch",
-            ),
+            *_scoring("scratch_model", prefix="scratch_"),
             node(
                 compare_with_scratch,
                 ["metrics", "scratch_metrics"],
