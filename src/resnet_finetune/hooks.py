@@ -84,7 +84,9 @@ class MlflowReportsHook:
 class ParameterCheckHook:
     """Stop a run with a clear message before any node runs if a parameter is wrong."""
 
-    @hook_impl
+    # First of all before_pipeline_run hooks: before kedro-mlflow opens an MLflow run that
+    # an error here would leave open.
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline, catalog) -> None:
         parameters = catalog.load("parameters")
         check_parameters(parameters)

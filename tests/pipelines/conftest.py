@@ -5,6 +5,7 @@ import shutil
 from functools import partial
 from pathlib import Path
 
+import mlflow
 import pytest
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -58,7 +59,12 @@ def run_in(project: Path, name: str, tiny: bool = True, **params):
         contextlib.chdir(project),
         KedroSession.create(project_path=project, runtime_params=runtime_params) as session,
     ):
-        return session.run(pipeline_names=[name], runner=SequentialRunner())
+        try:
+            return session.run(pipeline_names=[name], runner=SequentialRunner())
+        finally:
+            # A run left active in this process would swallow the next session's run.
+            while mlflow.active_run():
+                mlflow.end_run()
 
 
 @pytest.fixture(scope="session")

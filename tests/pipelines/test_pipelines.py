@@ -59,7 +59,8 @@ def test_finetune_writes_every_report(finetune_run):
 
 def test_mlflow_holds_one_run_with_params_metrics_and_artifacts(finetune_run):
     with sqlite3.connect(finetune_run / "mlflow.db") as db:
-        runs = db.execute("select run_uuid, name from runs").fetchall()
+        # Other tests' runs may share this database: this run is the one named finetune.
+        runs = db.execute("select run_uuid, name from runs where name = 'finetune'").fetchall()
         run_id = runs[0][0]
         params = dict(db.execute("select key, value from params where run_uuid=?", (run_id,)))
         metrics = {k for (k,) in db.execute("select key from metrics where run_uuid=?", (run_id,))}

@@ -110,14 +110,14 @@ def test_compare_depths_trains_each_network_with_the_same_budget():
         )
 
 
-def test_batchnorm_affine_learns_scale_and_offset_but_keeps_statistics():
+def test_train_batchnorm_lets_statistics_and_scale_follow_the_new_data():
     keras.utils.set_random_seed(0)
     backbone = build_backbone(CONFIG)
     bn = backbone.get_layer("conv4_block3_2_bn")
     moving_mean, gamma = bn.moving_mean.numpy().copy(), bn.gamma.numpy().copy()
     data = separable_data()
-    phases = [{"unfreeze_stages": 1, "epochs": 2, "learning_rate": 0.01, "batchnorm_affine": True}]
+    phases = [{"unfreeze_stages": 1, "epochs": 2, "learning_rate": 0.01, "train_batchnorm": True}]
     finetune(backbone, data, data, num_classes=2, image_size=(8, 8), phases=phases)
     assert bn.trainable
-    np.testing.assert_array_equal(bn.moving_mean.numpy(), moving_mean)
+    assert not np.allclose(bn.moving_mean.numpy(), moving_mean)
     assert not np.allclose(bn.gamma.numpy(), gamma)

@@ -60,19 +60,14 @@ def build_classifier(
     image_size: tuple[int, int],
     dropout: float = 0.0,
     preprocessing: str = "tf",
-    backbone_training: bool | None = None,
 ) -> keras.Model:
-    """Stack preprocessing, ``backbone`` and a new float32 softmax head.
-
-    ``backbone_training=False`` keeps BatchNorm in inference mode whatever is trainable:
-    the fine-tuning setting. ``None`` lets ``fit`` decide: training from scratch.
-    """
+    """Stack preprocessing, ``backbone`` and a new float32 softmax head."""
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes} must be at least 2")
     channels = backbone.input_shape[-1]
     inputs = keras.Input((*image_size, channels), dtype="uint8", name="image")
     x = ImagePreprocessing(preprocessing, name="preprocessing")(inputs)
-    x = backbone(x, training=backbone_training)
+    x = backbone(x)
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="head")(x)

@@ -14,11 +14,13 @@ _STAGE = re.compile(r"^(conv\d+)_block")
 
 
 def set_trainable_stages(
-    backbone: keras.Model, stages: int | str, batchnorm_affine: bool = False
+    backbone: keras.Model, stages: int | str, train_batchnorm: bool = False
 ) -> list[str]:
     """Make the top ``stages`` residual stages trainable (``"all"``: stem too) and freeze
-    the rest. BatchNorm layers keep their moving statistics (the backbone is called in
-    inference mode); ``batchnorm_affine`` lets their scale and offset learn.
+    the rest. BatchNorm layers stay frozen, which in Keras 3 also keeps them in inference
+    mode (their moving statistics fixed); ``train_batchnorm`` lets those of the unfrozen
+    stages learn and follow the new data instead. A ``training=False`` flag given when the
+    classifier is built is not enough: Keras 3 does not keep it during ``fit``.
     Returns the names of the stages left trainable."""
     stage_of = {
         layer.name: m.group(1) for layer in backbone.layers if (m := _STAGE.match(layer.name))
@@ -36,7 +38,7 @@ def set_trainable_stages(
     for layer in backbone.layers:
         in_scope = stages == "all" or stage_of.get(layer.name) in chosen
         is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = in_scope and (batchnorm_affine or not is_batchnorm)
+        layer.trainable = in_scope and (train_batchnorm or not is_batchnorm)
     return sorted(chosen, key=lambda s: int(s[4:]))
 
 
@@ -55,9 +57,8 @@ def finetune(
     """Fine-tune ``backbone`` with a new head, one ``train`` call per phase.
 
     Each phase names its ``epochs``, ``learning_rate``, ``unfreeze_stages`` (0 keeps
-    the backbone frozen) and optionally ``batchnorm_affine``. The backbone runs with
-    BatchNorm in inference mode throughout. Returns the model and the history with a
-    ``phase`` column.
+    the backbone frozen) and optionally ``train_batchnorm``. Returns the model and the
+    history with a ``phase`` column.
     """
     if not phases:
         raise ValueError("finetune.phases is empty: give at least one phase")
@@ -67,14 +68,13 @@ def finetune(
         image_size=image_size,
         dropout=head_dropout,
         preprocessing=preprocessing,
-        backbone_training=False,
     )
     histories = []
     for index, phase in enumerate(phases):
         phase = dict(phase)
         name = phase.pop("name", f"phase{index + 1}")
         set_trainable_stages(
-            backbone, phase.pop("unfreeze_stages", 0), phase.pop("batchnorm_affine", False)
+            backbone, phase.pop("unfreeze_stages", 0), phase.pop("train_batchnorm", False)
         )
         history = train(model, train_data, val_data, **{**(training_options or {}), **phase})
         history.insert(0, "phase", name)
