@@ -9,6 +9,16 @@ from resnet_finetune.pipelines.finetune.nodes import (
 )
 from resnet_finetune.pipelines.reporting import titled
 
+# What fine-tuning and the scratch baseline both train on: same data, same model family.
+_TARGET_TRAINING = [
+    "target.train_batches",
+    "target.val_images",
+    "target.class_map",
+    "params:backbone",
+    "params:target.input",
+    "params:finetune",
+]
+
 
 def create_pipeline() -> Pipeline:
     """Target-side fine-tuning; ``pretrained_model`` comes from the catalog or a run."""
@@ -22,16 +32,7 @@ def create_pipeline() -> Pipeline:
             ),
             node(
                 finetune_model,
-                [
-                    "backbone_model",
-                    "target.train_batches",
-                    "target.val_images",
-                    "target.class_map",
-                    "params:backbone",
-                    "params:target.input",
-                    "params:finetune",
-                    "params:seed",
-                ],
+                ["backbone_model", *_TARGET_TRAINING, "params:seed"],
                 ["finetuned_model", "finetune_history"],
                 name="finetune_model",
             ),
@@ -51,16 +52,7 @@ def create_baseline_pipeline() -> Pipeline:
         [
             node(
                 train_scratch_baseline,
-                [
-                    "target.train_batches",
-                    "target.val_images",
-                    "target.class_map",
-                    "params:backbone",
-                    "params:target.input",
-                    "params:finetune",
-                    "params:baseline",
-                    "params:seed",
-                ],
+                [*_TARGET_TRAINING, "params:baseline", "params:seed"],
                 ["scratch_model", "scratch_history"],
                 name="train_scratch_baseline",
             ),
