@@ -59,8 +59,3 @@ def apply_augmentation(dataset: tf.data.Dataset, augmenter) -> tf.data.Dataset:
         return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8), labels
 
     return dataset.map(augment, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
-
-
-def labels_of(dataset: tf.data.Dataset):
-    """All labels of a finite dataset, in iteration order."""
-    return tf.concat([labels for _, labels in dataset], axis=0).numpy()

@@ -12,7 +12,6 @@ from resnet_finetune.models.resnet import (
     ARCHITECTURES,
     build_resnet,
     load_weights_by_name,
-    stage_names,
     total_stride,
     transfer_weights,
 )
@@ -28,7 +27,6 @@ __all__ = [
     "build_resnet",
     "load_weights_by_name",
     "multiply_adds",
-    "stage_names",
     "total_stride",
     "transfer_weights",
 ]

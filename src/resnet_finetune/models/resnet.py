@@ -222,11 +222,6 @@ def total_stride(name: str) -> int:
     return stem * 2 ** (len(arch.depths) - 1)
 
 
-def stage_names(name: str) -> list[str]:
-    """Layer-name prefixes of the residual stages, input side first (``conv2`` …)."""
-    return [f"conv{i + 2}" for i in range(len(_architecture(name).depths))]
-
-
 def _architecture(name: str) -> Architecture:
     if name not in ARCHITECTURES:
         raise ValueError(f"name={name!r} is not a known network; allowed: {sorted(ARCHITECTURES)}")
