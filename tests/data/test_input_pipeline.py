@@ -1,6 +1,12 @@
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
 
 from resnet_finetune.data.augment import build_augmenter
+from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import apply_augmentation, image_dataset
 from resnet_finetune.data.manifest import SplitSpec, build_manifest
 from tests.conftest import write_image
@@ -9,7 +15,12 @@ from tests.conftest import write_image
 def test_batches_are_uint8_at_the_requested_size_in_manifest_order(class_folder):
     write_image(class_folder / "cat" / "grey.png", mode="L", seed=5)
     write_image(class_folder / "dog" / "alpha.png", mode="RGBA", seed=6)
-    manifest, _, _ = build_manifest(class_folder, SplitSpec(val_fraction=0.3, test_fraction=0))
+    manifest, _, _ = build_manifest(
+        class_folder,
+        SplitSpec(val_fraction=0.3, test_fraction=0),
+        ImageChecks(),
+        class_folder.parent / "converted",
+    )
     val = image_dataset(manifest, "val", image_size=(8, 10), batch_size=4, shuffle=False, seed=0)
     images, labels = next(iter(val))
     assert images.dtype.name == "uint8" and tuple(images.shape[1:]) == (8, 10, 3)
@@ -19,7 +30,12 @@ def test_batches_are_uint8_at_the_requested_size_in_manifest_order(class_folder)
 
 
 def test_augmentation_changes_pixels_keeps_uint8_and_labels(class_folder):
-    manifest, _, _ = build_manifest(class_folder, SplitSpec(val_fraction=0.2, test_fraction=0))
+    manifest, _, _ = build_manifest(
+        class_folder,
+        SplitSpec(val_fraction=0.2, test_fraction=0),
+        ImageChecks(),
+        class_folder.parent / "converted",
+    )
     plain = image_dataset(
         manifest, "train", image_size=(12, 12), batch_size=8, shuffle=False, seed=0
     )
@@ -30,3 +46,107 @@ def test_augmentation_changes_pixels_keeps_uint8_and_labels(class_folder):
     np.testing.assert_array_equal(labels, same_labels)
     assert np.abs(after.numpy().astype(int) - before.numpy().astype(int)).mean() > 1
     assert build_augmenter() is None
+
+
+def _one_image_manifest(path, width, height):
+    return pd.DataFrame(
+        {
+            "read_path": [str(path)],
+            "sha256": ["x"],
+            "height": [height],
+            "width": [width],
+            "class_index": [0],
+            "split": ["train"],
+        }
+    )
+
+
+def _first_image(manifest, size, **options):
+    dataset = image_dataset(
+        manifest, "train", image_size=size, batch_size=1, shuffle=False, seed=0, **options
+    )
+    return next(iter(dataset))[0][0].numpy()
+
+
+@pytest.fixture
+def wide_picture(tmp_path):
+    """40x20: a red quarter on the left, green in the middle, blue quarter on the right."""
+    pixels = np.zeros((20, 40, 3), np.uint8)
+    pixels[:, :10], pixels[:, 10:30], pixels[:, 30:] = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+    Image.fromarray(pixels).save(tmp_path / "wide.png")
+    return _one_image_manifest(tmp_path / "wide.png", 40, 20)
+
+
+def test_resize_modes_squash_crop_and_pad(wide_picture):
+    squashed = _first_image(wide_picture, (10, 10), resize="squash")
+    np.testing.assert_array_equal(squashed[:, 0], [[255, 0, 0]] * 10)
+    np.testing.assert_array_equal(squashed[:, -1], [[0, 0, 255]] * 10)
+
+    cropped = _first_image(wide_picture, (10, 10), resize="centre_crop")  # the middle 20x20
+    np.testing.assert_array_equal(cropped, np.full((10, 10, 3), (0, 255, 0)))
+
+    padded = _first_image(wide_picture, (10, 10), resize="pad")  # 10x5 in the middle rows
+    np.testing.assert_array_equal(padded[:2], 0)
+    np.testing.assert_array_equal(padded[-3:], 0)
+    np.testing.assert_array_equal(padded[2:7, 5], [[0, 255, 0]] * 5)
+
+
+def test_large_jpeg_decoded_small_matches_a_full_size_area_resize(tmp_path):
+    rng = np.random.default_rng(0)
+    smooth = np.kron(rng.integers(0, 256, (8, 8, 3)), np.ones((64, 64, 1))).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "big.jpg", quality=95)
+    manifest = _one_image_manifest(tmp_path / "big.jpg", 512, 512)
+    small = _first_image(manifest, (16, 16))  # libjpeg decodes it at 1/8: 64x64
+    reference = Image.open(tmp_path / "big.jpg").resize((16, 16), Image.Resampling.BOX)
+    assert np.abs(small.astype(int) - np.asarray(reference, int)).mean() < 2
+
+
+def test_unknown_resize_or_cache_mode_is_refused(wide_picture):
+    with pytest.raises(ValueError, match=r"input.resize='stretch' is not allowed"):
+        _first_image(wide_picture, (8, 8), resize="stretch")
+    with pytest.raises(ValueError, match=r"input.cache='ram' is not allowed"):
+        _first_image(wide_picture, (8, 8), cache="ram")
+
+
+def test_disk_cache_is_reused_by_a_second_run_and_a_killed_one_starts_over(class_folder, tmp_path):
+    manifest, _, _ = build_manifest(
+        class_folder, SplitSpec(val_fraction=0.3, test_fraction=0), ImageChecks(), tmp_path / "c"
+    )
+    options = dict(image_size=(8, 8), batch_size=4, shuffle=False, seed=0, cache="disk")
+    first = np.concatenate(
+        [b.numpy() for b, _ in image_dataset(manifest, "train", cache_dir=tmp_path, **options)]
+    )
+    (index,) = tmp_path.glob("*.index")
+    for path in manifest["read_path"]:  # a second run must not need the images any more
+        Path(path).rename(f"{path}.moved")
+    second = np.concatenate(
+        [b.numpy() for b, _ in image_dataset(manifest, "train", cache_dir=tmp_path, **options)]
+    )
+    np.testing.assert_array_equal(first, second)
+    for path in manifest["read_path"]:
+        Path(f"{path}.moved").rename(path)
+
+    # What SIGKILL leaves of a cache being written: a lock and a partial shard, no index.
+    index.unlink()
+    stem = index.with_suffix("")
+    Path(f"{stem}_0.lockfile").write_text("")
+    Path(f"{stem}_0.data-00000-of-00001.tempstate1").write_text("")
+    third = np.concatenate(
+        [b.numpy() for b, _ in image_dataset(manifest, "train", cache_dir=tmp_path, **options)]
+    )
+    np.testing.assert_array_equal(first, third)
+    assert index.exists() and not list(tmp_path.glob("*lockfile"))
+
+
+def test_shuffled_epochs_differ_and_hold_every_image_once(class_folder, tmp_path):
+    manifest, _, _ = build_manifest(
+        class_folder, SplitSpec(val_fraction=0, test_fraction=0), ImageChecks(), tmp_path / "c"
+    )
+    for cache in ("none", "memory"):
+        dataset = image_dataset(
+            manifest, "train", image_size=(8, 8), batch_size=30, shuffle=True, seed=1, cache=cache
+        )
+        ((_, first),), ((_, second),) = list(dataset), list(dataset)
+        assert sorted(first.numpy()) == sorted(manifest["class_index"])
+        assert sorted(second.numpy()) == sorted(manifest["class_index"])
+        assert first.numpy().tolist() != second.numpy().tolist()

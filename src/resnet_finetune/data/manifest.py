@@ -1,19 +1,23 @@
-"""Find, validate and split the images of a folder of class sub-folders.
+"""Find, validate and split the images of a folder of class sub-folders or a CSV list.
 
-Every file under the root ends either as one row of the manifest or as one row of
-the ingestion report with the reason it was left out: nothing disappears silently.
+Every file under the root (every row of a CSV list) ends either as one row of the
+manifest or as one row of the ingestion report with the reason it was left out:
+nothing disappears silently.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 from sklearn.model_selection import train_test_split
+from sklearn.utils.class_weight import compute_class_weight
+
+from resnet_finetune.data.images import ImageChecks, inspect_image
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # Folder names that declare a split; "validation" is read as "val".
@@ -27,20 +31,19 @@ MANIFEST_COLUMNS = [
     "width",
     "height",
     "mode",
+    "read_path",
 ]
-REPORT_COLUMNS = ["path", "reason"]
+REPORT_COLUMNS = ["path", "reason", "detail"]
 
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """How to split images that come without a train/val/test layout."""
+    """How to split images that come without a declared train/val/test split."""
 
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     train_per_class: int | None = None
     val_per_class: int | None = None
-    min_side: int = 8
-    max_pixels: int = 90_000_000
     seed: int = 42
 
 
@@ -48,68 +51,105 @@ def _is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in path.relative_to(root).parts)
 
 
+def _extension_rejection(path: Path) -> tuple[str, str] | None:
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return None
+    return "not an image type", f"extension {path.suffix or '(none)'}"
+
+
 def discover_files(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """List every non-hidden file under ``root`` with its class and declared split.
+    """List every file under ``root`` with its class and declared split.
 
     Returns ``(files, skipped)``: ``files`` has columns path, label, split (None when
-    the folder declares none); ``skipped`` lists files outside any class folder or
-    with an extension that is not an image, with the reason.
+    the folder declares none); ``skipped`` lists hidden files, files outside any class
+    folder and files whose extension is not an image type, each with the reason.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
     rows, skipped = [], []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not _is_hidden(p, root)):
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if _is_hidden(path, root):
+            skipped.append((str(path), "hidden", "hidden file or folder: ignored"))
+            continue
         parts = path.relative_to(root).parts
         split = SPLIT_FOLDERS.get(parts[0].lower()) if len(parts) > 2 else None
         class_parts = parts[1:] if split else parts
         if len(class_parts) < 2:
-            skipped.append((str(path), "not inside a class folder"))
-        elif path.suffix.lower() not in IMAGE_EXTENSIONS:
-            skipped.append((str(path), f"extension {path.suffix or '(none)'} is not an image type"))
+            skipped.append((str(path), "no class", "not inside a class folder"))
+        elif rejection := _extension_rejection(path):
+            skipped.append((str(path), *rejection))
         else:
             rows.append((str(path), class_parts[0], split))
     files = pd.DataFrame(rows, columns=["path", "label", "split"])
     return files, pd.DataFrame(skipped, columns=REPORT_COLUMNS)
 
 
-def inspect_image(path: str, spec: SplitSpec) -> tuple[dict | None, str | None]:
-    """Open one file fully; return its facts, or the reason it cannot be used."""
-    data = Path(path).read_bytes()
-    if not data:
-        return None, "empty file (0 bytes)"
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            mode = image.mode
-            if width * height > spec.max_pixels:
-                return None, f"{width}x{height} pixels exceed the limit of {spec.max_pixels}"
-            image.load()  # decodes every byte: catches truncated files
-    except UnidentifiedImageError:
-        return None, "not an image PIL can read"
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        return None, f"unreadable image: {error}"
-    if min(width, height) < spec.min_side:
-        return None, f"{width}x{height} is smaller than the minimum side {spec.min_side}"
-    facts = {
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "width": width,
-        "height": height,
-        "mode": mode,
-    }
-    return facts, None
-
-
-def validate_files(files: pd.DataFrame, spec: SplitSpec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split ``files`` into readable images (with their facts) and a report of the rest."""
-    kept, report = [], []
-    for row in files.itertuples(index=False):
-        facts, reason = inspect_image(row.path, spec)
-        if reason:
-            report.append((row.path, reason))
+def read_csv_list(csv_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows ``path,label[,split]`` of a CSV list; relative paths are read from the CSV's
+    folder, which is also the data root: a path that leaves it is refused (reported)."""
+    csv_path = Path(csv_path)
+    root = csv_path.parent.resolve()
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    missing = {"path", "label"} - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"{str(csv_path)!r} lacks the column(s) {sorted(missing)}: "
+            "expected a header path,label[,split]"
+        )
+    rows, skipped, seen = [], [], set()
+    for number, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
+        path = (root / row["path"].strip()).resolve()
+        split_name = row.get("split", "").strip()
+        if split_name and split_name.lower() not in SPLIT_FOLDERS:
+            raise ValueError(
+                f"{str(csv_path)!r} line {number}: split {split_name!r} is not allowed; "
+                f"allowed: {sorted(SPLIT_FOLDERS)} or empty"
+            )
+        if not path.is_relative_to(root):
+            rejection = "outside the data root", f"line {number} leaves {str(root)!r}: refused"
+        elif not path.is_file():
+            rejection = "missing", f"line {number} names no existing file"
+        elif path in seen:
+            rejection = "listed twice", f"line {number} repeats an earlier row: kept once"
+        elif not row["label"].strip():
+            rejection = "no class", f"line {number} has no label"
         else:
-            kept.append({**row._asdict(), **facts})
-    columns = [*files.columns, "sha256", "width", "height", "mode"]
+            rejection = _extension_rejection(path)
+        if rejection:
+            skipped.append((str(path), *rejection))
+            continue
+        seen.add(path)
+        rows.append((str(path), row["label"].strip(), SPLIT_FOLDERS.get(split_name.lower())))
+    files = pd.DataFrame(rows, columns=["path", "label", "split"])
+    return files, pd.DataFrame(skipped, columns=REPORT_COLUMNS)
+
+
+def list_images(source: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``discover_files`` for a folder, ``read_csv_list`` for a ``.csv`` file."""
+    source = Path(source)
+    if source.is_file() and source.suffix.lower() == ".csv":
+        return read_csv_list(source)
+    return discover_files(source)
+
+
+def validate_files(
+    files: pd.DataFrame, checks: ImageChecks, converted_dir: str | Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split ``files`` into readable images (with their facts) and a report of the rest.
+
+    Files are decoded on all cores (Pillow and hashlib release the GIL)."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        results = list(
+            pool.map(lambda path: inspect_image(path, checks, Path(converted_dir)), files["path"])
+        )
+    kept, report = [], []
+    for row, (facts, rejection) in zip(files.to_dict("records"), results):
+        if rejection:
+            report.append((row["path"], *rejection))
+        else:
+            kept.append({**row, **facts})
+    columns = [*files.columns, "sha256", "width", "height", "mode", "read_path"]
     return pd.DataFrame(kept, columns=columns), pd.DataFrame(report, columns=REPORT_COLUMNS)
 
 
@@ -154,36 +194,48 @@ def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
 
 
 def build_manifest(
-    root: str | Path, spec: SplitSpec
+    source: str | Path, spec: SplitSpec, checks: ImageChecks, converted_dir: str | Path
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
-    """Discover, validate and split the images under ``root``.
+    """List, validate and split the images of ``source`` (a folder or a CSV list).
 
-    Returns ``(manifest, report, class_map)``. Declared ``train/val/test`` folders are
-    respected as given; otherwise the split follows ``spec``.
+    Returns ``(manifest, report, class_map)``. Declared splits (``train/val/test``
+    folders or a ``split`` column) are respected as given; otherwise the split follows
+    ``spec``. Images that TensorFlow cannot decode faithfully get an RGB copy in
+    ``converted_dir`` (see ``inspect_image``).
     """
-    files, skipped = discover_files(root)
-    images, unreadable = validate_files(files, spec)
+    files, skipped = list_images(source)
+    images, unreadable = validate_files(files, checks, converted_dir)
     report = pd.concat([skipped, unreadable], ignore_index=True)
     if images.empty:
-        raise ValueError(f"image folder {str(root)!r} holds no readable image in a class folder")
+        raise ValueError(f"{str(source)!r} holds no readable image with a class")
     classes = sorted(images["label"].unique())
     if len(classes) < 2:
         raise ValueError(
-            f"image folder {str(root)!r} has one class ({classes[0]!r}); a classifier needs "
-            "at least two class sub-folders"
+            f"{str(source)!r} has one class ({classes[0]!r}); a classifier needs at least two"
         )
     declared = images["split"].notna()
     if declared.any() and not declared.all():
         loose = images.loc[~declared, "path"].iloc[0]
         raise ValueError(
-            f"image folder {str(root)!r} mixes split folders (train/val/test) with class "
-            f"folders at the top, e.g. {loose!r}: use one layout"
+            f"{str(source)!r} declares a split (train/val/test) for some images and not for "
+            f"others, e.g. {loose!r}: declare it for all or for none"
         )
     if not declared.any():
         images["split"] = _split_undeclared(images, spec)
     class_map = {label: index for index, label in enumerate(classes)}
     images["class_index"] = images["label"].map(class_map)
     return images[MANIFEST_COLUMNS].reset_index(drop=True), report, class_map
+
+
+def balanced_class_weights(manifest: pd.DataFrame) -> dict[str, float]:
+    """scikit-learn's "balanced" weight of each class over the training split."""
+    labels = manifest.loc[manifest["split"] == "train", "label"]
+    classes = np.array(sorted(manifest["label"].unique()))
+    missing = sorted(set(classes) - set(labels))
+    if missing:
+        raise ValueError(f"class(es) {missing} have no training image")
+    weights = compute_class_weight("balanced", classes=classes, y=labels)
+    return {str(label): float(weight) for label, weight in zip(classes, weights)}
 
 
 def summarise(manifest: pd.DataFrame, report: pd.DataFrame) -> dict:
@@ -199,4 +251,7 @@ def summarise(manifest: pd.DataFrame, report: pd.DataFrame) -> dict:
             split: {label: int(n) for label, n in row.items()} for split, row in counts.iterrows()
         },
         "imbalance_ratio": float(per_class.max() / per_class.min()),
+        "left_out_by_reason": {
+            reason: int(n) for reason, n in report["reason"].value_counts().items()
+        },
     }

@@ -1,0 +1,139 @@
+"""Open one image file with Pillow: check it, read its facts, and give an RGB copy when
+TensorFlow's decoders would not read it faithfully.
+
+TensorFlow decodes 8-bit RGB or greyscale JPEG, PNG and BMP exactly as Pillow does. It
+does not read WebP or TIFF, ignores EXIF orientation, drops alpha without compositing,
+and mishandles CMYK and 16-bit images; those files get a converted RGB PNG instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Pillow's names of the formats we accept; MPO is the multi-picture JPEG of cameras.
+ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"}
+_TF_NATIVE_FORMATS = {"JPEG", "MPO", "PNG", "BMP"}
+_TF_NATIVE_MODES = {"RGB", "L"}
+_EXIF_ORIENTATION = 0x0112
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+@dataclass(frozen=True)
+class ImageChecks:
+    """What makes a file usable, and how transparency is flattened."""
+
+    min_side: int = 8
+    max_pixels: int = 90_000_000
+    background: tuple[int, int, int] = (255, 255, 255)
+
+    def __post_init__(self):
+        if self.min_side < 1:
+            raise ValueError(f"validation.min_side={self.min_side!r} must be at least 1")
+        if self.max_pixels < self.min_side**2:
+            raise ValueError(
+                f"validation.max_pixels={self.max_pixels!r} must be at least min_side²"
+            )
+        if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
+            raise ValueError(
+                f"validation.background={list(self.background)!r} must be three values 0-255"
+            )
+
+
+def _png_bit_depth(data: bytes) -> int:
+    return data[24] if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24 else 8
+
+
+def _needs_conversion(image: Image.Image, data: bytes) -> bool:
+    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    return (
+        image.format not in _TF_NATIVE_FORMATS
+        or image.mode not in _TF_NATIVE_MODES
+        or orientation not in (0, 1)
+        or "transparency" in image.info
+        or _png_bit_depth(data) == 16
+    )
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """Upright 8-bit RGB: EXIF orientation applied, 16 bits scaled, alpha composited."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(image, dtype=np.float64)
+        if values.max(initial=0) > 65535:
+            raise ValueError(f"mode {image.mode} holds values above 16 bits")
+        image = Image.fromarray(np.round(values / 257).astype(np.uint8), mode="L")
+    elif image.mode == "F":
+        raise ValueError("floating-point images (mode F) have no defined 8-bit range")
+    has_alpha = "A" in image.getbands() or "transparency" in image.info
+    if not has_alpha:
+        return image.convert("RGB")
+    flat = Image.new("RGBA", image.size, (*background, 255))
+    return Image.alpha_composite(flat, image.convert("RGBA")).convert("RGB")
+
+
+def _write_atomically(image: Image.Image, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    image.save(partial, format="PNG", compress_level=1)
+    os.replace(partial, path)
+
+
+def inspect_image(
+    path: str, checks: ImageChecks, converted_dir: Path
+) -> tuple[dict | None, tuple[str, str] | None]:
+    """Decode one file fully; return its facts, or ``(reason, detail)`` why it cannot be used.
+
+    Facts: sha256, width and height as displayed (after EXIF orientation), the original
+    mode, and ``read_path``, the file the input pipeline decodes: the file itself, or an
+    RGB PNG in ``converted_dir`` named by the content hash (reused by later runs).
+    """
+    data = Path(path).read_bytes()
+    if not data:
+        return None, ("empty file", "0 bytes")
+    sha256 = hashlib.sha256(data).hexdigest()
+    try:
+        with Image.open(path) as image:
+            if image.format not in ACCEPTED_FORMATS:
+                return None, (
+                    "unsupported format",
+                    f"{image.format}; accepted: {sorted(ACCEPTED_FORMATS)}",
+                )
+            width, height = image.size
+            if width * height > checks.max_pixels:
+                detail = f"{width}x{height} exceeds validation.max_pixels={checks.max_pixels}"
+                return None, ("too many pixels", detail)
+            image.load()  # decodes every byte: catches truncated files
+            mode = image.mode
+            converted = _needs_conversion(image, data)
+            if converted:
+                rgb = to_rgb(image, checks.background)
+                width, height = rgb.size
+    except UnidentifiedImageError:
+        return None, ("not an image", "Pillow recognises no image format")
+    except Image.DecompressionBombError as error:
+        return None, ("too many pixels", f"decompression bomb: {error}")
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        return None, ("unreadable", str(error))
+    if min(width, height) < checks.min_side:
+        return None, ("too small", f"{width}x{height}; validation.min_side={checks.min_side}")
+    read_path = path
+    if converted:
+        # The background colour changes the pixels of transparent images: it is in the name.
+        tag = "".join(f"{c:02x}" for c in checks.background)
+        target = Path(converted_dir) / f"{sha256}-{tag}.png"
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(rgb, target)
+        read_path = str(target)
+    return {
+        "sha256": sha256,
+        "width": width,
+        "height": height,
+        "mode": mode,
+        "read_path": read_path,
+    }, None
