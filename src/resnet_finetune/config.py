@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resnet_finetune.data.manifest import discover_files
+from resnet_finetune.data.manifest import list_images
 from resnet_finetune.models.classifier import WEIGHT_CHOICES
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 
@@ -52,26 +52,28 @@ def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
 
 
 def check_image_folder(key: str, data_dir: str | None) -> None:
-    """``<task>.data_dir``: unset (embedded default) or a folder with two or more classes."""
+    """``<task>.data_dir``: unset (embedded default), or a folder or CSV list naming
+    images of two or more classes."""
     if data_dir is None or str(data_dir).strip() == "":
         return
-    root = Path(data_dir).expanduser()
-    if not root.is_dir():
+    source = Path(data_dir).expanduser()
+    is_list = source.is_file() and source.suffix.lower() == ".csv"
+    if not (source.is_dir() or is_list):
         raise FileNotFoundError(
-            f"{key}={str(data_dir)!r} is not a folder: give a folder with one sub-folder "
-            "of images per class"
+            f"{key}={str(data_dir)!r} is neither a folder nor a .csv list: give a folder "
+            "with one sub-folder of images per class, or a CSV with a header path,label"
         )
-    files, _ = discover_files(root)
+    files, _ = list_images(source)
     if files.empty:
         raise ValueError(
-            f"{key}={str(data_dir)!r} holds no image inside a class sub-folder "
+            f"{key}={str(data_dir)!r} holds no image with a class "
             "(expected e.g. cats/001.jpg, dogs/002.jpg)"
         )
     classes = sorted(files["label"].unique())
     if len(classes) < 2:
         raise ValueError(
             f"{key}={str(data_dir)!r} has a single class ({classes[0]!r}); a classifier needs "
-            "at least two class sub-folders"
+            "at least two"
         )
 
 

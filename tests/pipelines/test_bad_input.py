@@ -12,7 +12,7 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"target": {"data_dir": "/no/such/folder"}},
             FileNotFoundError,
-            "target.data_dir='/no/such/folder' is not a folder",
+            "target.data_dir='/no/such/folder' is neither a folder nor a .csv list",
         ),
         (
             {"backbone": {"weights": "imagenet21k"}},
@@ -47,7 +47,7 @@ def test_bad_parameter_stops_before_any_work(run_pipeline, project, params, erro
 def test_empty_and_one_class_folders_are_refused(run_pipeline, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match="target.data_dir=.*holds no image inside a class"):
+    with pytest.raises(ValueError, match="target.data_dir=.*holds no image with a class"):
         run_pipeline("finetune", target={"data_dir": str(empty)})
     write_image(tmp_path / "one" / "cats" / "a.png")
     with pytest.raises(ValueError, match="target.data_dir=.*has a single class"):

@@ -8,6 +8,7 @@ from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.pipelines.evaluate.nodes import compare_with_scratch, score_predictions
 from resnet_finetune.pipelines.finetune.nodes import prepare_backbone
 from resnet_finetune.pipelines.ingestion.nodes import ingest_images, locate_images
+from tests.conftest import write_image
 
 BACKBONE = {"architecture": "resnet20", "width": 0.25, "weights": "pretrain"}
 
@@ -16,19 +17,34 @@ def test_locate_images_writes_the_embedded_default_or_checks_the_folder(tmp_path
     root = locate_images(None, {"dir": str(tmp_path / "digits"), "digits": [0, 1]})
     assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == ["0", "1"]
     assert locate_images(str(tmp_path / "digits"), {}) == root
-    with pytest.raises(FileNotFoundError, match="data_dir='/nowhere' is not a folder"):
+    with pytest.raises(
+        FileNotFoundError, match="data_dir='/nowhere' is neither a folder nor a .csv list"
+    ):
         locate_images("/nowhere", {})
 
 
-def test_ingest_images_summarises_counts_and_left_out_files(class_folder):
+def test_ingest_images_summarises_counts_left_out_files_and_class_weights(class_folder, tmp_path):
     (class_folder / "cat" / "broken.png").write_bytes(b"\x89PNG")
-    manifest, report, class_map, summary = ingest_images(
-        str(class_folder), {"val_fraction": 0.2, "test_fraction": 0.2}
+    for i in range(10, 20):
+        write_image(class_folder / "owl" / f"{i}.png", seed=500 + i)
+    split = {"val_fraction": 0.2, "test_fraction": 0.2}
+    manifest, report, class_map, summary, weights = ingest_images(
+        str(class_folder), split, {}, "balanced", str(tmp_path / "work"), 3
     )
-    assert summary["num_images"] == len(manifest) == 30
+    assert summary["num_images"] == len(manifest) == 40
     assert summary["num_left_out"] == len(report) == 1
-    assert summary["images_per_split"] == {"train": 18, "val": 6, "test": 6}
-    assert summary["imbalance_ratio"] == 1.0 and len(class_map) == 3
+    assert summary["left_out_by_reason"] == {"not an image": 1}
+    assert summary["images_per_split"] == {"train": 24, "val": 8, "test": 8}
+    assert summary["imbalance_ratio"] == 2.0 and len(class_map) == 3
+    assert weights == summary["balanced_class_weights"]
+    assert weights == pytest.approx({"cat": 24 / 18, "dog": 24 / 18, "owl": 24 / 36})
+    *_, no_weights = ingest_images(str(class_folder), split, {}, "none", str(tmp_path / "w"), 3)
+    assert no_weights == {}
+    # The split follows the run's seed.
+    other, *_ = ingest_images(str(class_folder), split, {}, "none", str(tmp_path / "w"), 4)
+    assert other["split"].tolist() != manifest["split"].tolist()
+    with pytest.raises(ValueError, match=r"class_weights='inverse' is not allowed"):
+        ingest_images(str(class_folder), split, {}, "inverse", str(tmp_path / "w"), 3)
 
 
 def test_prepare_backbone_takes_the_pretrained_backbone_or_refuses_bad_ones():

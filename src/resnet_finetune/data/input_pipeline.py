@@ -173,13 +173,50 @@ def image_dataset(
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
-def apply_augmentation(dataset: tf.data.Dataset, augmenter) -> tf.data.Dataset:
-    """Run ``augmenter`` (a Keras layer) on each batch; images stay uint8."""
-    if augmenter is None:
+_INPUT_DEFAULTS = {"resize": "squash", "cache": "memory", "shuffle_buffer": 10_000}
+
+
+def input_arguments(input_options: dict, cache_dir: str | Path | None) -> dict:
+    """``image_dataset`` keyword arguments from an ``input`` parameter block."""
+    known = {"image_size", "batch_size", *_INPUT_DEFAULTS}
+    unknown = sorted(set(input_options) - known)
+    if unknown:
+        raise ValueError(f"input.{unknown[0]} is not a known option; known: {sorted(known)}")
+    return {
+        **_INPUT_DEFAULTS,
+        **input_options,
+        "image_size": tuple(input_options["image_size"]),
+        "cache_dir": cache_dir,
+    }
+
+
+def apply_augmentation(
+    dataset: tf.data.Dataset, augmenter=None, mixers=(), num_classes: int | None = None
+) -> tf.data.Dataset:
+    """Run ``augmenter`` (a Keras layer) on each batch, then one of ``mixers`` (MixUp,
+    CutMix), which needs one-hot labels over ``num_classes``. Images stay uint8."""
+    if augmenter is None and not mixers:
         return dataset
+    if mixers and not num_classes:
+        raise ValueError("MixUp/CutMix need num_classes to one-hot the labels")
+    mixer_seed = mixers[0].seed if mixers else None
 
     def augment(images, labels):
-        images = augmenter(tf.cast(images, tf.float32), training=True)
+        images = tf.cast(images, tf.float32)
+        if augmenter is not None:
+            images = augmenter(images, training=True)
+        if mixers:
+            data = {"images": images, "labels": tf.one_hot(labels, num_classes)}
+            # With both MixUp and CutMix, each batch gets one of them (as timm does).
+            choice = tf.random.uniform([], 0, len(mixers), dtype=tf.int32, seed=mixer_seed)
+            branches = [lambda mixer=mixer: mixer(data, training=True) for mixer in mixers]
+            mixed = tf.switch_case(choice, branches)
+            images, labels = mixed["images"], mixed["labels"]
         return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8), labels
 
     return dataset.map(augment, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def one_hot_labels(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
+    """Labels as one-hot rows: what validation data must look like when training mixes."""
+    return dataset.map(lambda images, labels: (images, tf.one_hot(labels, num_classes)))

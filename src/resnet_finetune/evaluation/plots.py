@@ -1,4 +1,4 @@
-"""Figures for the reports: learning curves and confusion matrix."""
+"""Figures for the reports: learning curves, confusion matrix, image grids."""
 
 from __future__ import annotations
 
@@ -74,6 +74,33 @@ def degradation_curves(history: pd.DataFrame, title: str) -> plt.Figure:
         axis.set_yscale("log")
         axis.grid(alpha=0.3, which="both")
         axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def _label_text(label: np.ndarray, class_names: dict[int, str]) -> str:
+    """A class name, or for a mixed (MixUp/CutMix) label its two largest shares."""
+    if np.ndim(label) == 0:
+        return class_names[int(label)]
+    top = np.argsort(label)[::-1][:2]
+    if label[top[1]] < 0.01:
+        return class_names[int(top[0])]
+    return " / ".join(f"{class_names[int(i)]} {label[i]:.0%}" for i in top)
+
+
+def image_grid(
+    images: np.ndarray, labels: np.ndarray, class_names: dict[int, str], title: str
+) -> plt.Figure:
+    """uint8 images in a grid of up to eight columns, each titled with its label."""
+    columns = min(8, len(images))
+    rows = -(-len(images) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, image, label in zip(axes.flat, images, labels):
+        axis.imshow(image, interpolation="nearest")
+        axis.set_title(_label_text(label, class_names), fontsize=7)
     figure.suptitle(title)
     figure.tight_layout()
     return figure

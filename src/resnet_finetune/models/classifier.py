@@ -60,13 +60,16 @@ def build_classifier(
     image_size: tuple[int, int],
     dropout: float = 0.0,
     preprocessing: str = "tf",
+    augmentation: keras.Layer | None = None,
 ) -> keras.Model:
-    """Stack preprocessing, ``backbone`` and a new float32 softmax head."""
+    """Stack augmentation (active only in training), preprocessing, ``backbone`` and a
+    new float32 softmax head."""
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes} must be at least 2")
     channels = backbone.input_shape[-1]
     inputs = keras.Input((*image_size, channels), dtype="uint8", name="image")
-    x = ImagePreprocessing(preprocessing, name="preprocessing")(inputs)
+    x = augmentation(inputs) if augmentation is not None else inputs
+    x = ImagePreprocessing(preprocessing, name="preprocessing")(x)
     x = backbone(x)
     if dropout:
         x = layers.Dropout(dropout, name="head_dropout")(x)

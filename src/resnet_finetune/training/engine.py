@@ -41,6 +41,13 @@ def make_optimizer(
     return optimizer
 
 
+def _crossentropy_for(dataset) -> str:
+    labels = dataset.element_spec[1]
+    if labels.shape.rank == 1:
+        return "sparse_categorical_crossentropy"
+    return "categorical_crossentropy"
+
+
 def train(
     model: keras.Model,
     train_data,
@@ -53,11 +60,13 @@ def train(
     warmup_epochs: int = 0,
     early_stopping_patience: int | None = None,
     jit_compile: bool | str = "auto",
+    class_weight: dict[int, float] | None = None,
     callbacks: list | None = None,
     verbose: int = 0,
 ) -> pd.DataFrame:
     """Compile ``model`` and fit it; return one row of metrics per epoch.
 
+    Labels may be class indices or one-hot/soft rows (MixUp, CutMix): the loss follows.
     With ``early_stopping_patience`` the best weights by validation loss are restored.
     """
     if epochs < 1:
@@ -73,7 +82,7 @@ def train(
             warmup_steps=warmup_epochs * steps_per_epoch,
             weight_decay=weight_decay,
         ),
-        loss="sparse_categorical_crossentropy",
+        loss=_crossentropy_for(train_data),
         metrics=["accuracy"],
         jit_compile=jit_compile,
     )
@@ -85,7 +94,12 @@ def train(
             )
         )
     history = model.fit(
-        train_data, validation_data=val_data, epochs=epochs, callbacks=callbacks, verbose=verbose
+        train_data,
+        validation_data=val_data,
+        epochs=epochs,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        verbose=verbose,
     )
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", range(1, len(frame) + 1))

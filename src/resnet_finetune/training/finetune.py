@@ -52,7 +52,9 @@ def finetune(
     phases: list[dict],
     head_dropout: float = 0.0,
     preprocessing: str = "tf",
+    augmentation: keras.Layer | None = None,
     training_options: dict | None = None,
+    class_weight: dict[int, float] | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Fine-tune ``backbone`` with a new head, one ``train`` call per phase.
 
@@ -68,6 +70,7 @@ def finetune(
         image_size=image_size,
         dropout=head_dropout,
         preprocessing=preprocessing,
+        augmentation=augmentation,
     )
     histories = []
     for index, phase in enumerate(phases):
@@ -76,7 +79,8 @@ def finetune(
         set_trainable_stages(
             backbone, phase.pop("unfreeze_stages", 0), phase.pop("train_batchnorm", False)
         )
-        history = train(model, train_data, val_data, **{**(training_options or {}), **phase})
+        options = {**(training_options or {}), **phase}
+        history = train(model, train_data, val_data, class_weight=class_weight, **options)
         history.insert(0, "phase", name)
         histories.append(history)
     history = pd.concat(histories, ignore_index=True)

@@ -11,7 +11,7 @@ from resnet_finetune.training.degradation import compare_depths
 
 def run_degradation_experiment(
     train_batches,
-    val_images,
+    val_batches,
     train_images,
     class_map: dict[str, int],
     options: dict,
@@ -22,7 +22,7 @@ def run_degradation_experiment(
     history, table = compare_depths(
         options["networks"],
         train_batches,
-        val_images,
+        val_batches,
         train_images,
         num_classes=len(class_map),
         image_size=tuple(input_options["image_size"]),

@@ -13,7 +13,7 @@ def create_pipeline() -> Pipeline:
                 run_degradation_experiment,
                 [
                     "degradation.train_batches",
-                    "degradation.val_images",
+                    "degradation.val_batches",
                     "degradation.train_images",
                     "degradation.class_map",
                     "params:degradation",

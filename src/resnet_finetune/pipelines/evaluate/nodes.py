@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from resnet_finetune.data.input_pipeline import image_dataset
+from resnet_finetune.data.input_pipeline import image_dataset, input_arguments
 from resnet_finetune.evaluation.metrics import (
     classification_metrics,
     confusion,
@@ -31,15 +31,8 @@ def predict_held_out(
     """One row per held-out image: path, true and predicted label, class probabilities."""
     split = _held_out_split(manifest)
     rows = manifest[manifest["split"] == split]
-    images = image_dataset(
-        manifest,
-        split,
-        image_size=tuple(input_options["image_size"]),
-        batch_size=input_options["batch_size"],
-        shuffle=False,
-        seed=0,
-        cache=False,
-    )
+    arguments = {**input_arguments(input_options, None), "cache": "none"}
+    images = image_dataset(manifest, split, shuffle=False, seed=0, **arguments)
     probabilities = np.asarray(model.predict(images, verbose=0), dtype="float64")
     table = prediction_table(
         rows["path"].tolist(),

@@ -5,7 +5,9 @@ from __future__ import annotations
 import keras
 import pandas as pd
 
+from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
+from resnet_finetune.pipelines.pretrain.nodes import loss_weights
 from resnet_finetune.training import finetune, train
 
 
@@ -17,10 +19,12 @@ def prepare_backbone(backbone: dict, pretrained_model: keras.Model) -> keras.Mod
 def finetune_model(
     backbone_model: keras.Model,
     train_batches,
-    val_images,
+    val_batches,
+    class_weights: dict[str, float],
     class_map: dict[str, int],
     backbone: dict,
     input_options: dict,
+    augmentation: dict,
     options: dict,
     seed: int,
 ) -> tuple[keras.Model, pd.DataFrame]:
@@ -29,22 +33,26 @@ def finetune_model(
     return finetune(
         backbone_model,
         train_batches,
-        val_images,
+        val_batches,
         num_classes=len(class_map),
         image_size=tuple(input_options["image_size"]),
         phases=options["phases"],
         head_dropout=options.get("head_dropout", 0.0),
         preprocessing=backbone.get("preprocessing", "tf"),
+        augmentation=model_augmenter(augmentation, seed),
         training_options=options.get("training", {}),
+        class_weight=loss_weights(class_weights, class_map),
     )
 
 
 def train_scratch_baseline(
     train_batches,
-    val_images,
+    val_batches,
+    class_weights: dict[str, float],
     class_map: dict[str, int],
     backbone: dict,
     input_options: dict,
+    augmentation: dict,
     finetune_options: dict,
     baseline: dict,
     seed: int,
@@ -58,13 +66,15 @@ def train_scratch_baseline(
         image_size=tuple(input_options["image_size"]),
         dropout=finetune_options.get("head_dropout", 0.0),
         preprocessing=backbone.get("preprocessing", "tf"),
+        augmentation=model_augmenter(augmentation, seed),
     )
     epochs = sum(phase["epochs"] for phase in finetune_options["phases"])
     history = train(
         model,
         train_batches,
-        val_images,
+        val_batches,
         epochs=epochs,
+        class_weight=loss_weights(class_weights, class_map),
         **{**finetune_options.get("training", {}), **baseline},
     )
     return model, history

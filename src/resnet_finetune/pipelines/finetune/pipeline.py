@@ -12,10 +12,12 @@ from resnet_finetune.pipelines.reporting import titled
 # What fine-tuning and the scratch baseline both train on: same data, same model family.
 _TARGET_TRAINING = [
     "target.train_batches",
-    "target.val_images",
+    "target.val_batches",
+    "target.class_weights",
     "target.class_map",
     "params:backbone",
     "params:target.input",
+    "params:target.augmentation",
     "params:finetune",
 ]
 

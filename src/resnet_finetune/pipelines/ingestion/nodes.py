@@ -4,49 +4,115 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pandas as pd
 
-from resnet_finetune.data.augment import build_augmenter
+from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
 from resnet_finetune.data.embedded import write_digits_folder
-from resnet_finetune.data.input_pipeline import apply_augmentation, image_dataset
-from resnet_finetune.data.manifest import SplitSpec, build_manifest, summarise
+from resnet_finetune.data.images import ImageChecks
+from resnet_finetune.data.input_pipeline import (
+    apply_augmentation,
+    image_dataset,
+    input_arguments,
+    one_hot_labels,
+)
+from resnet_finetune.data.manifest import (
+    SplitSpec,
+    balanced_class_weights,
+    build_manifest,
+    summarise,
+)
+from resnet_finetune.evaluation.plots import image_grid
+
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 def locate_images(data_dir: str | None, embedded: dict) -> str:
-    """The user's folder, or the embedded digits written out as PNG class folders."""
+    """The user's folder or CSV list, or the embedded digits written as PNG class folders."""
     if data_dir is None or str(data_dir).strip() == "":
         return str(write_digits_folder(embedded["dir"], list(embedded["digits"])))
     path = Path(data_dir).expanduser()
-    if not path.is_dir():
+    if not (path.is_dir() or (path.is_file() and path.suffix.lower() == ".csv")):
         raise FileNotFoundError(
-            f"data_dir={str(data_dir)!r} is not a folder: point it at a folder of class "
-            "sub-folders (e.g. --params target.data_dir=/path/to/images)"
+            f"data_dir={str(data_dir)!r} is neither a folder nor a .csv list: point it at a "
+            "folder of class sub-folders (e.g. --params target.data_dir=/path/to/images)"
         )
     return str(path.resolve())
 
 
 def ingest_images(
-    image_root: str, split: dict
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int], dict]:
-    """Manifest, report of left-out files, class map and summary of one image folder."""
-    manifest, report, class_map = build_manifest(image_root, SplitSpec(**split))
-    summary = {"image_root": image_root, **summarise(manifest, report)}
-    return manifest, report, class_map, summary
-
-
-def make_input_datasets(manifest: pd.DataFrame, input_options: dict, seed: int):
-    """Shuffled training batches and ordered validation batches of uint8 images."""
-    common = {
-        "image_size": tuple(input_options["image_size"]),
-        "batch_size": input_options["batch_size"],
-        "seed": seed,
-        "cache": input_options.get("cache", True),
+    image_root: str,
+    split: dict,
+    validation: dict,
+    class_weights: str,
+    intermediate_dir: str,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int], dict, dict[str, float]]:
+    """Manifest, report of left-out files, class map, summary, and the loss weight of
+    each class for training: ``balanced`` ones, or none (``{}``)."""
+    if class_weights not in CLASS_WEIGHTS:
+        raise ValueError(
+            f"class_weights={class_weights!r} is not allowed; allowed: {list(CLASS_WEIGHTS)}"
+        )
+    checks = ImageChecks(
+        **{**validation, "background": tuple(validation.get("background", (255,) * 3))}
+    )
+    manifest, report, class_map = build_manifest(
+        image_root, SplitSpec(**split, seed=seed), checks, Path(intermediate_dir) / "converted"
+    )
+    balanced = balanced_class_weights(manifest)
+    summary = {
+        "image_root": image_root,
+        **summarise(manifest, report),
+        "balanced_class_weights": balanced,
     }
-    train = image_dataset(manifest, "train", shuffle=True, **common)
-    val = image_dataset(manifest, "val", shuffle=False, **common)
+    weights = balanced if class_weights == "balanced" else {}
+    return manifest, report, class_map, summary, weights
+
+
+def make_input_datasets(
+    manifest: pd.DataFrame, input_options: dict, intermediate_dir: str, seed: int
+):
+    """Shuffled training batches and ordered validation batches of uint8 images."""
+    arguments = input_arguments(input_options, Path(intermediate_dir) / "cache")
+    train = image_dataset(manifest, "train", shuffle=True, seed=seed, **arguments)
+    val = image_dataset(manifest, "val", shuffle=False, seed=seed, **arguments)
     return train, val
 
 
-def augment_training_images(train_images, augmentation: dict, seed: int):
-    """Random augmentation of the training batches only."""
-    return apply_augmentation(train_images, build_augmenter(**augmentation, seed=seed))
+def augment_training_images(
+    train_images, val_images, class_map: dict[str, int], augmentation: dict, seed: int
+):
+    """Random augmentation of the training batches only (the image layers here unless
+    ``augmentation.run_in`` is ``model``; MixUp/CutMix always here). When labels are mixed,
+    validation labels become one-hot too, so that one loss serves both."""
+    place, image_options, mixing = split_augmentation(augmentation)
+    augmenter = build_augmenter(**image_options, seed=seed) if place == "pipeline" else None
+    mixers = build_mixers(**mixing, seed=seed)
+    train = apply_augmentation(train_images, augmenter, mixers, num_classes=len(class_map))
+    val = one_hot_labels(val_images, len(class_map)) if mixers else val_images
+    return train, val
+
+
+def preview_augmentation(
+    manifest: pd.DataFrame,
+    class_map: dict[str, int],
+    input_options: dict,
+    augmentation: dict,
+    seed: int,
+    count: int = 24,
+) -> plt.Figure:
+    """A grid of augmented training images, as the model sees them, with their labels."""
+    _, image_options, mixing = split_augmentation(augmentation)
+    rows = manifest[manifest["split"] == "train"].head(count)
+    arguments = {**input_arguments(input_options, None), "cache": "none", "batch_size": len(rows)}
+    images = image_dataset(rows, "train", shuffle=False, seed=seed, **arguments)
+    augmented = apply_augmentation(
+        images,
+        build_augmenter(**image_options, seed=seed),
+        build_mixers(**mixing, seed=seed),
+        num_classes=len(class_map),
+    )
+    batch, labels = next(iter(augmented))
+    names = {index: name for name, index in class_map.items()}
+    return image_grid(batch.numpy(), labels.numpy(), names, title="What training sees")

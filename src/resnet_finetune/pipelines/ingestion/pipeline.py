@@ -7,6 +7,7 @@ from resnet_finetune.pipelines.ingestion.nodes import (
     ingest_images,
     locate_images,
     make_input_datasets,
+    preview_augmentation,
 )
 
 
@@ -21,23 +22,50 @@ def create_pipeline(namespace: str) -> Pipeline:
             ),
             node(
                 ingest_images,
-                ["image_root", "params:split"],
-                ["manifest", "ingestion_report", "class_map", "ingestion_summary"],
+                [
+                    "image_root",
+                    "params:split",
+                    "params:validation",
+                    "params:class_weights",
+                    "params:intermediate_dir",
+                    "params:seed",
+                ],
+                [
+                    "manifest",
+                    "ingestion_report",
+                    "class_map",
+                    "ingestion_summary",
+                    "class_weights",
+                ],
                 name="ingest_images",
             ),
             node(
                 make_input_datasets,
-                ["manifest", "params:input", "params:seed"],
+                ["manifest", "params:input", "params:intermediate_dir", "params:seed"],
                 ["train_images", "val_images"],
                 name="make_input_datasets",
             ),
             node(
                 augment_training_images,
-                ["train_images", "params:augmentation", "params:seed"],
-                "train_batches",
+                ["train_images", "val_images", "class_map", "params:augmentation", "params:seed"],
+                ["train_batches", "val_batches"],
                 name="augment_training_images",
+            ),
+            node(
+                preview_augmentation,
+                [
+                    "manifest",
+                    "class_map",
+                    "params:input",
+                    "params:augmentation",
+                    "params:seed",
+                ],
+                "augmentation_preview",
+                name="preview_augmentation",
             ),
         ]
     )
-    # The seed is shared by both namespaces: one number makes the whole run reproducible.
-    return pipeline(template, namespace=namespace, parameters={"params:seed"})
+    # One seed and one work folder for both namespaces: one number makes the run reproducible.
+    return pipeline(
+        template, namespace=namespace, parameters={"params:seed", "params:intermediate_dir"}
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import keras
 import pandas as pd
 
+from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.training import train
 
 
 def build_model(
-    class_map: dict[str, int], backbone: dict, input_options: dict, seed: int
+    class_map: dict[str, int], backbone: dict, input_options: dict, augmentation: dict, seed: int
 ) -> keras.Model:
     """A freshly initialised classifier for the source classes."""
     keras.utils.set_random_seed(seed)
@@ -19,13 +20,31 @@ def build_model(
         len(class_map),
         image_size=tuple(input_options["image_size"]),
         preprocessing=backbone.get("preprocessing", "tf"),
+        augmentation=model_augmenter(augmentation, seed),
     )
 
 
+def loss_weights(class_weights: dict[str, float], class_map: dict[str, int]):
+    """Keras ``class_weight`` from the per-label weights of ingestion (``None`` if none)."""
+    return {class_map[label]: weight for label, weight in class_weights.items()} or None
+
+
 def train_model(
-    model: keras.Model, train_batches, val_images, training: dict, seed: int
+    model: keras.Model,
+    train_batches,
+    val_batches,
+    class_weights: dict[str, float],
+    class_map: dict[str, int],
+    training: dict,
+    seed: int,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history."""
     keras.utils.set_random_seed(seed)
-    history = train(model, train_batches, val_images, **training)
+    history = train(
+        model,
+        train_batches,
+        val_batches,
+        class_weight=loss_weights(class_weights, class_map),
+        **training,
+    )
     return model, history

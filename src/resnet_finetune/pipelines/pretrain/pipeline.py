@@ -12,7 +12,13 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 build_model,
-                ["source.class_map", "params:backbone", "params:source.input", "params:seed"],
+                [
+                    "source.class_map",
+                    "params:backbone",
+                    "params:source.input",
+                    "params:source.augmentation",
+                    "params:seed",
+                ],
                 "untrained_model",
                 name="build_model",
             ),
@@ -21,7 +27,9 @@ def create_pipeline() -> Pipeline:
                 [
                     "untrained_model",
                     "source.train_batches",
-                    "source.val_images",
+                    "source.val_batches",
+                    "source.class_weights",
+                    "source.class_map",
                     "params:pretrain",
                     "params:seed",
                 ],
