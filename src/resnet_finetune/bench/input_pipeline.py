@@ -1,0 +1,275 @@
+"""The input pipeline against ``keras.utils.image_dataset_from_directory``, side by side.
+
+Same folder, image size and batch size. Every case runs in its own process, so that its
+peak memory is its own and no TensorFlow state carries over; cases are interleaved and
+repeated, and medians are reported. The files are read once beforehand, so every case
+finds them in the operating system's page cache (none pays for the disk alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# case -> what it measures
+CASES = {
+    "keras": "image_dataset_from_directory: two epochs",
+    "memory": "ours, cache: memory: first epoch decodes, second reads RAM",
+    "disk_first_run": "ours, cache: disk, empty cache: first epoch decodes and writes",
+    "disk_second_run": "ours, cache: disk, a new process finding the cache of the last run",
+}
+MARKERS = ("<!-- input-pipeline-benchmark:start -->", "<!-- input-pipeline-benchmark:end -->")
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _images_per_second(dataset) -> float:
+    start, count = time.perf_counter(), 0
+    for images, _ in dataset:
+        count += int(images.shape[0])
+    return count / (time.perf_counter() - start)
+
+
+def run_case(case: str, args: argparse.Namespace) -> dict:
+    """One case in this process: images/s of two epochs and the peak resident memory."""
+    import keras
+    import pandas as pd
+    import tensorflow as tf
+
+    from resnet_finetune.data.input_pipeline import image_dataset
+
+    size = (args.image_size, args.image_size)
+    rss_after_import = _peak_rss_mib()
+    if case == "keras":
+        dataset = keras.utils.image_dataset_from_directory(
+            args.data_dir,
+            image_size=size,
+            batch_size=args.batch_size,
+            shuffle=True,
+            seed=0,
+            verbose=False,
+        )
+    else:
+        manifest = pd.read_csv(args.manifest, keep_default_na=False)
+        cache = "memory" if case == "memory" else "disk"
+        dataset = image_dataset(
+            manifest,
+            "train",
+            image_size=size,
+            batch_size=args.batch_size,
+            shuffle=True,
+            seed=0,
+            cache=cache,
+            cache_dir=args.cache_dir,
+        )
+    first, second = _images_per_second(dataset), _images_per_second(dataset)
+    return {
+        "first_epoch": first,
+        "second_epoch": second,
+        "peak_rss_mib": _peak_rss_mib(),
+        "rss_after_import_mib": rss_after_import,
+        "tensorflow": tf.__version__,
+    }
+
+
+def _child(case: str, args: argparse.Namespace, manifest: Path, cache_dir: Path) -> dict:
+    command = [
+        sys.executable,
+        "-m",
+        "resnet_finetune.bench",
+        "input",
+        "--case",
+        case,
+        "--data-dir",
+        str(args.data_dir),
+        "--image-size",
+        str(args.image_size),
+        "--batch-size",
+        str(args.batch_size),
+        "--manifest",
+        str(manifest),
+        "--cache-dir",
+        str(cache_dir),
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode:
+        raise RuntimeError(f"case {case} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _machine() -> str:
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        model = names[0] if names else model
+    return f"{os.cpu_count()} CPU cores ({model}), {platform.system()} {platform.release()}"
+
+
+def compare(args: argparse.Namespace) -> dict:
+    """Ingest the folder, warm the page cache, run every case ``repeats`` times."""
+    from resnet_finetune.data.images import ImageChecks
+    from resnet_finetune.data.manifest import SplitSpec, build_manifest
+
+    work = Path(tempfile.mkdtemp(prefix="input-bench-"))
+    start = time.perf_counter()
+    manifest, report, _ = build_manifest(
+        args.data_dir, SplitSpec(val_fraction=0, test_fraction=0), ImageChecks(), work / "rgb"
+    )
+    ingestion_seconds = time.perf_counter() - start
+    manifest_path = work / "manifest.csv"
+    manifest.to_csv(manifest_path, index=False)
+    for path in Path(args.data_dir).rglob("*"):
+        if path.is_file():
+            path.read_bytes()
+    runs = {case: [] for case in CASES}
+    for repeat in range(args.repeats):
+        cache_dir = work / f"cache{repeat}"
+        for case in CASES:  # disk_second_run follows disk_first_run: it finds its cache
+            runs[case].append(_child(case, args, manifest_path, cache_dir))
+            print(f"repeat {repeat + 1} {case}: {runs[case][-1]}", file=sys.stderr)
+    median = {
+        case: {
+            key: statistics.median(run[key] for run in results)
+            for key in results[0]
+            if key != "tensorflow"
+        }
+        for case, results in runs.items()
+    }
+    return {
+        "date": datetime.date.today().isoformat(),
+        "machine": _machine(),
+        "python": platform.python_version(),
+        "tensorflow": runs["keras"][0]["tensorflow"],
+        "images": len(manifest),
+        "left_out": len(report),
+        "ingestion_seconds": ingestion_seconds,
+        "median": median,
+    }
+
+
+def markdown(result: dict, args: argparse.Namespace, command: str) -> str:
+    median = result["median"]
+    keras_first = median["keras"]["first_epoch"]
+    keras_second = median["keras"]["second_epoch"]
+    rows = [
+        (
+            "`image_dataset_from_directory`, first epoch",
+            median["keras"],
+            "first_epoch",
+            keras_first,
+        ),
+        (
+            "`image_dataset_from_directory`, second epoch",
+            median["keras"],
+            "second_epoch",
+            keras_second,
+        ),
+        ("ours, `cache: memory`, first epoch", median["memory"], "first_epoch", keras_first),
+        (
+            "ours, `cache: memory`, second epoch (cached)",
+            median["memory"],
+            "second_epoch",
+            keras_second,
+        ),
+        (
+            "ours, `cache: disk`, first run, first epoch",
+            median["disk_first_run"],
+            "first_epoch",
+            keras_first,
+        ),
+        (
+            "ours, `cache: disk`, first run, second epoch",
+            median["disk_first_run"],
+            "second_epoch",
+            keras_second,
+        ),
+        (
+            "ours, `cache: disk`, second run, first epoch",
+            median["disk_second_run"],
+            "first_epoch",
+            keras_first,
+        ),
+    ]
+    lines = [
+        MARKERS[0],
+        f"Measured {result['date']} on {result['machine']}, Python {result['python']}, "
+        f"TensorFlow {result['tensorflow']}: {result['images']} images of `{args.data_dir}` at "
+        f"{args.image_size}×{args.image_size}, batch {args.batch_size}, median of "
+        f"{args.repeats} interleaved repeats, each case in its own process, files in the page "
+        "cache beforehand. Ratios are against `image_dataset_from_directory` on the same epoch "
+        "(first against first, later against its second epoch).",
+        "",
+        f"Reproduce: `{command}`",
+        "",
+        "| case | images/s | ratio | peak memory (MiB) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, case, key, reference in rows:
+        lines.append(
+            f"| {name} | {case[key]:,.0f} | {case[key] / reference:.2f}× | "
+            f"{case['peak_rss_mib']:,.0f} |"
+        )
+    lines += [
+        "",
+        f"Peak memory is the process's peak resident set, TensorFlow's own "
+        f"{median['keras']['rss_after_import_mib']:,.0f} MiB after import included. "
+        f"Ingestion before our pipeline (listing, full decode of every file with Pillow, "
+        f"SHA-256, {result['left_out']} left out) took {result['ingestion_seconds']:.1f} s; "
+        "`image_dataset_from_directory` does not validate files.",
+        MARKERS[1],
+    ]
+    return "\n".join(lines)
+
+
+def write_section(document: Path, section: str) -> None:
+    """Replace the benchmark's section of ``document`` (or append it)."""
+    text = document.read_text() if document.exists() else "# Performance\n"
+    if MARKERS[0] in text:
+        before, rest = text.split(MARKERS[0], 1)
+        after = rest.split(MARKERS[1], 1)[1]
+        text = before + section + after
+    else:
+        text = text.rstrip("\n") + "\n\n## Input pipeline\n\n" + section + "\n"
+    document.parent.mkdir(parents=True, exist_ok=True)
+    document.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m resnet_finetune.bench")
+    commands = parser.add_subparsers(dest="command", required=True)
+    bench = commands.add_parser("input", help=__doc__.splitlines()[0])
+    bench.add_argument("--data-dir", required=True, help="a folder of class sub-folders")
+    bench.add_argument("--image-size", type=int, default=224)
+    bench.add_argument("--batch-size", type=int, default=32)
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--write", type=Path, help="Markdown file whose section to replace")
+    bench.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)
+    bench.add_argument("--manifest", help=argparse.SUPPRESS)
+    bench.add_argument("--cache-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.case:
+        print(json.dumps(run_case(args.case, args)))
+        return
+    result = compare(args)
+    command = "python -m resnet_finetune.bench " + " ".join(
+        part for part in (sys.argv[1:] if argv is None else argv)
+    )
+    section = markdown(result, args, command)
+    print(section)
+    if args.write:
+        write_section(args.write, section)
