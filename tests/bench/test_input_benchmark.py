@@ -1,0 +1,38 @@
+"""The input benchmark runs both pipelines on one folder and writes its section."""
+
+import re
+
+from resnet_finetune.bench.input_pipeline import MARKERS, main
+from tests.conftest import write_image
+
+
+def test_benchmark_compares_with_keras_and_replaces_its_section(tmp_path, capsys):
+    for label in ("ants", "bees"):
+        for index in range(8):
+            write_image(tmp_path / "data" / label / f"{index}.jpg", size=(40, 30), fmt="JPEG")
+    document = tmp_path / "PERFORMANCE.md"
+    document.write_text(f"# Performance\n\nintro\n\n{MARKERS[0]}\nold\n{MARKERS[1]}\n\nafter\n")
+    main(
+        [
+            "input",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--image-size",
+            "16",
+            "--batch-size",
+            "4",
+            "--repeats",
+            "1",
+            "--write",
+            str(document),
+        ]
+    )
+    text = document.read_text()
+    assert text.startswith("# Performance\n\nintro\n\n") and text.endswith("\n\nafter\n")
+    assert "old" not in text and text.count(MARKERS[0]) == 1
+    rows = re.findall(r"^\| (.+?) \| ([\d,]+) \| ([\d.]+)× \| ([\d,]+) \|$", text, re.M)
+    assert len(rows) == 7
+    assert rows[0][0].startswith("`image_dataset_from_directory`") and rows[0][2] == "1.00"
+    assert all(float(speed.replace(",", "")) > 0 for _, speed, _, _ in rows)
+    assert "16 images" in text and "16×16, batch 4" in text
+    assert "--image-size 16" in capsys.readouterr().out
