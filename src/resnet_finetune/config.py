@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resnet_finetune.data.manifest import list_images
+from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
+from resnet_finetune.data.images import ImageChecks
+from resnet_finetune.data.input_pipeline import input_arguments
+from resnet_finetune.data.manifest import CLASS_WEIGHTS, list_images
 from resnet_finetune.models.classifier import WEIGHT_CHOICES
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 
@@ -77,6 +80,27 @@ def check_image_folder(key: str, data_dir: str | None) -> None:
         )
 
 
+def check_task(task: str, options: dict) -> None:
+    """``<task>.validation``, ``class_weights``, ``input`` and ``augmentation``: known keys
+    and allowed values, so that a typo stops the run before any image is read."""
+    try:
+        validation = dict(options.get("validation", {}))
+        if "background" in validation:
+            validation["background"] = tuple(validation["background"])
+        ImageChecks(**validation)
+        if options.get("class_weights", "none") not in CLASS_WEIGHTS:
+            raise ValueError(
+                f"class_weights={options['class_weights']!r} is not allowed; "
+                f"allowed: {list(CLASS_WEIGHTS)}"
+            )
+        input_arguments(options["input"], None)
+        _, image_options, mixing = split_augmentation(options.get("augmentation", {}))
+        build_augmenter(**image_options)
+        build_mixers(**mixing)
+    except ValueError as error:
+        raise ValueError(f"{task}.{error}") from None
+
+
 def check_parameters(
     parameters: dict, tasks: tuple[str, ...] = ("source", "target", "degradation")
 ) -> None:
@@ -84,6 +108,7 @@ def check_parameters(
     for task in tasks:
         if task in parameters:
             check_image_folder(f"{task}.data_dir", parameters[task].get("data_dir"))
+            check_task(task, parameters[task])
     if "backbone" in parameters:
         sizes = {
             f"{task}.input.image_size": parameters[task]["input"]["image_size"]

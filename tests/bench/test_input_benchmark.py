@@ -2,7 +2,7 @@
 
 import re
 
-from resnet_finetune.bench.input_pipeline import MARKERS, main
+from resnet_finetune.bench.input_pipeline import main, markers
 from tests.conftest import write_image
 
 
@@ -11,7 +11,8 @@ def test_benchmark_compares_with_keras_and_replaces_its_section(tmp_path, capsys
         for index in range(8):
             write_image(tmp_path / "data" / label / f"{index}.jpg", size=(40, 30), fmt="JPEG")
     document = tmp_path / "PERFORMANCE.md"
-    document.write_text(f"# Performance\n\nintro\n\n{MARKERS[0]}\nold\n{MARKERS[1]}\n\nafter\n")
+    start, end = markers(16)
+    document.write_text(f"# Performance\n\nintro\n\n{start}\nold\n{end}\n\nafter\n")
     main(
         [
             "input",
@@ -29,7 +30,7 @@ def test_benchmark_compares_with_keras_and_replaces_its_section(tmp_path, capsys
     )
     text = document.read_text()
     assert text.startswith("# Performance\n\nintro\n\n") and text.endswith("\n\nafter\n")
-    assert "old" not in text and text.count(MARKERS[0]) == 1
+    assert "old" not in text and text.count(start) == 1 and "### 16×16" in text
     rows = re.findall(r"^\| (.+?) \| ([\d,]+) \| ([\d.]+)× \| ([\d,]+) \|$", text, re.M)
     assert len(rows) == 7
     assert rows[0][0].startswith("`image_dataset_from_directory`") and rows[0][2] == "1.00"

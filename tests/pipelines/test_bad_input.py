@@ -34,6 +34,31 @@ from tests.pipelines.conftest import make_project, run_in
             ValueError,
             r"target.input.image_size=\[2, 2\] is smaller than resnet20's total stride 4",
         ),
+        (
+            {"target": {"augmentation": {"rotate": 0.1}}},
+            ValueError,
+            r"target.augmentation.rotate is not a known option",
+        ),
+        (
+            {"source": {"input": {"resize": "stretch"}}},
+            ValueError,
+            r"source.input.resize='stretch' is not allowed; allowed: \['squash', 'centre_crop'",
+        ),
+        (
+            {"target": {"class_weights": "inverse"}},
+            ValueError,
+            r"target.class_weights='inverse' is not allowed",
+        ),
+        (
+            {"target": {"validation": {"min_side": 0}}},
+            ValueError,
+            r"target.validation.min_side=0 must be at least 1",
+        ),
+        (
+            {"target": {"augmentation": {"run_in": "gpu"}}},
+            ValueError,
+            r"target.augmentation.run_in='gpu' is not allowed",
+        ),
     ],
 )
 def test_bad_parameter_stops_before_any_work(run_pipeline, project, params, error, message):

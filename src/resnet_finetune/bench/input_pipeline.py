@@ -29,7 +29,14 @@ CASES = {
     "disk_first_run": "ours, cache: disk, empty cache: first epoch decodes and writes",
     "disk_second_run": "ours, cache: disk, a new process finding the cache of the last run",
 }
-MARKERS = ("<!-- input-pipeline-benchmark:start -->", "<!-- input-pipeline-benchmark:end -->")
+
+
+def markers(image_size: int) -> tuple[str, str]:
+    """Each image size has its own section, so that runs at several sizes coexist."""
+    return (
+        f"<!-- input-pipeline-benchmark {image_size}px:start -->",
+        f"<!-- input-pipeline-benchmark {image_size}px:end -->",
+    )
 
 
 def _peak_rss_mib() -> float:
@@ -205,8 +212,11 @@ def markdown(result: dict, args: argparse.Namespace, command: str) -> str:
             keras_first,
         ),
     ]
+    start, end = markers(args.image_size)
     lines = [
-        MARKERS[0],
+        start,
+        f"### {args.image_size}×{args.image_size}",
+        "",
         f"Measured {result['date']} on {result['machine']}, Python {result['python']}, "
         f"TensorFlow {result['tensorflow']}: {result['images']} images of `{args.data_dir}` at "
         f"{args.image_size}×{args.image_size}, batch {args.batch_size}, median of "
@@ -231,20 +241,20 @@ def markdown(result: dict, args: argparse.Namespace, command: str) -> str:
         f"Ingestion before our pipeline (listing, full decode of every file with Pillow, "
         f"SHA-256, {result['left_out']} left out) took {result['ingestion_seconds']:.1f} s; "
         "`image_dataset_from_directory` does not validate files.",
-        MARKERS[1],
+        end,
     ]
     return "\n".join(lines)
 
 
-def write_section(document: Path, section: str) -> None:
-    """Replace the benchmark's section of ``document`` (or append it)."""
+def write_section(document: Path, section: str, image_size: int) -> None:
+    """Replace the section of ``document`` for ``image_size`` (or append it)."""
+    start, end = markers(image_size)
     text = document.read_text() if document.exists() else "# Performance\n"
-    if MARKERS[0] in text:
-        before, rest = text.split(MARKERS[0], 1)
-        after = rest.split(MARKERS[1], 1)[1]
-        text = before + section + after
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n## Input pipeline\n\n" + section + "\n"
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
     document.parent.mkdir(parents=True, exist_ok=True)
     document.write_text(text)
 
@@ -272,4 +282,4 @@ def main(argv: list[str] | None = None) -> None:
     section = markdown(result, args, command)
     print(section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, section, args.image_size)

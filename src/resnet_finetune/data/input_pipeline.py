@@ -118,6 +118,13 @@ def _cache_file(rows: pd.DataFrame, size, mode: str, cache_dir: str | Path) -> s
     return str(path)
 
 
+def _check_modes(resize: str, cache: str) -> None:
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"input.resize={resize!r} is not allowed; allowed: {list(RESIZE_MODES)}")
+    if cache not in CACHE_MODES:
+        raise ValueError(f"input.cache={cache!r} is not allowed; allowed: {list(CACHE_MODES)}")
+
+
 def image_dataset(
     manifest: pd.DataFrame,
     split: str,
@@ -129,7 +136,7 @@ def image_dataset(
     resize: str = "squash",
     cache: str = "memory",
     cache_dir: str | Path | None = None,
-    shuffle_buffer: int = 10_000,
+    shuffle_buffer: int = 2048,
 ) -> tf.data.Dataset:
     """Batches of ``(uint8 images, int32 class indices)`` for one split of the manifest.
 
@@ -138,10 +145,7 @@ def image_dataset(
     images read them back; ``none`` decodes every epoch. Only ``memory`` holds the split
     in RAM: the others keep at most ``shuffle_buffer`` images.
     """
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"input.resize={resize!r} is not allowed; allowed: {list(RESIZE_MODES)}")
-    if cache not in CACHE_MODES:
-        raise ValueError(f"input.cache={cache!r} is not allowed; allowed: {list(CACHE_MODES)}")
+    _check_modes(resize, cache)
     if cache == "disk" and cache_dir is None:
         raise ValueError("input.cache='disk' needs a cache_dir")
     rows = manifest[manifest["split"] == split]
@@ -177,7 +181,7 @@ def image_dataset(
     return _fixed_parallelism(dataset.batch(batch_size).prefetch(2))
 
 
-_INPUT_DEFAULTS = {"resize": "squash", "cache": "memory", "shuffle_buffer": 10_000}
+_INPUT_DEFAULTS = {"resize": "squash", "cache": "memory", "shuffle_buffer": 2048}
 
 
 def input_arguments(input_options: dict, cache_dir: str | Path | None) -> dict:
@@ -186,12 +190,9 @@ def input_arguments(input_options: dict, cache_dir: str | Path | None) -> dict:
     unknown = sorted(set(input_options) - known)
     if unknown:
         raise ValueError(f"input.{unknown[0]} is not a known option; known: {sorted(known)}")
-    return {
-        **_INPUT_DEFAULTS,
-        **input_options,
-        "image_size": tuple(input_options["image_size"]),
-        "cache_dir": cache_dir,
-    }
+    arguments = {**_INPUT_DEFAULTS, **input_options}
+    _check_modes(arguments["resize"], arguments["cache"])
+    return {**arguments, "image_size": tuple(input_options["image_size"]), "cache_dir": cache_dir}
 
 
 def _fixed_parallelism(dataset: tf.data.Dataset) -> tf.data.Dataset:

@@ -34,6 +34,7 @@ MANIFEST_COLUMNS = [
     "read_path",
 ]
 REPORT_COLUMNS = ["path", "reason", "detail"]
+CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclass(frozen=True)

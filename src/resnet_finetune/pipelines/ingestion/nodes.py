@@ -17,14 +17,13 @@ from resnet_finetune.data.input_pipeline import (
     one_hot_labels,
 )
 from resnet_finetune.data.manifest import (
+    CLASS_WEIGHTS,
     SplitSpec,
     balanced_class_weights,
     build_manifest,
     summarise,
 )
 from resnet_finetune.evaluation.plots import image_grid
-
-CLASS_WEIGHTS = ("none", "balanced")
 
 
 def locate_images(data_dir: str | None, embedded: dict) -> str:
