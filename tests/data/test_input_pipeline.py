@@ -7,7 +7,7 @@ from PIL import Image
 
 from resnet_finetune.data.augment import build_augmenter
 from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.input_pipeline import apply_augmentation, image_dataset
+from resnet_finetune.data.input_pipeline import _decoding_plan, apply_augmentation, image_dataset
 from resnet_finetune.data.manifest import SplitSpec, build_manifest
 from tests.conftest import write_image
 
@@ -57,6 +57,7 @@ def _one_image_manifest(path, width, height):
             "width": [width],
             "class_index": [0],
             "split": ["train"],
+            "format": [Image.open(path).format],
         }
     )
 
@@ -166,3 +167,21 @@ def test_disk_cache_shuffles_within_a_bounded_buffer(class_folder, tmp_path):
         first = next(iter(shuffled))[0].numpy().tobytes()
         # With two images held, the first out is one of the first two of the cache.
         assert ordered.index(first) in (0, 1)
+
+
+def test_decoding_plan_decodes_large_jpegs_small_and_averages_big_reductions():
+    rows = pd.DataFrame(
+        {
+            "height": [512, 512, 40, 100],
+            "width": [512, 512, 40, 100],
+            "format": ["JPEG", "PNG", "JPEG", "MPO"],
+        }
+    )
+    branch, resize_to = _decoding_plan(rows, (16, 16), "squash")
+    decoder, area = branch // 2, branch % 2
+    # 512 -> 1/8 scale (64 px), then area; PNG: generic decoder, area from 512;
+    # 40 -> 1/2 scale (20 px), bilinear; MPO (camera JPEG) 100 -> 1/4 (25 px), bilinear.
+    assert decoder.tolist() == [3, 4, 1, 2] and area.tolist() == [1, 1, 0, 0]
+    assert resize_to.tolist() == [[16, 16]] * 4
+    _, padded_to = _decoding_plan(rows.iloc[:1].assign(width=256), (16, 16), "pad")
+    assert padded_to.tolist() == [[16, 8]]

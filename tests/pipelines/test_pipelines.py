@@ -51,10 +51,23 @@ def test_finetune_writes_every_report(finetune_run):
     )
     history = pd.read_csv(latest(project, "data/08_reporting/finetune_history.csv"))
     assert history["phase"].tolist() == ["frozen backbone", "backbone unfrozen"]
-    for name in ("pretrain_learning_curves", "finetune_learning_curves", "confusion_matrix"):
+    for name in (
+        "pretrain_learning_curves",
+        "finetune_learning_curves",
+        "confusion_matrix",
+        "source_augmentation_preview",
+        "target_augmentation_preview",
+    ):
         assert latest(project, f"data/08_reporting/{name}.png").stat().st_size > 10_000
     for model in ("pretrained_model", "finetuned_model"):
         assert latest(project, f"data/06_models/{model}.keras").stat().st_size > 0
+    for task in ("source", "target"):
+        assert (
+            json.loads(
+                latest(project, f"data/05_model_input/{task}_class_weights.json").read_text()
+            )
+            == {}
+        )
 
 
 def test_mlflow_holds_one_run_with_params_metrics_and_artifacts(finetune_run):

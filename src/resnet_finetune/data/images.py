@@ -89,8 +89,9 @@ def inspect_image(
     """Decode one file fully; return its facts, or ``(reason, detail)`` why it cannot be used.
 
     Facts: sha256, width and height as displayed (after EXIF orientation), the original
-    mode, and ``read_path``, the file the input pipeline decodes: the file itself, or an
-    RGB PNG in ``converted_dir`` named by the content hash (reused by later runs).
+    mode, ``read_path``, the file the input pipeline decodes (the file itself, or an RGB
+    PNG in ``converted_dir`` named by the content hash, reused by later runs) and the
+    image format of ``read_path``.
     """
     data = Path(path).read_bytes()
     if not data:
@@ -108,7 +109,7 @@ def inspect_image(
                 detail = f"{width}x{height} exceeds validation.max_pixels={checks.max_pixels}"
                 return None, ("too many pixels", detail)
             image.load()  # decodes every byte: catches truncated files
-            mode = image.mode
+            mode, image_format = image.mode, image.format
             converted = _needs_conversion(image, data)
             if converted:
                 rgb = to_rgb(image, checks.background)
@@ -136,4 +137,5 @@ def inspect_image(
         "height": height,
         "mode": mode,
         "read_path": read_path,
+        "format": "PNG" if converted else image_format,
     }, None

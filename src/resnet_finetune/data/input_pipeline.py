@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 
@@ -19,83 +20,79 @@ import tensorflow as tf
 PARALLEL_CALLS = os.cpu_count() or 1
 RESIZE_MODES = ("squash", "centre_crop", "pad")
 CACHE_MODES = ("none", "memory", "disk")
-# libjpeg decodes at 1/1, 1/2, 1/4 or 1/8 of full size for little more than the cost
-# of reading the file: a large JPEG bound for a small input is decoded small.
+# libjpeg decodes at 1/2, 1/4 or 1/8 scale, skipping most of the inverse DCT and of
+# the colour upsampling: a large JPEG bound for a small input is decoded small.
 _JPEG_RATIOS = (1, 2, 4, 8)
+_JPEG_FORMATS = ("JPEG", "MPO")
 # Bump when the pixels this module produces change, so that old disk caches are not read.
-_PIXEL_FORMAT_VERSION = 1
+_PIXEL_FORMAT_VERSION = 2
 
 
-def _decode(data, target_shape, region_shape):
-    """Decode to RGB uint8; a JPEG at the smallest scale whose ``region`` still covers
-    the target on both sides."""
-
-    def decode_jpeg_at(ratio):
-        return lambda: tf.io.decode_jpeg(data, channels=3, ratio=ratio)
-
-    def decode_any():
-        return tf.io.decode_image(data, channels=3, expand_animations=False)
-
-    coverage = tf.reduce_min(tf.cast(region_shape, tf.float32) / tf.cast(target_shape, tf.float32))
-    fits = [coverage >= ratio for ratio in _JPEG_RATIOS]
-    ratio_index = tf.reduce_sum(tf.cast(fits, tf.int32)) - 1
-    jpeg_ratio_index = tf.maximum(ratio_index, 0)
-    image = tf.cond(
-        tf.io.is_jpeg(data),
-        lambda: tf.switch_case(jpeg_ratio_index, [decode_jpeg_at(r) for r in _JPEG_RATIOS]),
-        decode_any,
-    )
-    image.set_shape([None, None, 3])
-    return image
-
-
-def _resize(image, size):
-    """Bilinear down to half the size (little aliasing, and a JPEG is already decoded
-    within 2× of the target); area averaging for larger reductions."""
-    shrink = tf.reduce_min(tf.cast(tf.shape(image)[:2], tf.float32) / tf.cast(size, tf.float32))
-    resized = tf.cond(
-        shrink > 2.0,
-        lambda: tf.image.resize(image, size, method="area"),
-        lambda: tf.image.resize(image, size, method="bilinear"),
-    )
-    # Both methods average pixels, so values stay in [0, 255]: +0.5 then cast rounds.
-    return tf.cast(resized + 0.5, tf.uint8)
-
-
-def _centre_crop_shape(height, width, target):
-    """The largest centred region of ``height``×``width`` with the target's aspect."""
-    target_h, target_w = (tf.cast(side, tf.float64) for side in target)
-    height, width = tf.cast(height, tf.float64), tf.cast(width, tf.float64)
-    scale = tf.minimum(height / target_h, width / target_w)
-    return tuple(tf.cast(tf.round(side * scale), tf.int32) for side in (target_h, target_w))
-
-
-def load_image(path, height, width, *, size: tuple[int, int], mode: str):
-    """One file as a ``size`` uint8 RGB image, resized by ``mode``.
-
-    ``height`` and ``width`` come from the manifest: they choose the JPEG decoding scale
-    and the crop before any pixel is decoded.
-    """
-    target = tf.constant(size, tf.int32)
-    data = tf.io.read_file(path)
+def _decoding_plan(rows: pd.DataFrame, size: tuple[int, int], mode: str):
+    """Per image, from the manifest and before any pixel is decoded: which decoder
+    (a JPEG scale, or the generic one) and which resize method (one ``switch_case``
+    branch, so that no per-image control flow runs in the graph), and the size to
+    resize to (smaller than ``size`` only when padding)."""
+    height, width = rows["height"].to_numpy(float), rows["width"].to_numpy(float)
+    target_h, target_w = float(size[0]), float(size[1])
+    resize_h, resize_w = np.full(len(rows), target_h), np.full(len(rows), target_w)
     if mode == "centre_crop":
-        region = tf.stack(_centre_crop_shape(height, width, size))
-        image = _decode(data, target, region)
-        shape = tf.shape(image)[:2]
-        crop = tf.stack(_centre_crop_shape(shape[0], shape[1], size))
-        offset = (shape - crop) // 2
-        image = tf.image.crop_to_bounding_box(image, offset[0], offset[1], crop[0], crop[1])
-        return _resize(image, target)
+        scale = np.minimum(height / target_h, width / target_w)
+        height, width = target_h * scale, target_w * scale
+    elif mode == "pad":
+        fit = np.minimum(target_h / height, target_w / width)
+        resize_h = np.clip(np.round(height * fit), 1, target_h)
+        resize_w = np.clip(np.round(width * fit), 1, target_w)
+    coverage = np.minimum(height / resize_h, width / resize_w)
+    is_jpeg = rows["format"].isin(_JPEG_FORMATS).to_numpy()
+    ratio_index = np.where(
+        is_jpeg, np.searchsorted(_JPEG_RATIOS, np.maximum(coverage, 1), side="right") - 1, 0
+    )
+    decoder = np.where(is_jpeg, ratio_index, len(_JPEG_RATIOS))
+    # Bilinear down to half the size (little aliasing; a JPEG is decoded within 2× of
+    # its target); area averaging for larger reductions.
+    area = coverage / np.asarray(_JPEG_RATIOS)[ratio_index] > 2.0
+    branch = (decoder * 2 + area).astype("int32")
+    return branch, np.stack([resize_h, resize_w], axis=1).astype("int32")
+
+
+def _centre_crop(image, size):
+    """The largest centred region of ``image`` with the aspect ratio of ``size``."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float64)
+    target = tf.constant(size, tf.float64)
+    crop = tf.cast(tf.round(target * tf.reduce_min(shape / target)), tf.int32)
+    offset = (tf.shape(image)[:2] - crop) // 2
+    return tf.image.crop_to_bounding_box(image, offset[0], offset[1], crop[0], crop[1])
+
+
+def load_image(path, branch, resize_to, *, size: tuple[int, int], mode: str):
+    """One file as a ``size`` uint8 RGB image, resized by ``mode``, following the
+    ``branch`` and ``resize_to`` of ``_decoding_plan``."""
+    data = tf.io.read_file(path)
+    decoders = [
+        *(lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in _JPEG_RATIOS),
+        lambda: tf.io.decode_image(data, channels=3, expand_animations=False),
+    ]
+    resize_shape = resize_to if mode == "pad" else size
+
+    def branch_fn(decode, method):
+        def run():
+            image = decode()
+            image.set_shape([None, None, 3])
+            if mode == "centre_crop":
+                image = _centre_crop(image, size)
+            # Both methods average pixels, so values stay in [0, 255]: +0.5 then cast rounds.
+            return tf.cast(tf.image.resize(image, resize_shape, method=method) + 0.5, tf.uint8)
+
+        return run
+
+    branches = [branch_fn(decode, method) for decode in decoders for method in ("bilinear", "area")]
+    image = tf.switch_case(branch, branches)
     if mode == "pad":
-        fit = tf.minimum(target[0] / height, target[1] / width)
-        scaled = tf.round(tf.cast(tf.stack([height, width]), tf.float64) * fit)
-        region_target = tf.clip_by_value(tf.cast(scaled, tf.int32), 1, target)
-        image = _decode(data, region_target, tf.stack([height, width]))
-        image = _resize(image, region_target)
-        offset = (target - tf.shape(image)[:2]) // 2
+        offset = (tf.constant(size) - tf.shape(image)[:2]) // 2
         return tf.image.pad_to_bounding_box(image, offset[0], offset[1], size[0], size[1])
-    image = _decode(data, target, tf.stack([height, width]))
-    return _resize(image, target)
+    image.set_shape([*size, 3])
+    return image
 
 
 def _cache_file(rows: pd.DataFrame, size, mode: str, cache_dir: str | Path) -> str:
@@ -152,11 +149,12 @@ def image_dataset(
     if rows.empty:
         raise ValueError(f"the manifest has no image in split {split!r}")
     size = tuple(int(side) for side in image_size)
+    branch, resize_to = _decoding_plan(rows, size, resize)
     dataset = tf.data.Dataset.from_tensor_slices(
         (
             rows["read_path"].to_numpy(dtype=str),
-            rows["height"].to_numpy(dtype="int32"),
-            rows["width"].to_numpy(dtype="int32"),
+            branch,
+            resize_to,
             rows["class_index"].to_numpy(dtype="int32"),
         )
     )
@@ -164,8 +162,8 @@ def image_dataset(
         # Shuffling file names costs nothing and leaves no image waiting in a buffer.
         dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(
-        lambda path, height, width, label: (
-            load_image(path, height, width, size=size, mode=resize),
+        lambda path, branch, resize_to, label: (
+            load_image(path, branch, resize_to, size=size, mode=resize),
             label,
         ),
         num_parallel_calls=PARALLEL_CALLS,

@@ -32,6 +32,7 @@ MANIFEST_COLUMNS = [
     "height",
     "mode",
     "read_path",
+    "format",
 ]
 REPORT_COLUMNS = ["path", "reason", "detail"]
 CLASS_WEIGHTS = ("none", "balanced")
@@ -150,7 +151,7 @@ def validate_files(
             report.append((row["path"], *rejection))
         else:
             kept.append({**row, **facts})
-    columns = [*files.columns, "sha256", "width", "height", "mode", "read_path"]
+    columns = [*files.columns, "sha256", "width", "height", "mode", "read_path", "format"]
     return pd.DataFrame(kept, columns=columns), pd.DataFrame(report, columns=REPORT_COLUMNS)
 
 
