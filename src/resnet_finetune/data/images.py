@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
 
 
 def _write_atomically(image: Image.Image, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    # Unique per writer: two threads may convert two copies of one image at once.
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
     image.save(partial, format="PNG", compress_level=1)
     os.replace(partial, path)
 
