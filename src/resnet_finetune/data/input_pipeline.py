@@ -65,29 +65,34 @@ def _centre_crop(image, size):
     return tf.image.crop_to_bounding_box(image, offset[0], offset[1], crop[0], crop[1])
 
 
-def load_image(path, branch, resize_to, *, size: tuple[int, int], mode: str):
-    """One file as a ``size`` uint8 RGB image, resized by ``mode``, following the
-    ``branch`` and ``resize_to`` of ``_decoding_plan``."""
+def _branch(plan_branch: int, data, resize_shape, size, mode):
+    """Decode and resize one image as ``_decoding_plan``'s ``plan_branch`` says."""
+    decoder, area = divmod(plan_branch, 2)
+    if decoder < len(_JPEG_RATIOS):
+        image = tf.io.decode_jpeg(data, channels=3, ratio=_JPEG_RATIOS[decoder])
+    else:
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    if mode == "centre_crop":
+        image = _centre_crop(image, size)
+    resized = tf.image.resize(image, resize_shape, method="area" if area else "bilinear")
+    # Both methods average pixels, so values stay in [0, 255]: +0.5 then cast rounds.
+    return tf.cast(resized + 0.5, tf.uint8)
+
+
+def load_image(path, choice, resize_to, *, branches: list[int], size: tuple[int, int], mode: str):
+    """One file as a ``size`` uint8 RGB image, resized by ``mode``: ``branches[choice]``
+    of ``_decoding_plan`` and its ``resize_to``. Only the branches the data needs are
+    built; with one, the graph has no control flow at all."""
     data = tf.io.read_file(path)
-    decoders = [
-        *(lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in _JPEG_RATIOS),
-        lambda: tf.io.decode_image(data, channels=3, expand_animations=False),
-    ]
     resize_shape = resize_to if mode == "pad" else size
-
-    def branch_fn(decode, method):
-        def run():
-            image = decode()
-            image.set_shape([None, None, 3])
-            if mode == "centre_crop":
-                image = _centre_crop(image, size)
-            # Both methods average pixels, so values stay in [0, 255]: +0.5 then cast rounds.
-            return tf.cast(tf.image.resize(image, resize_shape, method=method) + 0.5, tf.uint8)
-
-        return run
-
-    branches = [branch_fn(decode, method) for decode in decoders for method in ("bilinear", "area")]
-    image = tf.switch_case(branch, branches)
+    if len(branches) == 1:
+        image = _branch(branches[0], data, resize_shape, size, mode)
+    else:
+        image = tf.switch_case(
+            choice,
+            [lambda b=b: _branch(b, data, resize_shape, size, mode) for b in branches],
+        )
     if mode == "pad":
         offset = (tf.constant(size) - tf.shape(image)[:2]) // 2
         return tf.image.pad_to_bounding_box(image, offset[0], offset[1], size[0], size[1])
@@ -150,10 +155,11 @@ def image_dataset(
         raise ValueError(f"the manifest has no image in split {split!r}")
     size = tuple(int(side) for side in image_size)
     branch, resize_to = _decoding_plan(rows, size, resize)
+    branches, choice = np.unique(branch, return_inverse=True)
     dataset = tf.data.Dataset.from_tensor_slices(
         (
             rows["read_path"].to_numpy(dtype=str),
-            branch,
+            choice.astype("int32"),
             resize_to,
             rows["class_index"].to_numpy(dtype="int32"),
         )
@@ -162,8 +168,8 @@ def image_dataset(
         # Shuffling file names costs nothing and leaves no image waiting in a buffer.
         dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(
-        lambda path, branch, resize_to, label: (
-            load_image(path, branch, resize_to, size=size, mode=resize),
+        lambda path, choice, resize_to, label: (
+            load_image(path, choice, resize_to, branches=branches.tolist(), size=size, mode=resize),
             label,
         ),
         num_parallel_calls=PARALLEL_CALLS,
