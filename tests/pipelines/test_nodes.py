@@ -7,7 +7,11 @@ import pytest
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.pipelines.evaluate.nodes import compare_with_scratch, score_predictions
 from resnet_finetune.pipelines.finetune.nodes import prepare_backbone
-from resnet_finetune.pipelines.ingestion.nodes import ingest_images, locate_images
+from resnet_finetune.pipelines.ingestion.nodes import (
+    ingest_images,
+    locate_images,
+    preview_augmentation,
+)
 from tests.conftest import write_image
 
 BACKBONE = {"architecture": "resnet20", "width": 0.25, "weights": "pretrain"}
@@ -87,3 +91,19 @@ def test_compare_with_scratch_reports_the_gain():
     comparison = compare_with_scratch(finetuned, scratch)
     assert comparison["gain_from_pretraining"]["accuracy"] == pytest.approx(0.2)
     assert comparison["scratch"] == scratch
+
+
+def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, tmp_path):
+    split = {"val_fraction": 0.2, "test_fraction": 0}
+    manifest, _, class_map, _, _ = ingest_images(
+        str(class_folder), split, {}, "none", str(tmp_path / "work"), 0
+    )
+    figure = preview_augmentation(
+        manifest, class_map, {"image_size": [8, 8], "batch_size": 4}, {"rotation": 0.1}, 0, 6
+    )
+    titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
+    assert titles == ["cat", "dog", "owl"] * 2
+    mixed = preview_augmentation(
+        manifest, class_map, {"image_size": [8, 8], "batch_size": 4}, {"mixup": 0.4}, 0, 6
+    )
+    assert any("%" in axis.get_title() for axis in mixed.axes)

@@ -101,9 +101,13 @@ def preview_augmentation(
     seed: int,
     count: int = 24,
 ) -> plt.Figure:
-    """A grid of augmented training images, as the model sees them, with their labels."""
+    """A grid of augmented training images, as the model sees them, with their labels,
+    classes taking turns."""
     _, image_options, mixing = split_augmentation(augmentation)
-    rows = manifest[manifest["split"] == "train"].head(count)
+    train = manifest[manifest["split"] == "train"]
+    # Classes take turns, so that every class shows up in the grid.
+    turn = train.groupby("label").cumcount()
+    rows = train.assign(turn=turn).sort_values(["turn", "class_index"]).head(count)
     arguments = {**input_arguments(input_options, None), "cache": "none", "batch_size": len(rows)}
     images = image_dataset(rows, "train", shuffle=False, seed=seed, **arguments)
     augmented = apply_augmentation(
