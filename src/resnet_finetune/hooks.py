@@ -100,3 +100,8 @@ class ParameterCheckHook:
                 )
             # Any other choice does not read it: stand in for the missing model.
             catalog["pretrained_model"] = f"not used: backbone.weights={weights!r}"
+        if "finetuned_model" in pipeline.inputs() and not catalog.exists("finetuned_model"):
+            raise ValueError(
+                "no fine-tuned model has been saved yet: run `kedro run --pipeline finetune` "
+                "first (or pass --load-versions finetuned_model:VERSION)"
+            )

@@ -2,14 +2,21 @@
 
 ``finetune`` is the whole job (pretrain → fine-tune → evaluate, with the from-scratch
 baseline); ``transfer`` re-runs fine-tuning and evaluation on the latest versioned
-pretrained model without retraining it.
+pretrained model without retraining it; ``predict`` labels a folder of new images.
 """
 
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from resnet_finetune.pipelines import degradation, evaluate, finetune, ingestion, pretrain
+from resnet_finetune.pipelines import (
+    degradation,
+    evaluate,
+    finetune,
+    ingestion,
+    predict,
+    pretrain,
+)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -29,6 +36,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "baseline": baseline,
         "evaluate": target + evaluation,
         "degradation": degradation.pipeline.create_pipeline(),
+        "predict": predict.pipeline.create_pipeline(),
         "finetune": full,
         "__default__": full,
     }

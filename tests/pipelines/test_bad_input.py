@@ -87,3 +87,11 @@ def test_transfer_without_a_pretrained_model(tmp_path):
     run_in(fresh, "transfer", backbone={"weights": "none"})
     assert not (fresh / "data/06_models/pretrained_model.keras").exists()
     assert (fresh / "data/06_models/finetuned_model.keras").is_dir()
+
+
+def test_predict_without_a_finetuned_model_says_what_to_run(tmp_path):
+    fresh = make_project(tmp_path / "fresh")
+    write_image(tmp_path / "new" / "a.png")
+    with pytest.raises(ValueError, match="no fine-tuned model has been saved yet"):
+        run_in(fresh, "predict", predict={"data_dir": str(tmp_path / "new")})
+    assert not (fresh / "data").exists()

@@ -12,6 +12,7 @@ from resnet_finetune.pipelines.ingestion.nodes import (
     locate_images,
     preview_augmentation,
 )
+from resnet_finetune.pipelines.predict.nodes import find_images_to_predict
 from tests.conftest import write_image
 
 BACKBONE = {"architecture": "resnet20", "width": 0.25, "weights": "pretrain"}
@@ -107,3 +108,14 @@ def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, t
         manifest, class_map, {"image_size": [8, 8], "batch_size": 4}, {"mixup": 0.4}, 0, 6
     )
     assert any("%" in axis.get_title() for axis in mixed.axes)
+
+
+def test_prediction_needs_a_folder_with_a_readable_image(tmp_path):
+    with pytest.raises(ValueError, match="predict.data_dir is not set"):
+        find_images_to_predict(None, {}, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="predict.data_dir='/nowhere' is not a folder"):
+        find_images_to_predict("/nowhere", {}, str(tmp_path))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no image here")
+    with pytest.raises(ValueError, match="holds no readable image"):
+        find_images_to_predict(str(tmp_path / "empty"), {}, str(tmp_path))

@@ -140,3 +140,26 @@ def test_degradation_writes_curves_and_a_table(project, run_pipeline):
     history = pd.read_csv(latest(project, "data/08_reporting/degradation_history.csv"))
     assert history.groupby("network")["epoch"].max().to_dict() == {"plain20": 2, "resnet20": 2}
     assert latest(project, "data/08_reporting/degradation_curves.png").stat().st_size > 10_000
+
+
+def test_predict_labels_every_readable_image_and_reports_the_rest(finetune_run, run_pipeline):
+    folder = finetune_run / "new_images"
+    digits = sorted((finetune_run / "data/01_raw/digits_5-9").rglob("*.png"))[:5]
+    (folder / "nested").mkdir(parents=True)
+    for index, digit in enumerate(digits):
+        (folder / ("nested" if index % 2 else "") / f"{index}.png").write_bytes(digit.read_bytes())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    run_pipeline("predict", predict={"data_dir": str(folder), "top_k": 2})
+    predictions = pd.read_csv(latest(finetune_run, "data/07_model_output/predictions.csv"))
+    report = pd.read_csv(latest(finetune_run, "data/08_reporting/prediction_report.csv"))
+    assert len(predictions) == 5 and list(predictions.columns) == [
+        "path",
+        "label_1",
+        "p_1",
+        "label_2",
+        "p_2",
+    ]
+    assert set(predictions["label_1"].astype(str)) <= {"5", "6", "7", "8", "9"}
+    assert (predictions["p_1"] >= predictions["p_2"]).all() and (predictions["p_1"] <= 1).all()
+    assert sorted(report["reason"]) == ["hidden", "not an image"]

@@ -87,6 +87,26 @@ def discover_files(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return files, pd.DataFrame(skipped, columns=REPORT_COLUMNS)
 
 
+def discover_unlabelled(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every image file anywhere under ``root``, without classes (for prediction).
+
+    Returns ``(files, skipped)`` like ``discover_files``; labels are empty.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
+    rows, skipped = [], []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if _is_hidden(path, root):
+            skipped.append((str(path), "hidden", "hidden file or folder: ignored"))
+        elif rejection := _extension_rejection(path):
+            skipped.append((str(path), *rejection))
+        else:
+            rows.append((str(path), "", None))
+    files = pd.DataFrame(rows, columns=["path", "label", "split"])
+    return files, pd.DataFrame(skipped, columns=REPORT_COLUMNS)
+
+
 def read_csv_list(csv_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows ``path,label[,split]`` of a CSV list; relative paths are read from the CSV's
     folder, which is also the data root: a path that leaves it is refused (reported)."""

@@ -72,3 +72,19 @@ def prediction_table(
     for index, name in enumerate(class_names):
         table[f"p_{name}"] = probabilities[:, index].round(6)
     return table
+
+
+def top_k_table(
+    paths: list[str], probabilities: np.ndarray, class_names: list[str], top_k: int
+) -> pd.DataFrame:
+    """One row per image: its path and its ``top_k`` labels with their probabilities."""
+    top_k = min(top_k, len(class_names))
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+    names = np.asarray(class_names)
+    table = pd.DataFrame({"path": paths})
+    for rank in range(top_k):
+        table[f"label_{rank + 1}"] = names[order[:, rank]]
+        table[f"p_{rank + 1}"] = np.take_along_axis(probabilities, order[:, rank : rank + 1], 1)[
+            :, 0
+        ].round(6)
+    return table

@@ -1,0 +1,1 @@
+from resnet_finetune.pipelines.predict import pipeline  # noqa: F401
