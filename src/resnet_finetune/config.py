@@ -10,7 +10,7 @@ from pathlib import Path
 from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import input_arguments
-from resnet_finetune.data.manifest import CLASS_WEIGHTS, list_images
+from resnet_finetune.data.manifest import check_class_weights, list_images
 from resnet_finetune.models.classifier import WEIGHT_CHOICES
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 
@@ -84,15 +84,8 @@ def check_task(task: str, options: dict) -> None:
     """``<task>.validation``, ``class_weights``, ``input`` and ``augmentation``: known keys
     and allowed values, so that a typo stops the run before any image is read."""
     try:
-        validation = dict(options.get("validation", {}))
-        if "background" in validation:
-            validation["background"] = tuple(validation["background"])
-        ImageChecks(**validation)
-        if options.get("class_weights", "none") not in CLASS_WEIGHTS:
-            raise ValueError(
-                f"class_weights={options['class_weights']!r} is not allowed; "
-                f"allowed: {list(CLASS_WEIGHTS)}"
-            )
+        ImageChecks(**options.get("validation", {}))
+        check_class_weights(options.get("class_weights", "none"))
         input_arguments(options["input"], None)
         _, image_options, mixing = split_augmentation(options.get("augmentation", {}))
         build_augmenter(**image_options)

@@ -97,11 +97,6 @@ class RandomResizedCrop(layers.RandomZoom):
         return {**config, "area": list(self.area), "aspect": list(self.aspect)}
 
 
-def _check_fraction(key: str, value: float) -> None:
-    if not 0 <= value < 1:
-        raise ValueError(f"augmentation.{key}={value!r} must be in [0, 1)")
-
-
 def build_augmenter(
     *,
     flip: str = "none",
@@ -133,9 +128,10 @@ def build_augmenter(
         "saturation": saturation,
         "hue": hue,
     }
-    fractions = {"rotation": rotation, "zoom": zoom, "translation": translation, **jitter}
-    for key, value in {**fractions, "erasing": erasing}.items():
-        _check_fraction(key, value)
+    fractions = {"rotation": rotation, "zoom": zoom, "translation": translation, "erasing": erasing}
+    for key, value in {**fractions, **jitter}.items():
+        if not 0 <= value < 1:
+            raise ValueError(f"augmentation.{key}={value!r} must be in [0, 1)")
     steps = []
     if random_resized_crop:
         steps.append(RandomResizedCrop(tuple(random_resized_crop), seed=seed))

@@ -9,6 +9,7 @@ and mishandles CMYK and 16-bit images; those files get a converted RGB PNG inste
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import uuid
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ class ImageChecks:
     background: tuple[int, int, int] = (255, 255, 255)
 
     def __post_init__(self):
+        # Parameters arrive from YAML as lists; a frozen dataclass keeps a tuple.
+        object.__setattr__(self, "background", tuple(self.background))
         if self.min_side < 1:
             raise ValueError(f"validation.min_side={self.min_side!r} must be at least 1")
         if self.max_pixels < self.min_side**2:
@@ -100,7 +103,7 @@ def inspect_image(
         return None, ("empty file", "0 bytes")
     sha256 = hashlib.sha256(data).hexdigest()
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             if image.format not in ACCEPTED_FORMATS:
                 return None, (
                     "unsupported format",

@@ -59,6 +59,17 @@ def _extension_rejection(path: Path) -> tuple[str, str] | None:
     return "not an image type", f"extension {path.suffix or '(none)'}"
 
 
+def _visible_files(root: Path, skipped: list):
+    """Every file under ``root`` in sorted order, hidden ones reported into ``skipped``."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if _is_hidden(path, root):
+            skipped.append((str(path), "hidden", "hidden file or folder: ignored"))
+        else:
+            yield path
+
+
 def discover_files(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """List every file under ``root`` with its class and declared split.
 
@@ -67,13 +78,8 @@ def discover_files(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     folder and files whose extension is not an image type, each with the reason.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
     rows, skipped = [], []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if _is_hidden(path, root):
-            skipped.append((str(path), "hidden", "hidden file or folder: ignored"))
-            continue
+    for path in _visible_files(root, skipped):
         parts = path.relative_to(root).parts
         split = SPLIT_FOLDERS.get(parts[0].lower()) if len(parts) > 2 else None
         class_parts = parts[1:] if split else parts
@@ -92,14 +98,9 @@ def discover_unlabelled(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Returns ``(files, skipped)`` like ``discover_files``; labels are empty.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
     rows, skipped = [], []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if _is_hidden(path, root):
-            skipped.append((str(path), "hidden", "hidden file or folder: ignored"))
-        elif rejection := _extension_rejection(path):
+    for path in _visible_files(Path(root), skipped):
+        if rejection := _extension_rejection(path):
             skipped.append((str(path), *rejection))
         else:
             rows.append((str(path), "", None))
@@ -247,6 +248,11 @@ def build_manifest(
     class_map = {label: index for index, label in enumerate(classes)}
     images["class_index"] = images["label"].map(class_map)
     return images[MANIFEST_COLUMNS].reset_index(drop=True), report, class_map
+
+
+def check_class_weights(choice: str) -> None:
+    if choice not in CLASS_WEIGHTS:
+        raise ValueError(f"class_weights={choice!r} is not allowed; allowed: {list(CLASS_WEIGHTS)}")
 
 
 def balanced_class_weights(manifest: pd.DataFrame) -> dict[str, float]:

@@ -21,8 +21,22 @@ def _held_out_split(manifest: pd.DataFrame) -> str:
     return "test" if (manifest["split"] == "test").any() else "val"
 
 
-def _class_names(class_map: dict[str, int]) -> list[str]:
+def class_names(class_map: dict[str, int]) -> list[str]:
     return [name for name, _ in sorted(class_map.items(), key=lambda item: item[1])]
+
+
+def split_probabilities(
+    model: keras.Model, manifest: pd.DataFrame, split: str, input_options: dict
+) -> np.ndarray:
+    """Class probabilities of one split's images, in manifest order, at the model's input
+    size (prediction and evaluation read images exactly alike)."""
+    arguments = {
+        **input_arguments(input_options, None),
+        "cache": "none",
+        "image_size": tuple(model.input_shape[1:3]),
+    }
+    images = image_dataset(manifest, split, shuffle=False, seed=0, **arguments)
+    return np.asarray(model.predict(images, verbose=0), dtype="float64")
 
 
 def predict_held_out(
@@ -31,14 +45,11 @@ def predict_held_out(
     """One row per held-out image: path, true and predicted label, class probabilities."""
     split = _held_out_split(manifest)
     rows = manifest[manifest["split"] == split]
-    arguments = {**input_arguments(input_options, None), "cache": "none"}
-    images = image_dataset(manifest, split, shuffle=False, seed=0, **arguments)
-    probabilities = np.asarray(model.predict(images, verbose=0), dtype="float64")
     table = prediction_table(
         rows["path"].tolist(),
         rows["class_index"].to_numpy(),
-        probabilities,
-        _class_names(class_map),
+        split_probabilities(model, manifest, split, input_options),
+        class_names(class_map),
     )
     table.insert(1, "split", split)
     return table
@@ -48,7 +59,7 @@ def score_predictions(
     predictions: pd.DataFrame, class_map: dict[str, int], options: dict
 ) -> tuple[dict, plt.Figure]:
     """Metrics (scikit-learn) and the confusion-matrix figure of a prediction table."""
-    names = _class_names(class_map)
+    names = class_names(class_map)
     probabilities = predictions[[f"p_{name}" for name in names]].to_numpy()
     y_true = predictions["true_label"].map(class_map).to_numpy()
     metrics = classification_metrics(y_true, probabilities, names, top_k=options["top_k"])

@@ -17,10 +17,10 @@ from resnet_finetune.data.input_pipeline import (
     one_hot_labels,
 )
 from resnet_finetune.data.manifest import (
-    CLASS_WEIGHTS,
     SplitSpec,
     balanced_class_weights,
     build_manifest,
+    check_class_weights,
     summarise,
 )
 from resnet_finetune.evaluation.plots import image_grid
@@ -49,13 +49,8 @@ def ingest_images(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int], dict, dict[str, float]]:
     """Manifest, report of left-out files, class map, summary, and the loss weight of
     each class for training: ``balanced`` ones, or none (``{}``)."""
-    if class_weights not in CLASS_WEIGHTS:
-        raise ValueError(
-            f"class_weights={class_weights!r} is not allowed; allowed: {list(CLASS_WEIGHTS)}"
-        )
-    checks = ImageChecks(
-        **{**validation, "background": tuple(validation.get("background", (255,) * 3))}
-    )
+    check_class_weights(class_weights)
+    checks = ImageChecks(**validation)
     manifest, report, class_map = build_manifest(
         image_root, SplitSpec(**split, seed=seed), checks, Path(intermediate_dir) / "converted"
     )

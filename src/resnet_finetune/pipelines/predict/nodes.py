@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-import numpy as np
 import pandas as pd
 
 from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.input_pipeline import image_dataset, input_arguments
 from resnet_finetune.data.manifest import discover_unlabelled, validate_files
 from resnet_finetune.evaluation.metrics import top_k_table
+from resnet_finetune.pipelines.evaluate.nodes import class_names, split_probabilities
 
 
 def find_images_to_predict(
@@ -27,10 +26,9 @@ def find_images_to_predict(
     if not Path(data_dir).expanduser().is_dir():
         raise FileNotFoundError(f"predict.data_dir={str(data_dir)!r} is not a folder")
     files, skipped = discover_unlabelled(Path(data_dir).expanduser())
-    checks = ImageChecks(
-        **{**validation, "background": tuple(validation.get("background", (255,) * 3))}
+    images, unreadable = validate_files(
+        files, ImageChecks(**validation), Path(intermediate_dir) / "converted"
     )
-    images, unreadable = validate_files(files, checks, Path(intermediate_dir) / "converted")
     report = pd.concat([skipped, unreadable], ignore_index=True)
     if images.empty:
         raise ValueError(f"predict.data_dir={str(data_dir)!r} holds no readable image")
@@ -45,15 +43,8 @@ def predict_images(
     top_k: int,
 ) -> pd.DataFrame:
     """Top-``top_k`` labels and probabilities of each image, in the model's input size."""
-    height, width = model.input_shape[1:3]
-    arguments = {
-        **input_arguments(input_options, None),
-        "cache": "none",
-        "image_size": (height, width),
-    }
-    dataset = image_dataset(images, "predict", shuffle=False, seed=0, **arguments)
-    probabilities = np.asarray(model.predict(dataset, verbose=0), dtype="float64")
-    names = [name for name, _ in sorted(class_map.items(), key=lambda item: item[1])]
+    probabilities = split_probabilities(model, images, "predict", input_options)
+    names = class_names(class_map)
     if probabilities.shape[1] != len(names):
         raise ValueError(
             f"the model predicts {probabilities.shape[1]} classes but the class map names "
