@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
+
 import keras
+import numpy as np
 import pandas as pd
+from keras import ops
+
+from resnet_finetune.training.compute import Compute
+from resnet_finetune.training.schedules import make_schedule
 
 OPTIMIZERS = ("adamw", "sgd")
 # BatchNorm scales/offsets and biases are not decayed (as timm and NVIDIA's recipes do).
@@ -16,50 +23,193 @@ def make_optimizer(
     learning_rate: float,
     steps: int,
     warmup_steps: int = 0,
+    schedule: str = "cosine",
     weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    gradient_clip_norm: float | None = None,
+    ema_momentum: float | None = None,
+    loss_scaling: bool = False,
 ) -> keras.optimizers.Optimizer:
-    """``adamw`` or ``sgd`` (Nesterov) with a cosine schedule and linear warm-up."""
+    """``adamw``, or ``sgd`` with Nesterov momentum, on a ``make_schedule`` schedule.
+
+    Weight decay skips BatchNorm and biases; ``gradient_clip_norm`` clips the global norm
+    of the gradients; ``ema_momentum`` keeps an exponential moving average of the weights,
+    which replaces them when training ends; ``loss_scaling`` (float16) scales the loss
+    dynamically so that small gradients do not underflow.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer={name!r} is not allowed; allowed: {list(OPTIMIZERS)}")
-    if learning_rate <= 0:
-        raise ValueError(f"learning_rate={learning_rate!r} must be positive")
-    warmup_steps = min(warmup_steps, steps - 1)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=learning_rate / 10 if warmup_steps else learning_rate,
-        decay_steps=max(1, steps - warmup_steps),
-        warmup_target=learning_rate if warmup_steps else None,
-        warmup_steps=warmup_steps,
-    )
+    _check_range("weight_decay", weight_decay, 0.0, 1.0)
+    _check_range("momentum", momentum, 0.0, 1.0, closed_high=False)
+    if gradient_clip_norm is not None and not gradient_clip_norm > 0:
+        raise ValueError(f"gradient_clip_norm={gradient_clip_norm!r} must be positive or null")
+    if ema_momentum is not None:
+        _check_range("ema_momentum", ema_momentum, 0.0, 1.0, closed_high=False)
+    common = {
+        "learning_rate": make_schedule(
+            schedule, learning_rate=learning_rate, steps=steps, warmup_steps=warmup_steps
+        ),
+        "weight_decay": weight_decay or None,
+        "global_clipnorm": gradient_clip_norm,
+        "use_ema": ema_momentum is not None,
+        "ema_momentum": ema_momentum or 0.99,
+    }
     if name == "adamw":
-        optimizer = keras.optimizers.AdamW(schedule, weight_decay=weight_decay)
+        optimizer = keras.optimizers.AdamW(**{**common, "weight_decay": weight_decay})
     else:
-        optimizer = keras.optimizers.SGD(
-            schedule, momentum=0.9, nesterov=True, weight_decay=weight_decay or None
-        )
+        optimizer = keras.optimizers.SGD(momentum=momentum, nesterov=True, **common)
     if weight_decay:
         optimizer.exclude_from_weight_decay(var_names=_NO_DECAY)
-    return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer
 
 
-def _crossentropy_for(dataset) -> str:
-    labels = dataset.element_spec[1]
-    if labels.shape.rank == 1:
-        return "sparse_categorical_crossentropy"
-    return "categorical_crossentropy"
+def _check_range(name, value, low, high, closed_high=True):
+    inside = low <= value <= high if closed_high else low <= value < high
+    if not inside:
+        bracket = "]" if closed_high else ")"
+        raise ValueError(f"{name}={value!r} must lie in [{low}, {high}{bracket}")
+
+
+@keras.saving.register_keras_serializable(package="resnet_finetune")
+class SparseCrossentropyWithSmoothing(keras.losses.Loss):
+    """Cross-entropy for class-index labels with label smoothing, which Keras offers for
+    one-hot labels only: the indices become one-hot rows inside the loss."""
+
+    def __init__(self, label_smoothing: float = 0.0, name="sparse_smoothed_crossentropy", **kw):
+        super().__init__(name=name, **kw)
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        classes = ops.shape(y_pred)[-1]
+        y_true = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes)
+        return keras.losses.categorical_crossentropy(
+            y_true, y_pred, label_smoothing=self.label_smoothing
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def _label_rank(data) -> int:
+    """1 for class indices, 2 for one-hot or mixed (MixUp, CutMix) label rows."""
+    if hasattr(data, "element_spec"):  # tf.data: known without reading a batch
+        return data.element_spec[1].shape.rank
+    return np.ndim(data[0][1])  # a PyDataset's first batch
+
+
+def _batches_per_epoch(data) -> int:
+    """Batches of a tf.data dataset, or of anything with a length (a keras PyDataset)."""
+    count = int(data.cardinality()) if hasattr(data, "cardinality") else len(data)
+    if count < 1:
+        raise ValueError("the training data must have a known, non-zero number of batches")
+    return count
+
+
+def make_loss(label_rank: int, label_smoothing: float = 0.0) -> keras.losses.Loss:
+    """Cross-entropy for class indices (rank 1) or label rows (rank 2)."""
+    _check_range("label_smoothing", label_smoothing, 0.0, 1.0, closed_high=False)
+    if label_rank == 2:
+        return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+    if label_smoothing:
+        return SparseCrossentropyWithSmoothing(label_smoothing)
+    return keras.losses.SparseCategoricalCrossentropy()
+
+
+def _layers(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+
+
+def _copy_state(source: keras.Model, target: keras.Model) -> None:
+    """Trainable flags and weights of ``source`` into ``target``, a clone of it."""
+    for source_layer, target_layer in zip(_layers(source), _layers(target), strict=True):
+        target_layer.trainable = source_layer.trainable
+    values = {variable.path: variable for variable in source.weights}
+    for variable in target.weights:
+        variable.assign(values[variable.path])
+
+
+def _model_for(model: keras.Model, compute: Compute) -> keras.Model:
+    """``model`` itself, or, when training runs in mixed precision or on several replicas,
+    a copy whose layers compute in ``compute.policy`` and whose variables live on every
+    replica. The output layers stay float32 (a float16 softmax loses small
+    probabilities); augmentation (a nested ``Sequential``) keeps its dtype, as it works on
+    pixel values. With ``compute.sync_batchnorm`` BatchNorm layers synchronise across
+    replicas."""
+    if compute.policy == "float32" and compute.strategy is None:
+        return model
+    outputs = {id(tensor._keras_history.operation) for tensor in model.outputs}
+
+    def rebuild(layer):
+        if isinstance(layer, keras.Sequential):
+            return keras.models.clone_model(layer)
+        if isinstance(layer, keras.Model):
+            return keras.models.clone_model(layer, clone_function=rebuild)
+        config = layer.get_config()
+        if id(layer) not in outputs:
+            config["dtype"] = compute.policy
+        if isinstance(layer, keras.layers.BatchNormalization) and compute.sync_batchnorm:
+            config["synchronized"] = True
+        return layer.__class__.from_config(config)
+
+    with compute.scope():
+        copy = keras.models.clone_model(model, clone_function=rebuild)
+        _copy_state(model, copy)
+    return copy
+
+
+@contextmanager
+def _multi_worker_fixes(model: keras.Model, train_data):
+    """Two places where Keras 3.15's fit() fails under MultiWorkerMirroredStrategy
+    (keras-team/keras#20585), mended for the duration of one fit:
+
+    - before the first step it reduces a whole nested batch across workers only to learn
+      its shapes; the dataset's element_spec gives them without a reduction;
+    - it averages each step's scalar metrics "along axis 0", which scalars lack; they
+      are averaged across workers without an axis.
+    """
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    reduce_per_replica = tf_trainer.reduce_per_replica
+
+    def reduce_scalars_without_axis(values, strategy, reduction):
+        def one(value):
+            if reduction in ("auto", "mean") and value.shape.rank == 0:
+                return strategy.reduce("MEAN", value, axis=None)
+            return reduce_per_replica(value, strategy, reduction)
+
+        return keras.tree.map_structure(one, values)
+
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: model._symbolic_build(
+        data_batch=train_data.element_spec
+    )
+    tf_trainer.reduce_per_replica = reduce_scalars_without_axis
+    try:
+        yield
+    finally:
+        tf_trainer.reduce_per_replica = reduce_per_replica
+        del model._maybe_symbolic_build
 
 
 def train(
     model: keras.Model,
     train_data,
-    val_data,
+    val_data=None,
     *,
     epochs: int,
     learning_rate: float,
     optimizer: str = "adamw",
+    momentum: float = 0.9,
     weight_decay: float = 0.0,
+    schedule: str = "cosine",
     warmup_epochs: int = 0,
+    label_smoothing: float = 0.0,
+    gradient_clip_norm: float | None = None,
+    ema_momentum: float | None = None,
     early_stopping_patience: int | None = None,
-    jit_compile: bool | str = "auto",
+    compute: Compute | None = None,
     class_weight: dict[int, float] | None = None,
     callbacks: list | None = None,
     verbose: int = 0,
@@ -68,39 +218,67 @@ def train(
 
     Labels may be class indices or one-hot/soft rows (MixUp, CutMix): the loss follows.
     With ``early_stopping_patience`` the best weights by validation loss are restored.
+    ``compute`` sets precision, XLA, steps per execution and distribution; on several
+    replicas ``learning_rate`` (given for one replica's batch) is scaled by their number.
+    ``model`` ends with the trained weights, in its own precision.
     """
+    compute = compute or Compute()
     if epochs < 1:
         raise ValueError(f"epochs={epochs!r} must be at least 1")
-    steps_per_epoch = int(train_data.cardinality())
-    if steps_per_epoch < 1:
-        raise ValueError("the training data must have a known, non-zero number of batches")
-    model.compile(
-        optimizer=make_optimizer(
-            optimizer,
-            learning_rate=learning_rate,
-            steps=epochs * steps_per_epoch,
-            warmup_steps=warmup_epochs * steps_per_epoch,
-            weight_decay=weight_decay,
-        ),
-        loss=_crossentropy_for(train_data),
-        metrics=["accuracy"],
-        jit_compile=jit_compile,
-    )
+    if ema_momentum is not None and early_stopping_patience:
+        raise ValueError(
+            "ema_momentum and early_stopping_patience cannot be combined: early stopping "
+            "would restore raw weights over their average; set one of them to null"
+        )
+    steps_per_epoch = _batches_per_epoch(train_data)
+    trained = _model_for(model, compute)
     callbacks = list(callbacks or [])
     if early_stopping_patience:
+        if val_data is None:
+            raise ValueError("early_stopping_patience needs validation data")
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
             )
         )
-    history = model.fit(
-        train_data,
-        validation_data=val_data,
-        epochs=epochs,
-        class_weight=class_weight,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+
+    def compile_settings():
+        return {
+            "optimizer": make_optimizer(
+                optimizer,
+                learning_rate=learning_rate * compute.replicas,
+                steps=epochs * steps_per_epoch,
+                warmup_steps=warmup_epochs * steps_per_epoch,
+                schedule=schedule,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                gradient_clip_norm=gradient_clip_norm,
+                ema_momentum=ema_momentum,
+                loss_scaling=compute.policy == "mixed_float16",
+            ),
+            "loss": make_loss(_label_rank(train_data), label_smoothing),
+            "metrics": ["accuracy"],
+            "jit_compile": compute.jit_compile,
+            "steps_per_execution": compute.steps_per_execution,
+        }
+
+    # keras.distribution (JAX) lays out data and optimizer variables only inside its scope.
+    with compute.scope():
+        trained.compile(**compile_settings())
+        fixes = compute.distribution == "multi_worker"
+        with _multi_worker_fixes(trained, train_data) if fixes else nullcontext():
+            history = trained.fit(
+                train_data,
+                validation_data=val_data,
+                epochs=epochs,
+                class_weight=class_weight,
+                callbacks=callbacks,
+                shuffle=False,  # datasets arrive shuffled by the input pipeline
+                verbose=verbose,
+            )
+    if trained is not model:
+        _copy_state(trained, model)
+        model.compile(**compile_settings())  # compiled like the copy, so evaluate() works
     frame = pd.DataFrame(history.history)
     frame.insert(0, "epoch", range(1, len(frame) + 1))
     return frame
