@@ -13,6 +13,9 @@ from resnet_finetune.data.input_pipeline import input_arguments
 from resnet_finetune.data.manifest import check_class_weights, list_images
 from resnet_finetune.models.classifier import WEIGHT_CHOICES
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
+from resnet_finetune.training.compute import Compute
+from resnet_finetune.training.engine import check_training_options
+from resnet_finetune.training.finetune import PHASE_KEYS
 
 _WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
 
@@ -94,10 +97,35 @@ def check_task(task: str, options: dict) -> None:
         raise ValueError(f"{task}.{error}") from None
 
 
+def training_blocks(parameters: dict) -> dict[str, dict]:
+    """Every set of options one ``train`` call receives, by the parameter that holds it."""
+    blocks = {}
+    if "pretrain" in parameters:
+        blocks["pretrain"] = parameters["pretrain"]
+    if "finetune" in parameters:
+        shared = parameters["finetune"].get("training", {})
+        phases = parameters["finetune"].get("phases") or []
+        for index, phase in enumerate(phases):
+            own = {key: value for key, value in phase.items() if key not in PHASE_KEYS}
+            blocks[f"finetune.phases[{index}]"] = {**shared, **own}
+        if "baseline" in parameters:
+            epochs = sum(phase.get("epochs", 0) for phase in phases)
+            blocks["baseline"] = {**shared, **parameters["baseline"], "epochs": epochs}
+    if "degradation" in parameters:
+        blocks["degradation.training"] = parameters["degradation"]["training"]
+    return blocks
+
+
 def check_parameters(
     parameters: dict, tasks: tuple[str, ...] = ("source", "target", "degradation")
 ) -> None:
     """All checks that can be made before any image is read or any model trained."""
+    Compute.from_options(parameters.get("compute"))
+    for key, options in training_blocks(parameters).items():
+        try:
+            check_training_options(options)
+        except ValueError as error:
+            raise ValueError(f"{key}: {error}") from None
     for task in tasks:
         if task in parameters:
             check_image_folder(f"{task}.data_dir", parameters[task].get("data_dir"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from kedro.framework.hooks import hook_impl
 from kedro.io import MemoryDataset
 
 from resnet_finetune.config import check_parameters
+from resnet_finetune.training import Compute
+
+logger = logging.getLogger(__name__)
 
 # Tables longer than this (a manifest of a million images) stay out of MLflow.
 _MAX_TABLE_ROWS = 100_000
@@ -90,6 +94,10 @@ class ParameterCheckHook:
     def before_pipeline_run(self, pipeline, catalog) -> None:
         parameters = catalog.load("parameters")
         check_parameters(parameters)
+        # The distribution strategy now, before any node runs a TensorFlow operation: a
+        # MultiWorkerMirroredStrategy can only be made before the first one.
+        compute = Compute.from_options(parameters.get("compute"))
+        logger.info("training: %s, %d replica(s)", compute.policy, compute.replicas)
         if "pretrained_model" in pipeline.inputs() and not catalog.exists("pretrained_model"):
             weights = parameters["backbone"]["weights"]
             if weights == "pretrain":

@@ -153,6 +153,15 @@ class Compute:
                 f"compute.sync_batchnorm={self.sync_batchnorm!r} must be true or false"
             )
 
+    @classmethod
+    def from_options(cls, options: dict | None) -> Compute:
+        """From the ``compute`` parameter block; unknown keys are named."""
+        options = options or {}
+        allowed = list(cls.__dataclass_fields__)
+        if unknown := sorted(set(options) - set(allowed)):
+            raise ValueError(f"compute: unknown key(s) {unknown}; allowed: {allowed}")
+        return cls(**options)
+
     @functools.cached_property
     def policy(self) -> str:
         """The Keras dtype policy training runs under."""

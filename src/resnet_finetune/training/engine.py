@@ -193,6 +193,52 @@ def _multi_worker_fixes(model: keras.Model, train_data):
         del model._maybe_symbolic_build
 
 
+# The keys of a training parameter block (pretrain, finetune.training, a phase...).
+TRAINING_KEYS = (
+    "epochs",
+    "learning_rate",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "warmup_epochs",
+    "label_smoothing",
+    "gradient_clip_norm",
+    "ema_momentum",
+    "early_stopping_patience",
+)
+
+
+def check_training_options(options: dict) -> None:
+    """The checks ``train`` makes, made on a parameter block before any work starts."""
+    if unknown := sorted(set(options) - set(TRAINING_KEYS)):
+        raise ValueError(f"unknown key(s) {unknown}; allowed: {list(TRAINING_KEYS)}")
+    if missing := [key for key in ("epochs", "learning_rate") if key not in options]:
+        raise ValueError(f"missing key(s) {missing}")
+    if not isinstance(options["epochs"], int) or options["epochs"] < 1:
+        raise ValueError(f"epochs={options.get('epochs')!r} must be a positive integer")
+    if options.get("ema_momentum") is not None and options.get("early_stopping_patience"):
+        raise ValueError(_EMA_WITH_EARLY_STOPPING)
+    optimizer_options = {
+        key: options[key]
+        for key in ("schedule", "weight_decay", "momentum", "gradient_clip_norm", "ema_momentum")
+        if key in options
+    }
+    make_optimizer(
+        options.get("optimizer", "adamw"),
+        learning_rate=options["learning_rate"],
+        steps=2,
+        **optimizer_options,
+    )
+    make_loss(1, options.get("label_smoothing", 0.0))
+
+
+_EMA_WITH_EARLY_STOPPING = (
+    "ema_momentum and early_stopping_patience cannot be combined: early stopping would "
+    "restore raw weights over their average; set one of them to null"
+)
+
+
 def train(
     model: keras.Model,
     train_data,
@@ -226,10 +272,7 @@ def train(
     if epochs < 1:
         raise ValueError(f"epochs={epochs!r} must be at least 1")
     if ema_momentum is not None and early_stopping_patience:
-        raise ValueError(
-            "ema_momentum and early_stopping_patience cannot be combined: early stopping "
-            "would restore raw weights over their average; set one of them to null"
-        )
+        raise ValueError(_EMA_WITH_EARLY_STOPPING)
     steps_per_epoch = _batches_per_epoch(train_data)
     trained = _model_for(model, compute)
     callbacks = list(callbacks or [])

@@ -8,9 +8,12 @@ import keras
 import pandas as pd
 
 from resnet_finetune.models import build_classifier
+from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import train
 
 _STAGE = re.compile(r"^(conv\d+)_block")
+# What a phase may set besides the training options of ``train``.
+PHASE_KEYS = ("name", "unfreeze_stages", "train_batchnorm")
 
 
 def set_trainable_stages(
@@ -55,6 +58,7 @@ def finetune(
     augmentation: keras.Layer | None = None,
     training_options: dict | None = None,
     class_weight: dict[int, float] | None = None,
+    compute: Compute | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Fine-tune ``backbone`` with a new head, one ``train`` call per phase.
 
@@ -80,7 +84,9 @@ def finetune(
             backbone, phase.pop("unfreeze_stages", 0), phase.pop("train_batchnorm", False)
         )
         options = {**(training_options or {}), **phase}
-        history = train(model, train_data, val_data, class_weight=class_weight, **options)
+        history = train(
+            model, train_data, val_data, class_weight=class_weight, compute=compute, **options
+        )
         history.insert(0, "phase", name)
         histories.append(history)
     history = pd.concat(histories, ignore_index=True)

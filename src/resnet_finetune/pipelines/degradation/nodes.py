@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from resnet_finetune.evaluation.plots import degradation_curves
+from resnet_finetune.training import Compute
 from resnet_finetune.training.degradation import compare_depths
 
 
@@ -16,6 +17,7 @@ def run_degradation_experiment(
     class_map: dict[str, int],
     options: dict,
     input_options: dict,
+    compute: dict,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure]:
     """Per-epoch history, final-error table and curves of ``degradation.networks``."""
@@ -28,6 +30,7 @@ def run_degradation_experiment(
         image_size=tuple(input_options["image_size"]),
         seed=seed,
         width=options.get("width", 1.0),
+        compute=Compute.from_options(compute),
         **options["training"],
     )
     title = "Degradation: plain vs residual networks (dashed: plain)"

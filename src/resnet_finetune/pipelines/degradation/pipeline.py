@@ -18,6 +18,7 @@ def create_pipeline() -> Pipeline:
                     "degradation.class_map",
                     "params:degradation",
                     "params:degradation.input",
+                    "params:compute",
                     "params:seed",
                 ],
                 ["degradation_history", "degradation_table", "degradation_curves"],

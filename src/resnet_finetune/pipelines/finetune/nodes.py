@@ -8,7 +8,7 @@ import pandas as pd
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.pipelines.pretrain.nodes import loss_weights
-from resnet_finetune.training import finetune, train
+from resnet_finetune.training import Compute, finetune, train
 
 
 def prepare_backbone(backbone: dict, pretrained_model: keras.Model) -> keras.Model:
@@ -26,6 +26,7 @@ def finetune_model(
     input_options: dict,
     augmentation: dict,
     options: dict,
+    compute: dict,
     seed: int,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """New head for the target classes, then the phases of ``finetune.phases``."""
@@ -42,6 +43,7 @@ def finetune_model(
         augmentation=model_augmenter(augmentation, seed),
         training_options=options.get("training", {}),
         class_weight=loss_weights(class_weights, class_map),
+        compute=Compute.from_options(compute),
     )
 
 
@@ -54,6 +56,7 @@ def train_scratch_baseline(
     input_options: dict,
     augmentation: dict,
     finetune_options: dict,
+    compute: dict,
     baseline: dict,
     seed: int,
 ) -> tuple[keras.Model, pd.DataFrame]:
@@ -75,6 +78,7 @@ def train_scratch_baseline(
         val_batches,
         epochs=epochs,
         class_weight=loss_weights(class_weights, class_map),
+        compute=Compute.from_options(compute),
         **{**finetune_options.get("training", {}), **baseline},
     )
     return model, history

@@ -19,6 +19,7 @@ _TARGET_TRAINING = [
     "params:target.input",
     "params:target.augmentation",
     "params:finetune",
+    "params:compute",
 ]
 
 

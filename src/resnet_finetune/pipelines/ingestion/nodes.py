@@ -24,6 +24,7 @@ from resnet_finetune.data.manifest import (
     summarise,
 )
 from resnet_finetune.evaluation.plots import image_grid
+from resnet_finetune.training import Compute
 
 
 def locate_images(data_dir: str | None, embedded: dict) -> str:
@@ -65,10 +66,12 @@ def ingest_images(
 
 
 def make_input_datasets(
-    manifest: pd.DataFrame, input_options: dict, intermediate_dir: str, seed: int
+    manifest: pd.DataFrame, input_options: dict, intermediate_dir: str, compute: dict, seed: int
 ):
-    """Shuffled training batches and ordered validation batches of uint8 images."""
+    """Shuffled training batches and ordered validation batches of uint8 images.
+    ``input.batch_size`` is per replica: the batches hold that many per training replica."""
     arguments = input_arguments(input_options, Path(intermediate_dir) / "cache")
+    arguments["batch_size"] *= Compute.from_options(compute).replicas
     train = image_dataset(manifest, "train", shuffle=True, seed=seed, **arguments)
     val = image_dataset(manifest, "val", shuffle=False, seed=seed, **arguments)
     return train, val

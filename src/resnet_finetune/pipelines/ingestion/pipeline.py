@@ -41,7 +41,13 @@ def create_pipeline(namespace: str) -> Pipeline:
             ),
             node(
                 make_input_datasets,
-                ["manifest", "params:input", "params:intermediate_dir", "params:seed"],
+                [
+                    "manifest",
+                    "params:input",
+                    "params:intermediate_dir",
+                    "params:compute",
+                    "params:seed",
+                ],
                 ["train_images", "val_images"],
                 name="make_input_datasets",
             ),
@@ -65,7 +71,10 @@ def create_pipeline(namespace: str) -> Pipeline:
             ),
         ]
     )
-    # One seed and one work folder for both namespaces: one number makes the run reproducible.
+    # One seed, one work folder and one way of computing for both namespaces: one number
+    # makes the run reproducible.
     return pipeline(
-        template, namespace=namespace, parameters={"params:seed", "params:intermediate_dir"}
+        template,
+        namespace=namespace,
+        parameters={"params:seed", "params:intermediate_dir", "params:compute"},
     )

@@ -7,7 +7,7 @@ import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.models import build_backbone, build_classifier
-from resnet_finetune.training import train
+from resnet_finetune.training import Compute, train
 
 
 def build_model(
@@ -36,6 +36,7 @@ def train_model(
     class_weights: dict[str, float],
     class_map: dict[str, int],
     training: dict,
+    compute: dict,
     seed: int,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history."""
@@ -45,6 +46,7 @@ def train_model(
         train_batches,
         val_batches,
         class_weight=loss_weights(class_weights, class_map),
+        compute=Compute.from_options(compute),
         **training,
     )
     return model, history

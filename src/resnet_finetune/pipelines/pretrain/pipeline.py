@@ -31,6 +31,7 @@ def create_pipeline() -> Pipeline:
                     "source.class_weights",
                     "source.class_map",
                     "params:pretrain",
+                    "params:compute",
                     "params:seed",
                 ],
                 ["pretrained_model", "pretrain_history"],
