@@ -59,6 +59,31 @@ from tests.pipelines.conftest import make_project, run_in
             ValueError,
             r"target.augmentation.run_in='gpu' is not allowed",
         ),
+        (
+            {"compute": {"precision": "half"}},
+            ValueError,
+            r"compute.precision='half' is not allowed",
+        ),
+        (
+            {"compute": {"devices": 2}},
+            ValueError,
+            r"compute: unknown key\(s\) \['devices'\]",
+        ),
+        (
+            {"pretrain": {"lr": 0.1}},
+            ValueError,
+            r"pretrain: unknown key\(s\) \['lr'\]",
+        ),
+        (
+            {"finetune": {"training": {"schedule": "step"}}},
+            ValueError,
+            r"finetune.phases\[0\]: schedule='step' is not allowed",
+        ),
+        (
+            {"baseline": {"label_smoothing": 1.5}},
+            ValueError,
+            r"baseline: label_smoothing=1.5 must lie in \[0.0, 1.0\)",
+        ),
     ],
 )
 def test_bad_parameter_stops_before_any_work(run_pipeline, project, params, error, message):

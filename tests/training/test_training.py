@@ -4,7 +4,15 @@ import pytest
 import tensorflow as tf
 
 from resnet_finetune.models import build_backbone, build_classifier
-from resnet_finetune.training import finetune, make_optimizer, set_trainable_stages, train
+from resnet_finetune.training import (
+    Compute,
+    finetune,
+    make_optimizer,
+    set_trainable_stages,
+    train,
+)
+from resnet_finetune.training.engine import check_training_options, make_loss
+from resnet_finetune.training.schedules import make_schedule
 
 CONFIG = {"architecture": "resnet20", "width": 0.25, "bn_momentum": 0.9}
 
@@ -121,3 +129,149 @@ def test_train_batchnorm_lets_statistics_and_scale_follow_the_new_data():
     assert bn.trainable
     assert not np.allclose(bn.moving_mean.numpy(), moving_mean)
     assert not np.allclose(bn.gamma.numpy(), gamma)
+
+
+def test_one_cycle_rises_to_the_peak_then_anneals_far_below_the_start():
+    schedule = make_schedule("one_cycle", learning_rate=0.4, steps=100, warmup_steps=20)
+    rates = [float(schedule(step)) for step in range(101)]
+    assert rates[0] == pytest.approx(0.4 / 25)
+    assert max(rates) == pytest.approx(0.4) and rates.index(max(rates)) == 20
+    assert rates[100] == pytest.approx(0.4 / 25 / 1e4, rel=1e-3)
+    assert all(a <= b for a, b in zip(rates[:20], rates[1:21]))
+    assert all(a >= b for a, b in zip(rates[20:], rates[21:]))
+    # Without warm-up epochs a quarter of the steps rise, as fastai's fit_one_cycle.
+    default = make_schedule("one_cycle", learning_rate=1.0, steps=100)
+    assert float(default(25)) == pytest.approx(1.0)
+
+
+def test_cosine_schedule_warms_up_linearly_then_decays_to_zero():
+    schedule = make_schedule("cosine", learning_rate=1.0, steps=100, warmup_steps=10)
+    assert float(schedule(0)) == pytest.approx(0.1)
+    assert float(schedule(5)) == pytest.approx(0.55)
+    assert float(schedule(10)) == pytest.approx(1.0)
+    assert float(schedule(55)) == pytest.approx(0.5)
+    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-7)
+    with pytest.raises(ValueError, match="schedule='step' is not allowed"):
+        make_schedule("step", learning_rate=1.0, steps=10)
+
+
+def test_label_smoothing_for_class_indices_matches_keras_on_one_hot_rows():
+    probabilities = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
+    labels = np.array([0, 1])
+    one_hot = np.eye(3, dtype="float32")[labels]
+    expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(one_hot, probabilities)
+    ours = make_loss(1, label_smoothing=0.1)(labels, probabilities)
+    assert float(ours) == pytest.approx(float(expected), rel=1e-6)
+    plain = keras.losses.SparseCategoricalCrossentropy()(labels, probabilities)
+    assert float(ours) > float(plain)  # smoothing penalises confident predictions
+    assert float(make_loss(1)(labels, probabilities)) == pytest.approx(float(plain))
+
+
+def test_gradient_clipping_bounds_the_global_norm_of_a_step():
+    variables = [keras.Variable(np.zeros(1, "float32")), keras.Variable(np.zeros(1, "float32"))]
+    optimizer = make_optimizer(
+        "sgd", learning_rate=1.0, steps=10, momentum=0.0, gradient_clip_norm=2.0
+    )
+    gradients = [np.full(1, 30.0, "float32"), np.full(1, 40.0, "float32")]
+    optimizer.apply_gradients(zip(gradients, variables))
+    step = np.concatenate([v.numpy() for v in variables])
+    assert np.linalg.norm(step) == pytest.approx(2.0, rel=1e-5)
+    # The clipped step is the gradient (norm 50) scaled down to norm 2.
+    np.testing.assert_allclose(step, [-30 * 2 / 50, -40 * 2 / 50], rtol=1e-5)
+
+
+def test_weight_average_holds_the_weights_near_their_start():
+    data = separable_data()
+
+    def distance_moved(**options):
+        keras.utils.set_random_seed(0)
+        model = build_classifier(build_backbone(CONFIG), 2, image_size=(8, 8))
+        start = [v.numpy().copy() for v in model.trainable_weights]
+        train(model, data, epochs=2, learning_rate=0.05, **options)
+        end = [v.numpy() for v in model.trainable_weights]
+        return np.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(end, start, strict=True)))
+
+    # Keras starts the average at the weights after the first step; over the 7 steps
+    # after it, momentum 0.999 hardly moves it, while the raw weights travel on.
+    plain = distance_moved()
+    assert distance_moved(ema_momentum=0.999) < 0.5 * plain
+    assert distance_moved(ema_momentum=0.0) == pytest.approx(plain, rel=1e-4)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        train(
+            build_classifier(build_backbone(CONFIG), 2, image_size=(8, 8)),
+            data,
+            data,
+            epochs=1,
+            learning_rate=0.01,
+            ema_momentum=0.99,
+            early_stopping_patience=2,
+        )
+
+
+class _Recorder(keras.callbacks.Callback):
+    """What the model being fitted computes in, and with which optimizer."""
+
+    def on_train_begin(self, logs=None):
+        backbone = self.model.get_layer("backbone")
+        self.conv_dtype = backbone.get_layer("conv1_conv").compute_dtype
+        self.head_dtype = self.model.get_layer("head").compute_dtype
+        self.optimizer = type(self.model.optimizer).__name__
+
+
+@pytest.mark.parametrize(
+    ("precision", "compute_dtype", "optimizer"),
+    [("bfloat16", "bfloat16", "AdamW"), ("float16", "float16", "LossScaleOptimizer")],
+)
+def test_mixed_precision_trains_a_copy_and_leaves_float32_weights(
+    precision, compute_dtype, optimizer
+):
+    keras.utils.set_random_seed(0)
+    model = build_classifier(build_backbone(CONFIG), 2, image_size=(8, 8))
+    start = [w.copy() for w in model.get_weights()]
+    recorder = _Recorder()
+    data = separable_data()
+    history = train(
+        model,
+        data,
+        data,
+        epochs=3,
+        learning_rate=0.01,
+        compute=Compute(precision=precision, steps_per_execution=3),
+        callbacks=[recorder],
+    )
+    assert (recorder.conv_dtype, recorder.head_dtype) == (compute_dtype, "float32")
+    assert recorder.optimizer == optimizer
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    # The caller's model: float32 as built, holding the trained weights, ready to evaluate.
+    assert model.get_layer("backbone").get_layer("conv1_conv").compute_dtype == "float32"
+    assert not np.allclose(model.get_weights()[0], start[0])
+    _, accuracy = model.evaluate(data, verbose=0)
+    assert accuracy == pytest.approx(history["val_accuracy"].iloc[-1], abs=0.05)
+
+
+def test_compute_settings_are_checked_by_name():
+    assert Compute().policy == "float32"  # this machine has no accelerator
+    assert Compute().replicas == 1
+    with pytest.raises(ValueError, match="compute.distribution='horovod' is not allowed"):
+        Compute(distribution="horovod")
+    with pytest.raises(ValueError, match="compute.steps_per_execution=0"):
+        Compute(steps_per_execution=0)
+    with pytest.raises(ValueError, match=r"compute: unknown key\(s\) \['xla'\]"):
+        Compute.from_options({"xla": True})
+    with pytest.raises(ValueError, match="'data_parallel' needs the JAX backend"):
+        _ = Compute(distribution="data_parallel").strategy
+    with pytest.raises(ValueError, match="needs the TF_CONFIG environment variable"):
+        _ = Compute(distribution="multi_worker").strategy
+
+
+def test_training_options_are_checked_before_training():
+    check_training_options({"epochs": 2, "learning_rate": 0.1, "schedule": "one_cycle"})
+    for options, message in [
+        ({"epochs": 2}, r"missing key\(s\) \['learning_rate'\]"),
+        ({"epochs": 0, "learning_rate": 0.1}, "epochs=0 must be a positive integer"),
+        ({"epochs": 1, "learning_rate": 0.1, "momentum": 1.0}, "momentum=1.0 must lie in"),
+        ({"epochs": 1, "learning_rate": 0.1, "gradient_clip_norm": 0}, "gradient_clip_norm=0"),
+        ({"epochs": 1, "learning_rate": -1}, "learning_rate=-1 must be positive"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            check_training_options(options)

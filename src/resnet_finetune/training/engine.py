@@ -52,7 +52,7 @@ def make_optimizer(
         "weight_decay": weight_decay or None,
         "global_clipnorm": gradient_clip_norm,
         "use_ema": ema_momentum is not None,
-        "ema_momentum": ema_momentum or 0.99,
+        "ema_momentum": 0.99 if ema_momentum is None else ema_momentum,
     }
     if name == "adamw":
         optimizer = keras.optimizers.AdamW(**{**common, "weight_decay": weight_decay})
