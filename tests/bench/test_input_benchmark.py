@@ -2,7 +2,8 @@
 
 import re
 
-from resnet_finetune.bench.input_pipeline import main, markers
+from resnet_finetune.bench.cli import main
+from resnet_finetune.bench.input_pipeline import markers
 from tests.conftest import write_image
 
 

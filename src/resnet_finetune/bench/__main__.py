@@ -1,6 +1,6 @@
-"""``python -m resnet_finetune.bench input ...``: see ``--help``."""
+"""``python -m resnet_finetune.bench input|train ...``: see ``--help``."""
 
-from resnet_finetune.bench.input_pipeline import main
+from resnet_finetune.bench.cli import main
 
 if __name__ == "__main__":
     main()

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
-import os
 import platform
-import re
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from resnet_finetune.bench.common import machine, run_child
 
 # case -> what it measures
 CASES = {
@@ -102,38 +100,17 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
 
 
 def _child(case: str, args: argparse.Namespace, manifest: Path, cache_dir: Path) -> dict:
-    command = [
-        sys.executable,
-        "-m",
-        "resnet_finetune.bench",
+    return run_child(
         "input",
-        "--case",
         case,
-        "--data-dir",
-        str(args.data_dir),
-        "--image-size",
-        str(args.image_size),
-        "--batch-size",
-        str(args.batch_size),
-        "--manifest",
-        str(manifest),
-        "--cache-dir",
-        str(cache_dir),
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode:
-        raise RuntimeError(f"case {case} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def _machine() -> str:
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
-        model = names[0] if names else model
-    return f"{os.cpu_count()} CPU cores ({model}), {platform.system()} {platform.release()}"
+        {
+            "--data-dir": args.data_dir,
+            "--image-size": args.image_size,
+            "--batch-size": args.batch_size,
+            "--manifest": manifest,
+            "--cache-dir": cache_dir,
+        },
+    )
 
 
 def compare(args: argparse.Namespace) -> dict:
@@ -168,7 +145,7 @@ def compare(args: argparse.Namespace) -> dict:
     }
     return {
         "date": datetime.date.today().isoformat(),
-        "machine": _machine(),
+        "machine": machine(),
         "python": platform.python_version(),
         "tensorflow": runs["keras"][0]["tensorflow"],
         "images": len(manifest),
@@ -231,40 +208,16 @@ def markdown(result: dict, args: argparse.Namespace, command: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(document: Path, section: str, image_size: int) -> None:
-    """Replace the section of ``document`` for ``image_size`` (or append it)."""
-    start, end = markers(image_size)
-    text = document.read_text() if document.exists() else "# Performance\n"
-    if start in text:
-        before, rest = text.split(start, 1)
-        text = before + section + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    document.parent.mkdir(parents=True, exist_ok=True)
-    document.write_text(text)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", required=True, help="a folder of class sub-folders")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)
+    parser.add_argument("--manifest", help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m resnet_finetune.bench")
-    commands = parser.add_subparsers(dest="command", required=True)
-    bench = commands.add_parser("input", help=__doc__.splitlines()[0])
-    bench.add_argument("--data-dir", required=True, help="a folder of class sub-folders")
-    bench.add_argument("--image-size", type=int, default=224)
-    bench.add_argument("--batch-size", type=int, default=32)
-    bench.add_argument("--repeats", type=int, default=3)
-    bench.add_argument("--write", type=Path, help="Markdown file whose section to replace")
-    bench.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)
-    bench.add_argument("--manifest", help=argparse.SUPPRESS)
-    bench.add_argument("--cache-dir", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.case:
-        print(json.dumps(run_case(args.case, args)))
-        return
-    result = compare(args)
-    command = "python -m resnet_finetune.bench " + " ".join(
-        part for part in (sys.argv[1:] if argv is None else argv)
-    )
-    section = markdown(result, args, command)
-    print(section)
-    if args.write:
-        write_section(args.write, section, args.image_size)
+def section(args: argparse.Namespace, command: str) -> tuple[str, tuple[str, str]]:
+    """The Markdown section of this comparison and the markers that delimit it."""
+    return markdown(compare(args), args, command), markers(args.image_size)

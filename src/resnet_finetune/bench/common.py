@@ -1,0 +1,46 @@
+"""What every benchmark shares: one process per case, the machine, the Markdown section."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_child(command: str, case: str, options: dict, env: dict | None = None) -> dict:
+    """Run ``case`` of ``python -m resnet_finetune.bench COMMAND`` in its own process and
+    return the JSON it prints last."""
+    arguments = [sys.executable, "-m", "resnet_finetune.bench", command, "--case", case]
+    for flag, value in options.items():
+        arguments += [flag, str(value)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    done = subprocess.run(arguments, capture_output=True, text=True, env=env, check=False)
+    if done.returncode:
+        raise RuntimeError(f"case {case} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        model = names[0] if names else model
+    return f"{os.cpu_count()} CPU cores ({model}), {platform.system()} {platform.release()}"
+
+
+def write_section(document: Path, section: str, markers: tuple[str, str]) -> None:
+    """Replace the part of ``document`` between ``markers`` with ``section`` (or append it)."""
+    start, end = markers
+    text = document.read_text() if document.exists() else "# Performance\n"
+    if start in text:
+        before, rest = text.split(start, 1)
+        text = before + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    document.parent.mkdir(parents=True, exist_ok=True)
+    document.write_text(text)
