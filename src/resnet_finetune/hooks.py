@@ -93,11 +93,12 @@ class ParameterCheckHook:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline, catalog) -> None:
         parameters = catalog.load("parameters")
-        check_parameters(parameters)
-        # The distribution strategy now, before any node runs a TensorFlow operation: a
-        # MultiWorkerMirroredStrategy can only be made before the first one.
+        # The distribution strategy first, before any TensorFlow operation runs (the
+        # checks below build Keras layers): a MultiWorkerMirroredStrategy can only be
+        # made before the first one.
         compute = Compute.from_options(parameters.get("compute"))
         logger.info("training: %s, %d replica(s)", compute.policy, compute.replicas)
+        check_parameters(parameters)
         if "pretrained_model" in pipeline.inputs() and not catalog.exists("pretrained_model"):
             weights = parameters["backbone"]["weights"]
             if weights == "pretrain":
