@@ -97,7 +97,8 @@ class ParameterCheckHook:
         # checks below build Keras layers): a MultiWorkerMirroredStrategy can only be
         # made before the first one.
         compute = Compute.from_options(parameters.get("compute"))
-        logger.info("training: %s, %d replica(s)", compute.policy, compute.replicas)
+        replicas = compute.replicas
+        logger.info("training: %s, %d replica(s)", compute.policy, replicas)
         check_parameters(parameters)
         if "pretrained_model" in pipeline.inputs() and not catalog.exists("pretrained_model"):
             weights = parameters["backbone"]["weights"]

@@ -30,7 +30,9 @@ def _accelerators() -> tuple[str, list]:
         for kind in ("TPU", "GPU"):
             if devices := tf.config.list_physical_devices(kind):
                 return kind.lower(), devices
-        return "cpu", tf.config.list_logical_devices("CPU")
+        # Physical, not logical devices: listing logical ones starts TensorFlow's runtime,
+        # after which no MultiWorkerMirroredStrategy can be made.
+        return "cpu", tf.config.list_physical_devices("CPU")
     if backend == "jax":
         import jax
 
