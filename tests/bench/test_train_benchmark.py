@@ -22,6 +22,8 @@ def test_benchmark_compares_our_step_with_keras_fit_and_writes_its_section(tmp_p
         "3",
         "--steps",
         "2",
+        "--batches-per-epoch",
+        "2",
         "--repeats",
         "1",
         "--write",

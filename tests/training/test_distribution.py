@@ -1,7 +1,7 @@
 """Several replicas on CPU train to the weights one device reaches with the global batch.
 
 Every set-up runs ``train_worker.py`` in its own process (devices are fixed when a
-backend starts); the processes of one backend run side by side. Distributed runs get
+backend starts); all run side by side. Distributed runs get
 half the reference learning rate: the engine scales it by the replica count.
 """
 
@@ -76,45 +76,41 @@ def _assert_same_training(run: dict, reference: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def tensorflow_runs(tmp_path_factory):
+def runs(tmp_path_factory):
+    """Every set-up at once: TensorFlow on one device, MirroredStrategy, two
+    MultiWorkerMirroredStrategy workers, JAX on one device and JAX DataParallel."""
     cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
+    jax = {"KERAS_BACKEND": "jax"}
 
     def worker(index):
         task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
         return ("multi_worker", 1, 2, True, {"TF_CONFIG": json.dumps(task)})
 
     return _run_side_by_side(
-        tmp_path_factory.mktemp("tensorflow"),
+        tmp_path_factory.mktemp("distribution"),
         {
             "one_device": ("none", 1, 1, False, {}),
             "mirrored": ("mirrored", 2, 2, True, {}),
             "worker0": worker(0),
             "worker1": worker(1),
+            "jax_one_device": ("none", 1, 1, False, jax),
+            "jax_data_parallel": ("data_parallel", 2, 2, False, jax),
         },
     )
 
 
-def test_mirrored_strategy_over_two_cpus_trains_like_one_device(tensorflow_runs):
-    mirrored = tensorflow_runs["mirrored"]
-    assert mirrored["replicas"] == 2
-    _assert_same_training(mirrored, tensorflow_runs["one_device"])
+def test_mirrored_strategy_over_two_cpus_trains_like_one_device(runs):
+    assert runs["mirrored"]["replicas"] == 2
+    _assert_same_training(runs["mirrored"], runs["one_device"])
 
 
-def test_two_multi_worker_processes_train_to_the_same_weights(tensorflow_runs):
-    worker0, worker1 = tensorflow_runs["worker0"], tensorflow_runs["worker1"]
+def test_two_multi_worker_processes_train_to_the_same_weights(runs):
+    worker0, worker1 = runs["worker0"], runs["worker1"]
     assert worker0["replicas"] == worker1["replicas"] == 2
     assert _distance(_weights(worker0), _weights(worker1)) == 0
-    _assert_same_training(worker0, tensorflow_runs["one_device"])
+    _assert_same_training(worker0, runs["one_device"])
 
 
-def test_jax_data_parallel_over_two_cpus_trains_like_one_device(tmp_path):
-    jax = {"KERAS_BACKEND": "jax"}
-    runs = _run_side_by_side(
-        tmp_path,
-        {
-            "one_device": ("none", 1, 1, False, jax),
-            "data_parallel": ("data_parallel", 2, 2, False, jax),
-        },
-    )
-    assert runs["data_parallel"]["replicas"] == 2
-    _assert_same_training(runs["data_parallel"], runs["one_device"])
+def test_jax_data_parallel_over_two_cpus_trains_like_one_device(runs):
+    assert runs["jax_data_parallel"]["replicas"] == 2
+    _assert_same_training(runs["jax_data_parallel"], runs["jax_one_device"])

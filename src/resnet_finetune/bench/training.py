@@ -30,8 +30,6 @@ CASES = {
     "keras_fit": "keras.applications + compile + fit on float32 arrays",
     "ours": "build_classifier + training.train, uint8 in, normalised on the device",
 }
-# Batches in one epoch of synthetic data: an epoch boundary costs both cases the same.
-BATCHES_PER_EPOCH = 8
 
 
 def _peer(network: str, variant: str) -> str:
@@ -115,11 +113,11 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
         steps_per_execution=args.steps_per_execution,
     )
     rng = np.random.default_rng(0)
-    count = BATCHES_PER_EPOCH * args.batch_size
+    count = args.batches_per_epoch * args.batch_size
     size = (args.image_size, args.image_size)
     images = rng.integers(0, 256, (count, *size, 3), dtype=np.uint8)
     labels = rng.integers(0, args.classes, count).astype("int32")
-    epochs = 1 + math.ceil(args.steps / BATCHES_PER_EPOCH)
+    epochs = 1 + math.ceil(args.steps / args.batches_per_epoch)
     clock = _epoch_clock()
     keras.utils.set_random_seed(0)
     if case == "keras_fit":
@@ -152,8 +150,8 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
             callbacks=[clock],
         )
     wall, cpu = np.diff(np.array(clock.times), axis=0).T
-    step = float(np.median(wall[1:])) / BATCHES_PER_EPOCH
-    images_after_first_epoch = (len(cpu) - 1) * BATCHES_PER_EPOCH * args.batch_size
+    step = float(np.median(wall[1:])) / args.batches_per_epoch
+    images_after_first_epoch = (len(cpu) - 1) * args.batches_per_epoch * args.batch_size
     return {
         "images_per_second": args.batch_size / step,
         "cpu_ms_per_image": float(cpu[1:].sum()) * 1000 / images_after_first_epoch,
@@ -181,6 +179,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--jit-compile", default="auto", type=_jit_compile, help="ours: auto | true | false"
     )
     parser.add_argument("--steps-per-execution", type=int, default=1, help="ours")
+    parser.add_argument(
+        "--batches-per-epoch",
+        type=int,
+        default=8,
+        help="synthetic batches in one epoch (an epoch boundary costs both cases the same)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)
 
@@ -216,6 +220,7 @@ def _options(args: argparse.Namespace) -> dict:
             "precision",
             "jit_compile",
             "steps_per_execution",
+            "batches_per_epoch",
         }
     }
 
@@ -241,7 +246,7 @@ def section(args: argparse.Namespace, command: str) -> tuple[str, tuple[str, str
         "",
         f"Measured {datetime.date.today().isoformat()} on {machine()} ({first['device']}), "
         f"Python {platform.python_version()}: {args.steps} timed steps after a first epoch "
-        f"of {BATCHES_PER_EPOCH}, {args.classes} classes, synthetic images, median of "
+        f"of {args.batches_per_epoch}, {args.classes} classes, synthetic images, median of "
         f"{args.repeats} interleaved repeats, each case in its own process. Ours: "
         f"jit_compile={args.jit_compile}, steps_per_execution={args.steps_per_execution}.",
         "",
