@@ -1,0 +1,161 @@
+"""Export a Keras classifier to TensorFlow SavedModel, ONNX and TFLite/LiteRT (float32,
+float16, int8), and check every export in its own runtime against the Keras model.
+
+Keras's own ``Model.export`` does the converting (tf2onnx for ONNX, the TFLite converter
+for LiteRT); the runtimes are TensorFlow, onnxruntime and the LiteRT interpreter
+(``ai-edge-litert``). Every export takes uint8 images, as the Keras model does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+# format -> file or folder name inside the export folder
+FORMATS = {
+    "saved_model": "saved_model",
+    "onnx": "model.onnx",
+    "tflite_float32": "model_float32.tflite",
+    "tflite_float16": "model_float16.tflite",
+    "tflite_int8": "model_int8.tflite",
+}
+
+
+def _litert_options(name: str, representative_images: np.ndarray) -> dict:
+    """TFLite converter settings: float16 weights, or int8 weights and activations
+    calibrated on ``representative_images`` (post-training quantisation)."""
+    import tensorflow as tf
+
+    if name == "tflite_float32":
+        return {}
+    if name == "tflite_float16":
+        return {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "target_spec": {"supported_types": [tf.float16]},
+        }
+
+    def representative_dataset():
+        for image in representative_images:
+            yield [image[None]]
+
+    return {
+        "optimizations": [tf.lite.Optimize.DEFAULT],
+        "representative_dataset": representative_dataset,
+    }
+
+
+def export_model(
+    model: keras.Model,
+    folder: Path,
+    representative_images: np.ndarray,
+    formats: list[str] | tuple[str, ...] = tuple(FORMATS),
+) -> dict[str, Path]:
+    """Write ``formats`` of ``model`` into ``folder``; return the path of each."""
+    if unknown := sorted(set(formats) - set(FORMATS)):
+        raise ValueError(f"export.formats: {unknown} not allowed; allowed: {list(FORMATS)}")
+    if "tflite_int8" in formats and len(representative_images) == 0:
+        raise ValueError("int8 quantisation needs representative images: none were given")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in formats:
+        path = folder / FORMATS[name]
+        if name == "saved_model":
+            model.export(str(path), format="tf_saved_model", verbose=False)
+        elif name == "onnx":
+            model.export(str(path), format="onnx", verbose=False)
+        else:
+            options = _litert_options(name, representative_images)
+            model.export(str(path), format="litert", verbose=False, **options)
+        paths[name] = path
+    return paths
+
+
+def predictor(name: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from a uint8 image batch to class probabilities, in the runtime of
+    format ``name`` (``keras`` for a ``.keras`` file)."""
+    path = str(path)
+    if name == "keras":
+        model = keras.saving.load_model(path, compile=False)
+        return lambda images: keras.ops.convert_to_numpy(model(images, training=False))
+    if name == "saved_model":
+        import tensorflow as tf
+
+        serve = tf.saved_model.load(path).signatures["serving_default"]
+        return lambda images: next(iter(serve(tf.constant(images)).values())).numpy()
+    if name == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        input_name = session.get_inputs()[0].name
+        return lambda images: session.run(None, {input_name: images})[0]
+    if name.startswith("tflite"):
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=path)
+        source = interpreter.get_input_details()[0]["index"]
+        target = interpreter.get_output_details()[0]["index"]
+
+        def run(images):
+            interpreter.resize_tensor_input(source, images.shape)
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(source, images)
+            interpreter.invoke()
+            return interpreter.get_tensor(target).copy()
+
+        return run
+    raise ValueError(f"no runtime for format {name!r}; known: ['keras', *{list(FORMATS)}]")
+
+
+def _size_mib(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(f.stat().st_size for f in files) / 2**20
+
+
+def _latency_ms(predict: Callable, images: np.ndarray, repeats: int) -> float:
+    """Median time of one image through ``predict`` (after one warm-up call)."""
+    predict(images[:1])
+    times = []
+    for index in range(repeats):
+        image = images[index % len(images)][None]
+        start = time.perf_counter()
+        predict(image)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1000
+
+
+def check_exports(
+    paths: dict[str, Path],
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = 32,
+    latency_repeats: int = 50,
+) -> pd.DataFrame:
+    """One row per format (``keras`` first: the reference): size, latency of one image,
+    top-1 agreement with Keras and accuracy on ``images``, and the change in accuracy."""
+    rows, reference = [], None
+    for name, path in paths.items():
+        predict = predictor(name, path)
+        probabilities = np.concatenate(
+            [predict(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+        )
+        top1 = probabilities.argmax(axis=1)
+        reference = top1 if reference is None else reference
+        accuracy = float((top1 == labels).mean())
+        rows.append(
+            {
+                "format": name,
+                "size_mib": round(_size_mib(Path(path)), 3),
+                "latency_ms": round(_latency_ms(predict, images, latency_repeats), 3),
+                "top1_agreement": float((top1 == reference).mean()),
+                "accuracy": accuracy,
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["accuracy_change"] = table["accuracy"] - table["accuracy"].iloc[0]
+    return table
