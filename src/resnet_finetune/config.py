@@ -11,6 +11,7 @@ from resnet_finetune.data.augment import build_augmenter, build_mixers, split_au
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import input_arguments
 from resnet_finetune.data.manifest import check_class_weights, list_images
+from resnet_finetune.export import check_formats
 from resnet_finetune.models.classifier import WEIGHT_CHOICES
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 from resnet_finetune.training.compute import Compute
@@ -121,6 +122,8 @@ def check_parameters(
 ) -> None:
     """All checks that can be made before any image is read or any model trained."""
     Compute.from_options(parameters.get("compute"))
+    if "export" in parameters:
+        check_formats(parameters["export"]["formats"])
     for key, options in training_blocks(parameters).items():
         try:
             check_training_options(options)

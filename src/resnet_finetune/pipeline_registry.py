@@ -2,7 +2,8 @@
 
 ``finetune`` is the whole job (pretrain → fine-tune → evaluate, with the from-scratch
 baseline); ``transfer`` re-runs fine-tuning and evaluation on the latest versioned
-pretrained model without retraining it; ``predict`` labels a folder of new images.
+pretrained model without retraining it; ``predict`` labels a folder of new images;
+``export`` writes the fine-tuned model for other runtimes and checks each export.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from kedro.pipeline import Pipeline
 from resnet_finetune.pipelines import (
     degradation,
     evaluate,
+    export,
     finetune,
     ingestion,
     predict,
@@ -37,6 +39,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "evaluate": target + evaluation,
         "degradation": degradation.pipeline.create_pipeline(),
         "predict": predict.pipeline.create_pipeline(),
+        "export": export.pipeline.create_pipeline(),
         "finetune": full,
         "__default__": full,
     }

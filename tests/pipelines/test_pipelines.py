@@ -163,3 +163,37 @@ def test_predict_labels_every_readable_image_and_reports_the_rest(finetune_run, 
     assert set(predictions["label_1"].astype(str)) <= {"5", "6", "7", "8", "9"}
     assert (predictions["p_1"] >= predictions["p_2"]).all() and (predictions["p_1"] <= 1).all()
     assert sorted(report["reason"]) == ["hidden", "not an image"]
+
+
+def test_export_writes_every_format_and_checks_each_in_its_runtime(finetune_run, run_pipeline):
+    project = finetune_run
+    run_pipeline("export")
+    [version] = versions(project, "data/06_models/exports")
+    folder = project / "data/06_models/exports" / version / "exports"
+    assert {p.name for p in folder.iterdir()} == {
+        "model.keras",
+        "saved_model",
+        "model.onnx",
+        "model_float32.tflite",
+        "model_float16.tflite",
+        "model_int8.tflite",
+    }
+    report = pd.read_csv(latest(project, "data/08_reporting/export_report.csv"))
+    assert report["format"].tolist() == [
+        "keras",
+        "saved_model",
+        "onnx",
+        "tflite_float32",
+        "tflite_float16",
+        "tflite_int8",
+    ]
+    metrics = json.loads(latest(project, "data/08_reporting/metrics.json").read_text())
+    keras_row = report.iloc[0]
+    # The reference row is the fine-tuned model as evaluation scored it.
+    assert keras_row["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert keras_row["images"] == metrics["num_test_images"]
+    assert (report.iloc[1:5]["top1_agreement"] >= 0.99).all()
+    assert report["agreement_ok"].all()
+    assert (report["latency_ms"] > 0).all()
+    size = report.set_index("format")["size_mib"]
+    assert 0 < size["tflite_int8"] < size["tflite_float16"] < size["tflite_float32"]

@@ -9,7 +9,7 @@ for LiteRT); the runtimes are TensorFlow, onnxruntime and the LiteRT interpreter
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import keras
@@ -49,6 +49,11 @@ def _litert_options(name: str, representative_images: np.ndarray) -> dict:
     }
 
 
+def check_formats(formats: list[str] | tuple[str, ...]) -> None:
+    if unknown := sorted(set(formats) - set(FORMATS)):
+        raise ValueError(f"export.formats: {unknown} not allowed; allowed: {list(FORMATS)}")
+
+
 def export_model(
     model: keras.Model,
     folder: Path,
@@ -56,8 +61,7 @@ def export_model(
     formats: list[str] | tuple[str, ...] = tuple(FORMATS),
 ) -> dict[str, Path]:
     """Write ``formats`` of ``model`` into ``folder``; return the path of each."""
-    if unknown := sorted(set(formats) - set(FORMATS)):
-        raise ValueError(f"export.formats: {unknown} not allowed; allowed: {list(FORMATS)}")
+    check_formats(formats)
     if "tflite_int8" in formats and len(representative_images) == 0:
         raise ValueError("int8 quantisation needs representative images: none were given")
     folder = Path(folder)
@@ -131,29 +135,33 @@ def _latency_ms(predict: Callable, images: np.ndarray, repeats: int) -> float:
 
 def check_exports(
     paths: dict[str, Path],
-    images: np.ndarray,
-    labels: np.ndarray,
-    batch_size: int = 32,
+    batches: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
     latency_repeats: int = 50,
 ) -> pd.DataFrame:
-    """One row per format (``keras`` first: the reference): size, latency of one image,
-    top-1 agreement with Keras and accuracy on ``images``, and the change in accuracy."""
+    """One row per format of ``paths`` (the first, ``keras``, is the reference): size on
+    disk, latency of one image, top-1 agreement with the reference and accuracy over the
+    ``(uint8 images, class indices)`` batches that ``batches()`` yields afresh for each
+    format, and the change in accuracy."""
     rows, reference = [], None
     for name, path in paths.items():
         predict = predictor(name, path)
-        probabilities = np.concatenate(
-            [predict(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-        )
-        top1 = probabilities.argmax(axis=1)
+        predicted, labels, sample = [], [], None
+        for images, batch_labels in batches():
+            predicted.append(predict(images).argmax(axis=1))
+            labels.append(np.asarray(batch_labels))
+            sample = images if sample is None else sample
+        if sample is None:
+            raise ValueError("no image to check the exports on")
+        top1, labels = np.concatenate(predicted), np.concatenate(labels)
         reference = top1 if reference is None else reference
-        accuracy = float((top1 == labels).mean())
         rows.append(
             {
                 "format": name,
                 "size_mib": round(_size_mib(Path(path)), 3),
-                "latency_ms": round(_latency_ms(predict, images, latency_repeats), 3),
+                "latency_ms": round(_latency_ms(predict, sample, latency_repeats), 3),
                 "top1_agreement": float((top1 == reference).mean()),
-                "accuracy": accuracy,
+                "accuracy": float((top1 == labels).mean()),
+                "images": len(labels),
             }
         )
     table = pd.DataFrame(rows)

@@ -16,7 +16,7 @@ from resnet_finetune.evaluation.metrics import (
 from resnet_finetune.evaluation.plots import confusion_matrix_figure
 
 
-def _held_out_split(manifest: pd.DataFrame) -> str:
+def held_out_split(manifest: pd.DataFrame) -> str:
     """``test`` when the data has one; else ``val`` (e.g. a folder with train/ and val/)."""
     return "test" if (manifest["split"] == "test").any() else "val"
 
@@ -25,17 +25,23 @@ def class_names(class_map: dict[str, int]) -> list[str]:
     return [name for name, _ in sorted(class_map.items(), key=lambda item: item[1])]
 
 
+def split_images(manifest: pd.DataFrame, split: str, input_options: dict, image_size):
+    """One split's (uint8 images, class indices) batches in manifest order, read as for
+    prediction: no augmentation, no cache, at ``image_size``."""
+    arguments = {
+        **input_arguments(input_options, None),
+        "cache": "none",
+        "image_size": tuple(image_size),
+    }
+    return image_dataset(manifest, split, shuffle=False, seed=0, **arguments)
+
+
 def split_probabilities(
     model: keras.Model, manifest: pd.DataFrame, split: str, input_options: dict
 ) -> np.ndarray:
     """Class probabilities of one split's images, in manifest order, at the model's input
     size (prediction and evaluation read images exactly alike)."""
-    arguments = {
-        **input_arguments(input_options, None),
-        "cache": "none",
-        "image_size": tuple(model.input_shape[1:3]),
-    }
-    images = image_dataset(manifest, split, shuffle=False, seed=0, **arguments)
+    images = split_images(manifest, split, input_options, model.input_shape[1:3])
     return np.asarray(model.predict(images, verbose=0), dtype="float64")
 
 
@@ -43,7 +49,7 @@ def predict_held_out(
     model: keras.Model, manifest: pd.DataFrame, class_map: dict[str, int], input_options: dict
 ) -> pd.DataFrame:
     """One row per held-out image: path, true and predicted label, class probabilities."""
-    split = _held_out_split(manifest)
+    split = held_out_split(manifest)
     rows = manifest[manifest["split"] == split]
     table = prediction_table(
         rows["path"].tolist(),

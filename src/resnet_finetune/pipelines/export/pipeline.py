@@ -1,0 +1,32 @@
+"""``kedro run --pipeline export``: the latest fine-tuned model (or the one
+``--load-versions`` names) as .keras, SavedModel, ONNX and TFLite float32/float16/int8,
+each checked in its own runtime on the held-out images."""
+
+from kedro.pipeline import Pipeline, node
+
+from resnet_finetune.pipelines.export.nodes import check_model_exports, export_finetuned_model
+
+
+def create_pipeline() -> Pipeline:
+    return Pipeline(
+        [
+            node(
+                export_finetuned_model,
+                [
+                    "finetuned_model",
+                    "target.manifest",
+                    "params:target.input",
+                    "params:export",
+                    "params:seed",
+                ],
+                "model_exports",
+                name="export_finetuned_model",
+            ),
+            node(
+                check_model_exports,
+                ["model_exports", "target.manifest", "params:target.input", "params:export"],
+                "export_report",
+                name="check_model_exports",
+            ),
+        ]
+    )
