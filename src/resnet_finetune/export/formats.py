@@ -16,6 +16,10 @@ import keras
 import numpy as np
 import pandas as pd
 
+# The project's own layers register themselves for loading a saved .keras model.
+import resnet_finetune.data.augment  # noqa: F401
+import resnet_finetune.models  # noqa: F401
+
 # format -> file or folder name inside the export folder
 FORMATS = {
     "saved_model": "saved_model",
