@@ -16,7 +16,7 @@ from resnet_finetune.models.classifier import WEIGHT_CHOICES
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import check_training_options
-from resnet_finetune.training.finetune import PHASE_KEYS
+from resnet_finetune.training.finetune import baseline_options, phase_options
 
 _WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
 
@@ -107,11 +107,9 @@ def training_blocks(parameters: dict) -> dict[str, dict]:
         shared = parameters["finetune"].get("training", {})
         phases = parameters["finetune"].get("phases") or []
         for index, phase in enumerate(phases):
-            own = {key: value for key, value in phase.items() if key not in PHASE_KEYS}
-            blocks[f"finetune.phases[{index}]"] = {**shared, **own}
+            blocks[f"finetune.phases[{index}]"] = phase_options(shared, phase)
         if "baseline" in parameters:
-            epochs = sum(phase.get("epochs", 0) for phase in phases)
-            blocks["baseline"] = {**shared, **parameters["baseline"], "epochs": epochs}
+            blocks["baseline"] = baseline_options(shared, phases, parameters["baseline"])
     if "degradation" in parameters:
         blocks["degradation.training"] = parameters["degradation"]["training"]
     return blocks

@@ -80,6 +80,11 @@ from tests.pipelines.conftest import make_project, run_in
             r"finetune.phases\[0\]: schedule='step' is not allowed",
         ),
         (
+            {"baseline": {"epochs": 3}},
+            ValueError,
+            r"baseline.epochs is not allowed: the baseline trains as many epochs as all",
+        ),
+        (
             {"baseline": {"label_smoothing": 1.5}},
             ValueError,
             r"baseline: label_smoothing=1.5 must lie in \[0.0, 1.0\)",

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,12 @@ def run_child(command: str, case: str, options: dict, env: dict | None = None) -
     if done.returncode:
         raise RuntimeError(f"case {case} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far, all threads, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def machine() -> str:

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from resnet_finetune.bench.common import machine, run_child
+from resnet_finetune.bench.common import cpu_seconds, machine, run_child
 
 # case -> what it measures
 CASES = {
@@ -41,18 +41,13 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def _epoch(dataset) -> tuple[float, float]:
     """Images per second, and CPU milliseconds per image (all threads): the second
     does not depend on how many cores the pipeline kept busy."""
-    start, cpu, count = time.perf_counter(), _cpu_seconds(), 0
+    start, cpu, count = time.perf_counter(), cpu_seconds(), 0
     for images, _ in dataset:
         count += int(images.shape[0])
-    return count / (time.perf_counter() - start), (_cpu_seconds() - cpu) * 1000 / count
+    return count / (time.perf_counter() - start), (cpu_seconds() - cpu) * 1000 / count
 
 
 def run_case(case: str, args: argparse.Namespace) -> dict:

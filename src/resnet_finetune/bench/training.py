@@ -19,12 +19,11 @@ import argparse
 import datetime
 import math
 import platform
-import resource
 import statistics
 import sys
 import time
 
-from resnet_finetune.bench.common import machine, run_child
+from resnet_finetune.bench.common import cpu_seconds, machine, run_child
 
 CASES = {
     "keras_fit": "keras.applications + compile + fit on float32 arrays",
@@ -48,19 +47,14 @@ def _peer(network: str, variant: str) -> str:
 def _device() -> str:
     import keras
 
-    from resnet_finetune.training.compute import _accelerators
+    from resnet_finetune.training.compute import accelerators
 
-    kind, devices = _accelerators()
+    kind, devices = accelerators()
     if kind == "cpu":
         return "CPU"
     if keras.backend.backend() == "jax":
         return f"{len(devices)}× {devices[0].device_kind}"
     return f"{len(devices)}× {kind.upper()}"
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _epoch_clock():
@@ -70,10 +64,10 @@ def _epoch_clock():
 
     class EpochClock(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.times = [(time.perf_counter(), _cpu_seconds())]
+            self.times = [(time.perf_counter(), cpu_seconds())]
 
         def on_epoch_end(self, epoch, logs=None):
-            self.times.append((time.perf_counter(), _cpu_seconds()))
+            self.times.append((time.perf_counter(), cpu_seconds()))
 
     return EpochClock()
 

@@ -21,7 +21,7 @@ DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker", "data_parallel")
 _BF16_COMPUTE_CAPABILITY = 8.0
 
 
-def _accelerators() -> tuple[str, list]:
+def accelerators() -> tuple[str, list]:
     """The kind of accelerator the backend sees ("gpu", "tpu" or "cpu") and its devices."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -65,7 +65,7 @@ def _compute_capability(device) -> float | None:
 def auto_precision() -> str:
     """bfloat16 where the accelerator has bfloat16 units, float16 (with loss scaling) on
     older GPUs, float32 on CPU, where reduced precision only slows training down."""
-    kind, devices = _accelerators()
+    kind, devices = accelerators()
     if kind == "tpu":
         return "bfloat16"
     if kind == "gpu":
@@ -177,7 +177,7 @@ class Compute:
         """The tf.distribute strategy or keras.distribution, or ``None`` on one device."""
         name = self.distribution
         if name == "auto":
-            kind, devices = _accelerators()
+            kind, devices = accelerators()
             if kind == "cpu" or len(devices) < 2 or keras.backend.backend() == "torch":
                 return None
             name = "data_parallel" if keras.backend.backend() == "jax" else "mirrored"

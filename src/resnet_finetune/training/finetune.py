@@ -16,6 +16,23 @@ _STAGE = re.compile(r"^(conv\d+)_block")
 PHASE_KEYS = ("name", "unfreeze_stages", "train_batchnorm")
 
 
+def phase_options(shared: dict, phase: dict) -> dict:
+    """The ``train`` options of one phase: the shared ``finetune.training`` block,
+    overridden by the phase's own training keys."""
+    return {**shared, **{key: value for key, value in phase.items() if key not in PHASE_KEYS}}
+
+
+def baseline_options(shared: dict, phases: list[dict], baseline: dict) -> dict:
+    """The ``train`` options of the from-scratch baseline: ``finetune.training``
+    overridden by ``baseline``, for as many epochs as all phases together."""
+    if "epochs" in baseline:
+        raise ValueError(
+            "baseline.epochs is not allowed: the baseline trains as many epochs as all "
+            "fine-tuning phases together"
+        )
+    return {**shared, **baseline, "epochs": sum(phase.get("epochs", 0) for phase in phases)}
+
+
 def set_trainable_stages(
     backbone: keras.Model, stages: int | str, train_batchnorm: bool = False
 ) -> list[str]:
@@ -78,16 +95,14 @@ def finetune(
     )
     histories = []
     for index, phase in enumerate(phases):
-        phase = dict(phase)
-        name = phase.pop("name", f"phase{index + 1}")
         set_trainable_stages(
-            backbone, phase.pop("unfreeze_stages", 0), phase.pop("train_batchnorm", False)
+            backbone, phase.get("unfreeze_stages", 0), phase.get("train_batchnorm", False)
         )
-        options = {**(training_options or {}), **phase}
+        options = phase_options(training_options or {}, phase)
         history = train(
             model, train_data, val_data, class_weight=class_weight, compute=compute, **options
         )
-        history.insert(0, "phase", name)
+        history.insert(0, "phase", phase.get("name", f"phase{index + 1}"))
         histories.append(history)
     history = pd.concat(histories, ignore_index=True)
     history.insert(1, "global_epoch", range(1, len(history) + 1))

@@ -9,6 +9,7 @@ from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.pipelines.pretrain.nodes import loss_weights
 from resnet_finetune.training import Compute, finetune, train
+from resnet_finetune.training.finetune import baseline_options
 
 
 def prepare_backbone(backbone: dict, pretrained_model: keras.Model) -> keras.Model:
@@ -71,14 +72,14 @@ def train_scratch_baseline(
         preprocessing=backbone.get("preprocessing", "tf"),
         augmentation=model_augmenter(augmentation, seed),
     )
-    epochs = sum(phase["epochs"] for phase in finetune_options["phases"])
     history = train(
         model,
         train_batches,
         val_batches,
-        epochs=epochs,
         class_weight=loss_weights(class_weights, class_map),
         compute=Compute.from_options(compute),
-        **{**finetune_options.get("training", {}), **baseline},
+        **baseline_options(
+            finetune_options.get("training", {}), finetune_options["phases"], baseline
+        ),
     )
     return model, history
