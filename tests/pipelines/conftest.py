@@ -78,6 +78,13 @@ def run_pipeline(project):
     return partial(run_in, project)
 
 
+@pytest.fixture(scope="session")
+def finetune_run(project, run_pipeline) -> Path:
+    """One full ``finetune`` run in the shared project, for every test that reads its outputs."""
+    run_pipeline("finetune")
+    return project
+
+
 def versions(project: Path, relative: str) -> list[str]:
     """The saved versions of a versioned catalog entry, oldest first."""
     return sorted(p.name for p in (project / relative).iterdir())

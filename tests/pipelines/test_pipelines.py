@@ -10,13 +10,6 @@ from resnet_finetune.pipeline_registry import register_pipelines
 from tests.pipelines.conftest import latest, versions
 
 
-@pytest.fixture(scope="module")
-def finetune_run(project, run_pipeline):
-    """One full ``finetune`` run shared by the tests below (it takes the longest)."""
-    run_pipeline("finetune")
-    return project
-
-
 def test_registered_pipelines():
     pipelines = register_pipelines()
     assert {"pretrain", "finetune", "transfer", "evaluate", "baseline", "__default__"} <= set(
