@@ -14,6 +14,7 @@ from resnet_finetune.data.manifest import check_class_weights, list_images
 from resnet_finetune.export import check_formats
 from resnet_finetune.models.classifier import WEIGHT_CHOICES
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
+from resnet_finetune.training.checkpoints import TrainingCheckpoint
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import check_training_options
 from resnet_finetune.training.finetune import baseline_options, phase_options
@@ -120,6 +121,7 @@ def check_parameters(
 ) -> None:
     """All checks that can be made before any image is read or any model trained."""
     Compute.from_options(parameters.get("compute"))
+    TrainingCheckpoint.from_options(parameters.get("checkpoints"), "")
     if "export" in parameters:
         check_formats(parameters["export"]["formats"])
     for key, options in training_blocks(parameters).items():

@@ -1,10 +1,16 @@
 """Project settings: hooks and configuration loading."""
 
-from resnet_finetune.hooks import MlflowReportsHook, ParameterCheckHook
+from resnet_finetune.hooks import (
+    CheckpointCleanupHook,
+    MlflowReportsHook,
+    MlflowRunHook,
+    ParameterCheckHook,
+)
 
 # kedro-mlflow's own hook (found through its entry point) opens one MLflow run per
-# pipeline run and logs the parameters; this one adds the reports, histories and models.
-HOOKS = (ParameterCheckHook(), MlflowReportsHook())
+# pipeline run and logs the parameters; MlflowRunHook names it and tags the git commit,
+# MlflowReportsHook adds the reports, histories, dataset hashes and models.
+HOOKS = (ParameterCheckHook(), MlflowRunHook(), MlflowReportsHook(), CheckpointCleanupHook())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -1,7 +1,16 @@
 """Training engine and fine-tuning recipe; no Kedro."""
 
+from resnet_finetune.training.checkpoints import NonFiniteLoss, TrainingCheckpoint
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import make_optimizer, train
 from resnet_finetune.training.finetune import finetune, set_trainable_stages
 
-__all__ = ["Compute", "finetune", "make_optimizer", "set_trainable_stages", "train"]
+__all__ = [
+    "Compute",
+    "NonFiniteLoss",
+    "TrainingCheckpoint",
+    "finetune",
+    "make_optimizer",
+    "set_trainable_stages",
+    "train",
+]

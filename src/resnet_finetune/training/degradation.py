@@ -11,6 +11,7 @@ import pandas as pd
 
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.models.resnet import ARCHITECTURES
+from resnet_finetune.training.checkpoints import TrainingCheckpoint
 from resnet_finetune.training.engine import train
 
 
@@ -24,6 +25,7 @@ def compare_depths(
     image_size: tuple[int, int],
     seed: int,
     width: float = 1.0,
+    checkpoint: TrainingCheckpoint | None = None,
     **training,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train each network with the same data, budget and seed.
@@ -45,7 +47,13 @@ def compare_depths(
             num_classes,
             image_size=image_size,
         )
-        history = train(model, train_data, val_data, **training)
+        history = train(
+            model,
+            train_data,
+            val_data,
+            checkpoint=checkpoint and checkpoint.child(name),
+            **training,
+        )
         history.insert(0, "network", name)
         histories.append(history)
         _, train_accuracy = model.evaluate(train_eval_data, verbose=0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from contextlib import contextmanager, nullcontext
 
 import keras
@@ -9,8 +12,17 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
+from resnet_finetune.training.checkpoints import (
+    EpochRecorder,
+    Snapshot,
+    TrainingCheckpoint,
+    fingerprint,
+    layers_of,
+)
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.schedules import make_schedule
+
+logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("adamw", "sgd")
 # BatchNorm scales/offsets and biases are not decayed (as timm and NVIDIA's recipes do).
@@ -115,16 +127,9 @@ def make_loss(label_rank: int, label_smoothing: float = 0.0) -> keras.losses.Los
     return keras.losses.SparseCategoricalCrossentropy()
 
 
-def _layers(model: keras.Model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _layers(layer)
-
-
 def _copy_state(source: keras.Model, target: keras.Model) -> None:
     """Trainable flags and weights of ``source`` into ``target``, a clone of it."""
-    for source_layer, target_layer in zip(_layers(source), _layers(target), strict=True):
+    for source_layer, target_layer in zip(layers_of(source), layers_of(target), strict=True):
         target_layer.trainable = source_layer.trainable
     values = {variable.path: variable for variable in source.weights}
     for variable in target.weights:
@@ -206,7 +211,17 @@ TRAINING_KEYS = (
     "gradient_clip_norm",
     "ema_momentum",
     "early_stopping_patience",
+    "plateau_patience",
+    "plateau_factor",
 )
+
+
+def _check_plateau(patience, factor) -> None:
+    if not isinstance(patience, int) or patience < 1:
+        raise ValueError(f"plateau_patience={patience!r} must be a positive integer")
+    _check_range("plateau_factor", factor, 0.0, 1.0, closed_high=False)
+    if factor == 0:
+        raise ValueError("plateau_factor=0 must lie in (0, 1)")
 
 
 def check_training_options(options: dict) -> None:
@@ -231,6 +246,7 @@ def check_training_options(options: dict) -> None:
         **optimizer_options,
     )
     make_loss(1, options.get("label_smoothing", 0.0))
+    _check_plateau(options.get("plateau_patience", 3), options.get("plateau_factor", 0.1))
 
 
 _EMA_WITH_EARLY_STOPPING = (
@@ -255,17 +271,26 @@ def train(
     gradient_clip_norm: float | None = None,
     ema_momentum: float | None = None,
     early_stopping_patience: int | None = None,
+    plateau_patience: int = 3,
+    plateau_factor: float = 0.1,
     compute: Compute | None = None,
     class_weight: dict[int, float] | None = None,
     callbacks: list | None = None,
-    verbose: int = 0,
+    checkpoint: TrainingCheckpoint | None = None,
+    verbose: int | str = "auto",
 ) -> pd.DataFrame:
     """Compile ``model`` and fit it; return one row of metrics per epoch.
 
     Labels may be class indices or one-hot/soft rows (MixUp, CutMix): the loss follows.
-    With ``early_stopping_patience`` the best weights by validation loss are restored.
-    ``compute`` sets precision, XLA, steps per execution and distribution; on several
-    replicas ``learning_rate`` (given for one replica's batch) is scaled by their number.
+    With ``early_stopping_patience`` the best weights by validation loss are restored;
+    ``schedule='plateau'`` divides the learning rate by ``1 / plateau_factor`` after
+    ``plateau_patience`` epochs without a better validation loss. A non-finite loss
+    stops training with ``NonFiniteLoss``. With ``checkpoint`` the state is saved as
+    training goes, and a call with the same model and settings resumes from it (a
+    finished training is not repeated). ``verbose='auto'``: a progress bar per epoch on
+    a terminal, none under ``CI`` or in a log file. ``compute`` sets precision, XLA,
+    steps per execution and distribution; on several replicas ``learning_rate`` (given
+    for one replica's batch) is scaled by their number.
     ``model`` ends with the trained weights, in its own precision.
     """
     compute = compute or Compute()
@@ -276,6 +301,15 @@ def train(
     steps_per_epoch = _batches_per_epoch(train_data)
     trained = _model_for(model, compute)
     callbacks = list(callbacks or [])
+    if schedule == "plateau":
+        _check_plateau(plateau_patience, plateau_factor)
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss" if val_data is not None else "loss",
+                factor=plateau_factor,
+                patience=plateau_patience,
+            )
+        )
     if early_stopping_patience:
         if val_data is None:
             raise ValueError("early_stopping_patience needs validation data")
@@ -305,23 +339,65 @@ def train(
             "steps_per_execution": compute.steps_per_execution,
         }
 
+    settings = {
+        "epochs": epochs,
+        "learning_rate": learning_rate,
+        "optimizer": optimizer,
+        "momentum": momentum,
+        "weight_decay": weight_decay,
+        "schedule": schedule,
+        "warmup_epochs": warmup_epochs,
+        "label_smoothing": label_smoothing,
+        "gradient_clip_norm": gradient_clip_norm,
+        "ema_momentum": ema_momentum,
+        "early_stopping_patience": early_stopping_patience,
+        "plateau": [plateau_patience, plateau_factor] if schedule == "plateau" else None,
+        "class_weight": class_weight,
+        "batches_per_epoch": steps_per_epoch,
+        "policy": compute.policy,
+        "replicas": compute.replicas,
+    }
     # keras.distribution (JAX) lays out data and optimizer variables only inside its scope.
     with compute.scope():
         trained.compile(**compile_settings())
-        fixes = compute.distribution == "multi_worker"
-        with _multi_worker_fixes(trained, train_data) if fixes else nullcontext():
-            history = trained.fit(
-                train_data,
-                validation_data=val_data,
-                epochs=epochs,
-                class_weight=class_weight,
-                callbacks=callbacks,
-                shuffle=False,  # datasets arrive shuffled by the input pipeline
-                verbose=verbose,
-            )
+        identity = fingerprint(trained, settings)
+        snapshot = Snapshot()
+        if checkpoint is not None:
+            trained.optimizer.build(trained.trainable_variables)
+            snapshot = checkpoint.restore(trained, identity)
+        if snapshot.finished:
+            logger.info("already trained (checkpoint %s): not repeated", checkpoint.directory)
+        else:
+            if snapshot.epoch or snapshot.step:
+                logger.info(
+                    "resuming from epoch %d (step %d) of %d, checkpoint %s",
+                    snapshot.epoch,
+                    snapshot.step,
+                    epochs,
+                    checkpoint.directory,
+                )
+            recorder = EpochRecorder(snapshot, epochs, checkpoint, identity)
+            fixes = compute.distribution == "multi_worker"
+            with _multi_worker_fixes(trained, train_data) if fixes else nullcontext():
+                trained.fit(
+                    train_data,
+                    validation_data=val_data,
+                    epochs=epochs,
+                    initial_epoch=snapshot.epoch,
+                    class_weight=class_weight,
+                    callbacks=[*callbacks, recorder],  # last: it records what the others log
+                    shuffle=False,  # datasets arrive shuffled by the input pipeline
+                    verbose=_progress_bars() if verbose == "auto" else verbose,
+                )
+            if checkpoint is not None:
+                snapshot.finished = True
+                checkpoint.save(trained, identity, snapshot)
     if trained is not model:
         _copy_state(trained, model)
         model.compile(**compile_settings())  # compiled like the copy, so evaluate() works
-    frame = pd.DataFrame(history.history)
-    frame.insert(0, "epoch", range(1, len(frame) + 1))
-    return frame
+    return pd.DataFrame(snapshot.history)
+
+
+def _progress_bars() -> int:
+    """Keras's per-epoch progress bar (with ETA) on a terminal; nothing in CI or a log."""
+    return 1 if sys.stdout.isatty() and not os.environ.get("CI") else 0

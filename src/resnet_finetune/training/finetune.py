@@ -8,6 +8,7 @@ import keras
 import pandas as pd
 
 from resnet_finetune.models import build_classifier
+from resnet_finetune.training.checkpoints import TrainingCheckpoint
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import train
 
@@ -76,12 +77,14 @@ def finetune(
     training_options: dict | None = None,
     class_weight: dict[int, float] | None = None,
     compute: Compute | None = None,
+    checkpoint: TrainingCheckpoint | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Fine-tune ``backbone`` with a new head, one ``train`` call per phase.
 
     Each phase names its ``epochs``, ``learning_rate``, ``unfreeze_stages`` (0 keeps
-    the backbone frozen) and optionally ``train_batchnorm``. Returns the model and the
-    history with a ``phase`` column.
+    the backbone frozen) and optionally ``train_batchnorm``. With ``checkpoint`` each
+    phase keeps its own (``phase-1``, ...): a resumed run skips finished phases. Returns
+    the model and the history with a ``phase`` column.
     """
     if not phases:
         raise ValueError("finetune.phases is empty: give at least one phase")
@@ -100,7 +103,13 @@ def finetune(
         )
         options = phase_options(training_options or {}, phase)
         history = train(
-            model, train_data, val_data, class_weight=class_weight, compute=compute, **options
+            model,
+            train_data,
+            val_data,
+            class_weight=class_weight,
+            compute=compute,
+            checkpoint=checkpoint and checkpoint.child(f"phase-{index + 1}"),
+            **options,
         )
         history.insert(0, "phase", phase.get("name", f"phase{index + 1}"))
         histories.append(history)

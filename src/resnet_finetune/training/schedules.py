@@ -1,4 +1,5 @@
-"""Learning-rate schedules: cosine with linear warm-up, and one-cycle."""
+"""Learning-rate schedules: cosine with linear warm-up, one-cycle, and constant until a
+plateau (the engine then divides it)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import keras
 from keras import ops
 
-SCHEDULES = ("cosine", "one_cycle")
+SCHEDULES = ("cosine", "one_cycle", "plateau")
 # fastai's fit_one_cycle: a quarter of the steps rising, from a 25th of the peak.
 _ONE_CYCLE_RISE = 0.25
 _ONE_CYCLE_DIV = 25.0
@@ -62,14 +63,20 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
 
 def make_schedule(
     name: str, *, learning_rate: float, steps: int, warmup_steps: int = 0
-) -> keras.optimizers.schedules.LearningRateSchedule:
+) -> keras.optimizers.schedules.LearningRateSchedule | float:
     """``cosine``: linear warm-up from a tenth of ``learning_rate`` over ``warmup_steps``,
     then cosine decay to zero. ``one_cycle``: ``OneCycle`` peaking at ``learning_rate``
-    after ``warmup_steps`` (a quarter of the steps when 0)."""
+    after ``warmup_steps`` (a quarter of the steps when 0). ``plateau``: ``learning_rate``
+    itself, which ``keras.callbacks.ReduceLROnPlateau`` can lower (it cannot lower a
+    schedule)."""
     if name not in SCHEDULES:
         raise ValueError(f"schedule={name!r} is not allowed; allowed: {list(SCHEDULES)}")
     if learning_rate <= 0:
         raise ValueError(f"learning_rate={learning_rate!r} must be positive")
+    if name == "plateau":
+        if warmup_steps:
+            raise ValueError("schedule='plateau' takes no warm-up: set warmup_epochs to 0")
+        return learning_rate
     warmup_steps = min(warmup_steps, steps - 1)
     if name == "one_cycle":
         rise = warmup_steps or max(1, round(_ONE_CYCLE_RISE * steps))

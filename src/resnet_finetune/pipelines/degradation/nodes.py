@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from resnet_finetune.evaluation.plots import degradation_curves
-from resnet_finetune.training import Compute
+from resnet_finetune.training import Compute, TrainingCheckpoint
 from resnet_finetune.training.degradation import compare_depths
 
 
@@ -18,6 +18,7 @@ def run_degradation_experiment(
     options: dict,
     input_options: dict,
     compute: dict,
+    checkpoints: dict,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure]:
     """Per-epoch history, final-error table and curves of ``degradation.networks``."""
@@ -31,6 +32,7 @@ def run_degradation_experiment(
         seed=seed,
         width=options.get("width", 1.0),
         compute=Compute.from_options(compute),
+        checkpoint=TrainingCheckpoint.from_options(checkpoints, "degradation"),
         **options["training"],
     )
     title = "Degradation: plain vs residual networks (dashed: plain)"

@@ -19,6 +19,7 @@ def create_pipeline() -> Pipeline:
                     "params:degradation",
                     "params:degradation.input",
                     "params:compute",
+                    "params:checkpoints",
                     "params:seed",
                 ],
                 ["degradation_history", "degradation_table", "degradation_curves"],

@@ -8,7 +8,7 @@ import pandas as pd
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.pipelines.pretrain.nodes import loss_weights
-from resnet_finetune.training import Compute, finetune, train
+from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
 from resnet_finetune.training.finetune import baseline_options
 
 
@@ -28,6 +28,7 @@ def finetune_model(
     augmentation: dict,
     options: dict,
     compute: dict,
+    checkpoints: dict,
     seed: int,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """New head for the target classes, then the phases of ``finetune.phases``."""
@@ -45,6 +46,7 @@ def finetune_model(
         training_options=options.get("training", {}),
         class_weight=loss_weights(class_weights, class_map),
         compute=Compute.from_options(compute),
+        checkpoint=TrainingCheckpoint.from_options(checkpoints, "finetune"),
     )
 
 
@@ -58,6 +60,7 @@ def train_scratch_baseline(
     augmentation: dict,
     finetune_options: dict,
     compute: dict,
+    checkpoints: dict,
     baseline: dict,
     seed: int,
 ) -> tuple[keras.Model, pd.DataFrame]:
@@ -78,6 +81,7 @@ def train_scratch_baseline(
         val_batches,
         class_weight=loss_weights(class_weights, class_map),
         compute=Compute.from_options(compute),
+        checkpoint=TrainingCheckpoint.from_options(checkpoints, "baseline"),
         **baseline_options(
             finetune_options.get("training", {}), finetune_options["phases"], baseline
         ),

@@ -20,6 +20,7 @@ _TARGET_TRAINING = [
     "params:target.augmentation",
     "params:finetune",
     "params:compute",
+    "params:checkpoints",
 ]
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.models import build_backbone, build_classifier
-from resnet_finetune.training import Compute, train
+from resnet_finetune.training import Compute, TrainingCheckpoint, train
 
 
 def build_model(
@@ -37,9 +37,11 @@ def train_model(
     class_map: dict[str, int],
     training: dict,
     compute: dict,
+    checkpoints: dict,
     seed: int,
 ) -> tuple[keras.Model, pd.DataFrame]:
-    """Train every layer of ``model``; return it with its per-epoch history."""
+    """Train every layer of ``model``; return it with its per-epoch history. An
+    interrupted run resumes from its checkpoint."""
     keras.utils.set_random_seed(seed)
     history = train(
         model,
@@ -47,6 +49,7 @@ def train_model(
         val_batches,
         class_weight=loss_weights(class_weights, class_map),
         compute=Compute.from_options(compute),
+        checkpoint=TrainingCheckpoint.from_options(checkpoints, "pretrain"),
         **training,
     )
     return model, history

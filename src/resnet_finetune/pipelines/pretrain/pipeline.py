@@ -32,6 +32,7 @@ def create_pipeline() -> Pipeline:
                     "source.class_map",
                     "params:pretrain",
                     "params:compute",
+                    "params:checkpoints",
                     "params:seed",
                 ],
                 ["pretrained_model", "pretrain_history"],

@@ -1,0 +1,209 @@
+"""Resumable training: the state of one ``train`` call, kept on disk as it goes.
+
+A checkpoint folder holds numbered snapshots (``state-000003/``: model and optimizer
+weights — the optimizer's step counter is the schedule's position —, the random
+generators of augmentation and dropout layers, the epochs done and their metrics) and a
+``latest`` file naming the newest complete one. A snapshot is written in full before
+``latest`` is replaced (an atomic rename), so a process killed while writing leaves the
+previous snapshot in force. A snapshot carries the fingerprint of what it was trained
+with; a folder left by other settings is never resumed from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+_LATEST = "latest"
+
+
+@dataclass
+class Snapshot:
+    """What a checkpoint says of its training: epochs done (and steps into the next),
+    the per-epoch metrics so far, and whether training had finished."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    finished: bool = False
+
+
+def layers_of(model: keras.Model):
+    """Every layer of ``model``, those of nested models included, in order."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from layers_of(layer)
+
+
+def fingerprint(model: keras.Model, settings: dict) -> str:
+    """Identifies a training: the model's layers (configuration, random seeds, trainable
+    flags; not their names, which Keras numbers per process) and every setting that
+    changes what it learns."""
+    layers = [
+        [
+            type(layer).__name__,
+            layer.trainable,
+            {} if isinstance(layer, keras.Model) else layer.get_config() | {"name": None},
+        ]
+        for layer in layers_of(model)
+    ]
+    text = json.dumps([layers, settings], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _seed_states(model: keras.Model) -> list[keras.Variable]:
+    # Keras does not save the states of random generators with the weights.
+    return [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
+
+
+class TrainingCheckpoint:
+    """The checkpoint folder of one ``train`` call (``directory``, created on demand)."""
+
+    def __init__(self, directory: str | Path, every_n_steps: int | None = None):
+        if every_n_steps is not None and (not isinstance(every_n_steps, int) or every_n_steps < 1):
+            raise ValueError(
+                f"checkpoints.every_n_steps={every_n_steps!r} must be a positive integer or null"
+            )
+        self.directory = Path(directory)
+        self.every_n_steps = every_n_steps
+
+    @classmethod
+    def from_options(cls, options: dict | None, name: str) -> TrainingCheckpoint | None:
+        """The ``name`` checkpoint under the ``checkpoints`` parameter block (``dir``,
+        ``every_n_steps``); ``None`` when ``dir`` is null: no checkpoints."""
+        options = options or {}
+        if unknown := sorted(set(options) - {"dir", "every_n_steps"}):
+            raise ValueError(
+                f"checkpoints: unknown key(s) {unknown}; allowed: ['dir', 'every_n_steps']"
+            )
+        if not options.get("dir"):
+            return None
+        return cls(Path(options["dir"]) / name, options.get("every_n_steps"))
+
+    def restore(self, model: keras.Model, identity: str) -> Snapshot:
+        """Load the newest snapshot of this training into ``model`` (compiled, its
+        optimizer built) and return it; a fresh ``Snapshot`` when there is none. A folder
+        written by other settings is removed, with a warning."""
+        pointer = self.directory / _LATEST
+        if not pointer.is_file():
+            return Snapshot()
+        folder = self.directory / pointer.read_text().strip()
+        state = json.loads((folder / "state.json").read_text())
+        if state["fingerprint"] != identity:
+            logger.warning(
+                "checkpoint %s was written with other settings; training starts afresh",
+                self.directory,
+            )
+            self.clear()
+            return Snapshot()
+        with warnings.catch_warnings():
+            # Keras only warns when it skips variables that do not match: refuse instead.
+            warnings.simplefilter("error")
+            model.load_weights(folder / "model.weights.h5")
+        with np.load(folder / "seeds.npz") as seeds:
+            for index, variable in enumerate(_seed_states(model)):
+                variable.assign(seeds[str(index)])
+        return Snapshot(state["epoch"], state["step"], state["history"], state["finished"])
+
+    def save(self, model: keras.Model, identity: str, snapshot: Snapshot) -> None:
+        """Write ``snapshot`` with ``model``'s weights and optimizer state, atomically."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"state-{snapshot.epoch:06d}-{snapshot.step:09d}"
+        folder = self.directory / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        model.save_weights(folder / "model.weights.h5")
+        np.savez(
+            folder / "seeds.npz", **{str(i): v.numpy() for i, v in enumerate(_seed_states(model))}
+        )
+        state = {
+            "fingerprint": identity,
+            "epoch": snapshot.epoch,
+            "step": snapshot.step,
+            "finished": snapshot.finished,
+            "history": snapshot.history,
+        }
+        (folder / "state.json").write_text(json.dumps(state, indent=1))
+        pending = self.directory / f"{_LATEST}.{os.getpid()}"
+        pending.write_text(name)
+        os.replace(pending, self.directory / _LATEST)
+        for old in self.directory.glob("state-*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def child(self, name: str) -> TrainingCheckpoint:
+        """The checkpoint of one of several trainings (a phase, a network) under this one."""
+        return TrainingCheckpoint(self.directory / name, self.every_n_steps)
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Records each epoch's metrics into ``snapshot`` (continuing its history), stops
+    training with ``NonFiniteLoss`` when a loss is not finite — before anything is
+    saved —, logs a line per epoch and, with a ``checkpoint``, saves after every epoch
+    and every ``checkpoint.every_n_steps`` steps."""
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        epochs: int,
+        checkpoint: TrainingCheckpoint | None = None,
+        identity: str = "",
+    ):
+        super().__init__()
+        self.snapshot, self.epochs = snapshot, epochs
+        self.checkpoint, self.identity = checkpoint, identity
+
+    def on_train_batch_end(self, batch, logs=None):
+        every = self.checkpoint and self.checkpoint.every_n_steps
+        if every and (batch + 1) % every == 0:
+            check_finite(logs, f"epoch {self.snapshot.epoch + 1}, step {batch + 1}")
+            self.snapshot.step = batch + 1
+            self.checkpoint.save(self.model, self.identity, self.snapshot)
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        check_finite(row, f"epoch {epoch + 1}")
+        self.snapshot.history.append(row)
+        self.snapshot.epoch, self.snapshot.step = epoch + 1, 0
+        logger.info(
+            "epoch %d/%d: %s",
+            epoch + 1,
+            self.epochs,
+            ", ".join(f"{k}={v:.4g}" for k, v in row.items() if k != "epoch"),
+        )
+        if self.checkpoint:
+            self.checkpoint.save(self.model, self.identity, self.snapshot)
+
+
+class NonFiniteLoss(FloatingPointError):
+    """Training diverged: a loss or metric became NaN or infinite."""
+
+
+def check_finite(logs: dict | None, where: str) -> None:
+    """Raise ``NonFiniteLoss`` naming ``where`` and the values if a loss is not finite."""
+    bad = {
+        key: float(value)
+        for key, value in (logs or {}).items()
+        if key.endswith("loss") and not math.isfinite(float(value))
+    }
+    if bad:
+        raise NonFiniteLoss(
+            f"training diverged at {where}: {bad}. Lower the learning rate, set "
+            "gradient_clip_norm, or check the input data; the last good checkpoint is kept"
+        )

@@ -1,0 +1,189 @@
+"""Checkpoints of the training engine: resume, atomic snapshots, divergence, plateaus."""
+
+import json
+import logging
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from resnet_finetune.training import NonFiniteLoss, TrainingCheckpoint, make_optimizer, train
+
+OPTIONS = {"epochs": 4, "learning_rate": 0.05, "optimizer": "sgd", "warmup_epochs": 1}
+
+
+def make_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((6, 6, 3)),
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.2, seed=seed),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    images = rng.random((48, 6, 6, 3)).astype("float32")
+    labels = (images[:, :3].mean(axis=(1, 2, 3)) * 3).astype("int64") % 3
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+
+
+class StopAfter(keras.callbacks.Callback):
+    """Interrupts training after ``epochs`` epochs, as a killed process would."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epochs:
+            raise KeyboardInterrupt
+
+
+def compiled(model):
+    """``model`` compiled as ``train`` compiles it with OPTIONS, optimizer built."""
+    optimizer = make_optimizer("sgd", learning_rate=0.05, steps=24, warmup_steps=6)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    optimizer.build(model.trainable_variables)
+    return model
+
+
+def weights(model):
+    return [w.numpy() for w in model.weights]
+
+
+def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path, caplog):
+    reference = make_model()
+    expected = train(reference, data, data, **OPTIONS)
+
+    checkpoint = TrainingCheckpoint(tmp_path / "run")
+    interrupted = make_model()
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted, data, data, checkpoint=checkpoint, callbacks=[StopAfter(2)], **OPTIONS)
+    state = json.loads((latest_snapshot(tmp_path / "run") / "state.json").read_text())
+    assert state["epoch"] == 2 and not state["finished"]
+
+    resumed = make_model()  # a new process builds the model afresh
+    with caplog.at_level(logging.INFO, "resnet_finetune"):
+        history = train(resumed, data, data, checkpoint=checkpoint, **OPTIONS)
+    assert "resuming from epoch 2 (step 0) of 4" in caplog.text
+    # Only epochs 3 and 4 were trained again; the history holds all four.
+    assert sum("epoch 3/4:" in r.message or "epoch 4/4:" in r.message for r in caplog.records) == 2
+    assert not any("epoch 1/4:" in r.message for r in caplog.records)
+    assert history["epoch"].tolist() == [1, 2, 3, 4]
+    np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-5)
+    # Weights, optimizer moments, the schedule's position and the layers' random
+    # generators were all restored: the end is the uninterrupted run's end.
+    for got, want in zip(weights(resumed), weights(reference), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert int(resumed.optimizer.iterations) == 4 * 6
+
+
+def test_a_finished_training_is_not_repeated_and_other_settings_start_afresh(
+    data, tmp_path, caplog
+):
+    checkpoint = TrainingCheckpoint(tmp_path / "run")
+    first = make_model()
+    history = train(first, data, checkpoint=checkpoint, **OPTIONS)
+    again = make_model()  # same model, weights not trained yet
+    with caplog.at_level(logging.INFO, "resnet_finetune"):
+        repeated = train(again, data, checkpoint=checkpoint, **OPTIONS)
+    assert "already trained" in caplog.text
+    assert repeated.equals(history)
+    for got, want in zip(weights(again), weights(first), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+    caplog.clear()
+    other = make_model()
+    with caplog.at_level(logging.INFO, "resnet_finetune"):
+        train(other, data, checkpoint=checkpoint, **{**OPTIONS, "learning_rate": 0.01})
+    assert "written with other settings" in caplog.text
+    assert sum("/4:" in r.message for r in caplog.records) == 4
+
+
+def test_a_snapshot_killed_while_being_written_leaves_the_previous_one(data, tmp_path, monkeypatch):
+    checkpoint = TrainingCheckpoint(tmp_path / "run")
+    model = make_model()
+    with pytest.raises(KeyboardInterrupt):
+        train(model, data, checkpoint=checkpoint, callbacks=[StopAfter(1)], **OPTIONS)
+    saved = weights(model)
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", killed)  # dies after the weights, before the rest
+    with pytest.raises(KeyboardInterrupt):
+        train(model, data, checkpoint=checkpoint, **OPTIONS)
+    monkeypatch.undo()
+    fresh = compiled(make_model())
+    snapshot = checkpoint.restore(fresh, _identity_of(tmp_path / "run"))
+    assert (snapshot.epoch, snapshot.finished) == (1, False)
+    for got, want in zip(weights(fresh)[: len(saved)], saved, strict=False):
+        np.testing.assert_array_equal(got, want)
+
+
+def latest_snapshot(folder):
+    return folder / (folder / "latest").read_text()
+
+
+def _identity_of(folder):
+    return json.loads((latest_snapshot(folder) / "state.json").read_text())["fingerprint"]
+
+
+def test_step_checkpoints_record_the_step(data, tmp_path):
+    checkpoint = TrainingCheckpoint(tmp_path / "run", every_n_steps=4)
+
+    class StopAtStep(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 4:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(make_model(), data, checkpoint=checkpoint, callbacks=[StopAtStep()], **OPTIONS)
+    model = compiled(make_model())
+    snapshot = checkpoint.restore(model, _identity_of(tmp_path / "run"))
+    assert (snapshot.epoch, snapshot.step) == (0, 4)
+    assert int(model.optimizer.iterations) == 4
+    with pytest.raises(ValueError, match="every_n_steps=0"):
+        TrainingCheckpoint(tmp_path, every_n_steps=0)
+
+
+def test_a_diverging_loss_stops_with_a_report_and_keeps_the_last_good_checkpoint(data, tmp_path):
+    images, labels = next(iter(data.unbatch().batch(48)))
+    poisoned = tf.data.Dataset.from_tensor_slices(
+        (tf.where(tf.range(48)[:, None, None, None] == 47, np.inf, images), labels)
+    ).batch(8)
+    with pytest.raises(NonFiniteLoss, match=r"diverged at epoch 1: \{'loss': nan\}"):
+        train(make_model(), poisoned, checkpoint=TrainingCheckpoint(tmp_path / "bad"), **OPTIONS)
+    # Nothing was saved from the diverged epoch.
+    assert not (tmp_path / "bad" / "latest").exists()
+
+
+def test_plateau_schedule_lowers_the_learning_rate_when_validation_stalls(data):
+    model = make_model()
+    history = train(
+        model,
+        data,
+        data,
+        epochs=6,
+        learning_rate=1e-7,  # too small to improve: every epoch is a plateau
+        schedule="plateau",
+        plateau_patience=1,
+        plateau_factor=0.5,
+    )
+    assert history["learning_rate"].iloc[0] == pytest.approx(1e-7)
+    assert history["learning_rate"].iloc[-1] < 1e-7 / 2
+    with pytest.raises(ValueError, match="plateau_factor=1.5"):
+        train(
+            make_model(), data, epochs=1, learning_rate=0.1, schedule="plateau", plateau_factor=1.5
+        )
+    with pytest.raises(ValueError, match="no warm-up"):
+        train(make_model(), data, epochs=1, learning_rate=0.1, schedule="plateau", warmup_epochs=1)
