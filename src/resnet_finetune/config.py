@@ -14,6 +14,7 @@ from resnet_finetune.data.manifest import check_class_weights, list_images
 from resnet_finetune.export import check_formats
 from resnet_finetune.models.classifier import WEIGHT_CHOICES
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
+from resnet_finetune.schema import validate_parameters
 from resnet_finetune.training.checkpoints import TrainingCheckpoint
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import check_training_options
@@ -119,7 +120,10 @@ def training_blocks(parameters: dict) -> dict[str, dict]:
 def check_parameters(
     parameters: dict, tasks: tuple[str, ...] = ("source", "target", "degradation")
 ) -> None:
-    """All checks that can be made before any image is read or any model trained."""
+    """All checks that can be made before any image is read or any model trained: the
+    schema (keys, types, ranges), then the library's own checks of values and of
+    combinations."""
+    validate_parameters(parameters)
     Compute.from_options(parameters.get("compute"))
     TrainingCheckpoint.from_options(parameters.get("checkpoints"), "")
     if "export" in parameters:

@@ -1,12 +1,43 @@
-"""Kedro datasets the catalog needs and kedro-datasets lacks."""
+"""Kedro datasets the catalog needs and kedro-datasets lacks.
+
+Both write a version whole or not at all: into a hidden sibling first, renamed into
+place once complete, so that a run killed while saving leaves no half-written version
+for the catalog to load as the latest.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import keras
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+from kedro_datasets.tensorflow import TensorFlowModelDataset
+
+
+def _partial(path: Path) -> Path:
+    """Where ``path`` is written before it is complete: hidden, same folder, same suffix
+    (Keras picks the format from it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.with_name(f".partial-{os.getpid()}-{path.name}")
+
+
+class AtomicModelDataset(TensorFlowModelDataset):
+    """``tensorflow.TensorFlowModelDataset`` whose local versions are written atomically
+    (it copies the file into place, which a kill can interrupt)."""
+
+    def save(self, data: keras.Model) -> None:
+        if self._protocol not in ("file", ""):
+            return super().save(data)
+        target = Path(self._get_save_path())
+        partial = _partial(target)
+        try:
+            keras.saving.save_model(data, partial, **self._save_args)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
 
 
 class FolderDataset(AbstractVersionedDataset[Path, Path]):
@@ -21,7 +52,13 @@ class FolderDataset(AbstractVersionedDataset[Path, Path]):
         return Path(self._get_load_path())
 
     def save(self, data: Path) -> None:
-        shutil.copytree(data, Path(self._get_save_path()))
+        target = Path(self._get_save_path())
+        partial = _partial(target)
+        try:
+            shutil.copytree(data, partial)
+            partial.rename(target)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
     def _exists(self) -> bool:
         try:

@@ -42,17 +42,17 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"source": {"input": {"resize": "stretch"}}},
             ValueError,
-            r"source.input.resize='stretch' is not allowed; allowed: \['squash', 'centre_crop'",
+            r"source.input.resize='stretch': input should be 'squash', 'centre_crop' or 'pad'",
         ),
         (
             {"target": {"class_weights": "inverse"}},
             ValueError,
-            r"target.class_weights='inverse' is not allowed",
+            r"target.class_weights='inverse': input should be 'none' or 'balanced'",
         ),
         (
             {"target": {"validation": {"min_side": 0}}},
             ValueError,
-            r"target.validation.min_side=0 must be at least 1",
+            r"target.validation.min_side=0: input should be greater than or equal to 1",
         ),
         (
             {"target": {"augmentation": {"run_in": "gpu"}}},
@@ -72,12 +72,13 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"pretrain": {"lr": 0.1}},
             ValueError,
-            r"pretrain: unknown key\(s\) \['lr'\]",
+            r"pretrain.lr: unknown key \(a typo\?\); allowed: \['early_stopping_patience'",
         ),
         (
             {"finetune": {"training": {"schedule": "step"}}},
             ValueError,
-            r"finetune.phases\[0\]: schedule='step' is not allowed",
+            r"finetune.training.schedule='step': input should be 'cosine', 'one_cycle' or "
+            r"'plateau'",
         ),
         (
             {"baseline": {"epochs": 3}},
@@ -87,7 +88,59 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"baseline": {"label_smoothing": 1.5}},
             ValueError,
-            r"baseline: label_smoothing=1.5 must lie in \[0.0, 1.0\)",
+            r"baseline.label_smoothing=1.5: input should be less than 1",
+        ),
+        (
+            {"backbone": {"widht": 0.5}},
+            ValueError,
+            r"backbone.widht: unknown key \(a typo\?\); allowed: \['architecture', 'bn_momentum'",
+        ),
+        (
+            {"pretrian": {"epochs": 3}},
+            ValueError,
+            r"pretrian: unknown key \(a typo\?\); allowed: \['backbone', 'baseline'",
+        ),
+        ({"seed": "42a"}, ValueError, r"seed='42a': input should be a valid integer"),
+        (
+            {"backbone": {"width": "wide"}},
+            ValueError,
+            r"backbone.width='wide': input should be a valid number",
+        ),
+        (
+            {"target": {"split": {"val_fraction": 1.5}}},
+            ValueError,
+            r"target.split.val_fraction=1.5: input should be less than 1",
+        ),
+        (
+            {"finetune": {"phases": []}},
+            ValueError,
+            r"finetune.phases=\[\]: list should have at least 1 item",
+        ),
+        (
+            {"finetune": {"phases": [{"epochs": 1, "learning_rate": 0.1, "unfreeze_stages": -1}]}},
+            ValueError,
+            r"finetune.phases\[0\].unfreeze_stages=-1: input should be greater than or equal "
+            r"to 0, or input should be 'all'",
+        ),
+        (
+            {"export": {"float_agreement": 2}},
+            ValueError,
+            r"export.float_agreement=2: input should be less than or equal to 1",
+        ),
+        (
+            {"checkpoints": {"every_n_steps": 0}},
+            ValueError,
+            r"checkpoints.every_n_steps=0: input should be greater than or equal to 1",
+        ),
+        (
+            {"compute": {"jit_compile": "yes"}},
+            ValueError,
+            r"compute.jit_compile='yes' is not allowed; allowed: 'auto', true, false",
+        ),
+        (
+            {"pretrain": {"schedule": "plateau", "warmup_epochs": 1}},
+            ValueError,
+            r"pretrain: schedule='plateau' takes no warm-up: set warmup_epochs to 0",
         ),
     ],
 )
@@ -125,3 +178,12 @@ def test_predict_without_a_finetuned_model_says_what_to_run(tmp_path):
     with pytest.raises(ValueError, match="no fine-tuned model has been saved yet"):
         run_in(fresh, "predict", predict={"data_dir": str(tmp_path / "new")})
     assert not (fresh / "data").exists()
+
+
+def test_a_batch_larger_than_the_training_set_is_refused_before_training(run_pipeline):
+    # TINY keeps 6 training images per class: 30 in all.
+    with pytest.raises(
+        ValueError,
+        match=r"input.batch_size=64 \(× replicas: 64\) is larger than the 30 training images",
+    ):
+        run_pipeline("finetune", target={"input": {"batch_size": 64}})

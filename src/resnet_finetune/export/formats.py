@@ -18,7 +18,7 @@ import pandas as pd
 
 # The project's own layers register themselves for loading a saved .keras model.
 import resnet_finetune.data.augment  # noqa: F401
-import resnet_finetune.models  # noqa: F401
+from resnet_finetune.models import load_model  # also registers the project's layers
 
 # format -> file or folder name inside the export folder
 FORMATS = {
@@ -89,7 +89,7 @@ def predictor(name: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
     format ``name`` (``keras`` for a ``.keras`` file)."""
     path = str(path)
     if name == "keras":
-        model = keras.saving.load_model(path, compile=False)
+        model = load_model(path)
         return model.predict_on_batch  # Keras's compiled inference step
     if name == "saved_model":
         import tensorflow as tf

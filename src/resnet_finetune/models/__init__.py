@@ -11,6 +11,7 @@ from resnet_finetune.models.report import architecture_report, multiply_adds
 from resnet_finetune.models.resnet import (
     ARCHITECTURES,
     build_resnet,
+    load_model,
     load_weights_by_name,
     total_stride,
     transfer_weights,
@@ -25,6 +26,7 @@ __all__ = [
     "build_backbone",
     "build_classifier",
     "build_resnet",
+    "load_model",
     "load_weights_by_name",
     "multiply_adds",
     "total_stride",

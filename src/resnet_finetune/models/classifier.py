@@ -10,6 +10,7 @@ from keras import layers, ops
 from resnet_finetune.models.resnet import (
     build_resnet,
     load_imagenet_weights,
+    load_model,
     load_weights_by_name,
 )
 
@@ -130,7 +131,7 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
         if not Path(weights).is_file():
             raise FileNotFoundError(f"backbone.weights={weights!r}: no such file")
         if weights.endswith(".keras"):
-            return backbone_of(keras.saving.load_model(weights, compile=False))
+            return backbone_of(load_model(weights))
         load_weights_by_name(backbone, weights)
         return backbone
     raise ValueError(

@@ -8,6 +8,7 @@ name. Pure Keras 3: runs on the TensorFlow, JAX and PyTorch backends.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import keras
 from keras import layers, ops
@@ -365,13 +366,28 @@ def load_imagenet_weights(model: keras.Model, name: str, variant: str, include_t
     transfer_weights(reference, model)
 
 
+def load_model(path: str | Path) -> keras.Model:
+    """A saved ``.keras`` model, uncompiled, in Keras's safe mode: a file whose layers
+    would run arbitrary Python (a ``Lambda`` holding bytecode) is refused, naming it."""
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ValueError as error:
+        if "safe_mode" not in str(error):
+            raise
+        raise ValueError(
+            f"{str(path)!r} holds code that would run when loaded (a Lambda layer); "
+            "refused: only load it with keras.saving.load_model(..., safe_mode=False) if you "
+            "trust its author"
+        ) from error
+
+
 def load_weights_by_name(model: keras.Model, path: str) -> None:
     """Load weights into ``model``: a ``.keras`` model or a keras.applications ``.h5``
     file are matched layer by layer by name; a ``.weights.h5`` file by structure."""
     path = str(path)
     try:
         if path.endswith(".keras"):
-            transfer_weights(keras.saving.load_model(path, compile=False), model)
+            transfer_weights(load_model(path), model)
         elif path.endswith(".weights.h5"):
             model.load_weights(path)
         else:

@@ -243,6 +243,7 @@ def check_training_options(options: dict) -> None:
         options.get("optimizer", "adamw"),
         learning_rate=options["learning_rate"],
         steps=2,
+        warmup_steps=options.get("warmup_epochs", 0),
         **optimizer_options,
     )
     make_loss(1, options.get("label_smoothing", 0.0))

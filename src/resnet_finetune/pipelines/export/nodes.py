@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from resnet_finetune.export import FORMATS, check_exports, export_model
+from resnet_finetune.models import load_model
 from resnet_finetune.pipelines.evaluate.nodes import held_out_split, split_images
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def check_model_exports(
     split = held_out_split(manifest)
     paths = {"keras": exports / "model.keras"}
     paths.update({name: exports / FORMATS[name] for name in options["formats"]})
-    image_size = keras.saving.load_model(paths["keras"], compile=False).input_shape[1:3]
+    image_size = load_model(paths["keras"]).input_shape[1:3]
     dataset = split_images(manifest, split, input_options, image_size)
     table = check_exports(paths, dataset.as_numpy_iterator, options["latency_repeats"])
     table.insert(1, "split", split)

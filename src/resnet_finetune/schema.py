@@ -1,0 +1,241 @@
+"""The schema of the run's parameters: every key, its type and its range.
+
+A typo in a key, a string where a number belongs, a fraction above 1: each is refused
+before any work with the key's full name, the value given and what is allowed. Values
+whose allowed set lives in the library (network names, augmentation options, export
+formats) are checked by the library's own functions in ``config.check_parameters``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from resnet_finetune.data.input_pipeline import CACHE_MODES, RESIZE_MODES
+from resnet_finetune.data.manifest import CLASS_WEIGHTS
+from resnet_finetune.models.classifier import PREPROCESSING_MODES
+from resnet_finetune.training.compute import DISTRIBUTIONS, PRECISIONS
+from resnet_finetune.training.engine import OPTIMIZERS
+from resnet_finetune.training.schedules import SCHEDULES
+
+Positive = Annotated[int, Field(ge=1)]
+Count = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, lt=1)]
+
+
+class Block(BaseModel):
+    """A parameter block: unknown keys are typos; YAML's types are taken as they are."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Compute(Block):
+    precision: Literal[PRECISIONS] = "auto"
+    distribution: Literal[DISTRIBUTIONS] = "auto"
+    jit_compile: Literal["auto"] | bool = "auto"
+    steps_per_execution: Positive = 1
+    sync_batchnorm: bool = False
+
+
+class Checkpoints(Block):
+    dir: str | None = None
+    every_n_steps: Positive | None = None
+
+
+class Backbone(Block):
+    weights: str = "pretrain"
+    architecture: str
+    variant: str = "v1"
+    width: Annotated[float, Field(gt=0)] = 1.0
+    bn_momentum: Fraction = 0.9
+    preprocessing: Literal[PREPROCESSING_MODES] = "tf"
+
+
+class TrainingOptions(Block):
+    """Options of one ``train`` call; ranges beyond types are the engine's to check."""
+
+    epochs: Positive | None = None
+    learning_rate: Annotated[float, Field(gt=0)] | None = None
+    optimizer: Literal[OPTIMIZERS] = "adamw"
+    momentum: Fraction = 0.9
+    weight_decay: Annotated[float, Field(ge=0, le=1)] = 0.0
+    schedule: Literal[SCHEDULES] = "cosine"
+    warmup_epochs: Count = 0
+    label_smoothing: Fraction = 0.0
+    gradient_clip_norm: Annotated[float, Field(gt=0)] | None = None
+    ema_momentum: Fraction | None = None
+    early_stopping_patience: Positive | None = None
+    plateau_patience: Positive = 3
+    plateau_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1
+
+
+class Phase(TrainingOptions):
+    name: str | None = None
+    unfreeze_stages: Count | Literal["all"] = 0
+    train_batchnorm: bool = False
+
+
+class Finetune(Block):
+    head_dropout: Fraction = 0.0
+    training: TrainingOptions = TrainingOptions()
+    phases: Annotated[list[Phase], Field(min_length=1)]
+
+
+class Embedded(Block):
+    dir: str
+    digits: Annotated[list[Annotated[int, Field(ge=0, le=9)]], Field(min_length=2)]
+
+
+class Validation(Block):
+    min_side: Positive = 8
+    max_pixels: Positive = 90_000_000
+    background: tuple[
+        Annotated[int, Field(ge=0, le=255)],
+        Annotated[int, Field(ge=0, le=255)],
+        Annotated[int, Field(ge=0, le=255)],
+    ] = (255, 255, 255)
+
+    model_config = ConfigDict(extra="forbid", strict=False)  # YAML gives lists
+
+
+class Split(Block):
+    val_fraction: Fraction = 0.15
+    test_fraction: Fraction = 0.0
+    train_per_class: Positive | None = None
+    val_per_class: Positive | None = None
+
+
+class Input(Block):
+    image_size: tuple[Positive, Positive]
+    resize: Literal[RESIZE_MODES] = "squash"
+    batch_size: Positive
+    cache: Literal[CACHE_MODES] = "memory"
+    shuffle_buffer: Positive = 2048
+
+    model_config = ConfigDict(extra="forbid", strict=False)  # YAML gives lists
+
+
+class Task(Block):
+    """An image-folder task: source, target or degradation."""
+
+    data_dir: str | None = None
+    embedded: Embedded | None = None
+    validation: Validation = Validation()
+    split: Split = Split()
+    class_weights: Literal[CLASS_WEIGHTS] = "none"
+    input: Input
+    augmentation: dict[str, Any] = {}  # options checked by data.augment
+
+
+class Degradation(Task):
+    networks: Annotated[list[str], Field(min_length=1)]
+    width: Annotated[float, Field(gt=0)] = 1.0
+    training: TrainingOptions
+
+
+class Report(Block):
+    misclassified: Count = 24
+    grad_cam: Count = 8
+
+
+class Evaluate(Block):
+    top_k: Positive = 5
+    title: str = "Confusion matrix"
+    report: Report = Report()
+
+
+class Predict(Block):
+    data_dir: str | None = None
+    top_k: Positive = 3
+
+
+class Export(Block):
+    formats: list[str]
+    calibration_images: Positive = 200
+    float_agreement: Annotated[float, Field(gt=0, le=1)] = 0.99
+    latency_repeats: Positive = 50
+
+
+class FromScratch(Block):
+    """Notebook 02's settings."""
+
+    architecture: str
+    networks: Annotated[list[str], Field(min_length=1)]
+    images: Positive
+    image_size: tuple[Positive, Positive]
+    width: Annotated[float, Field(gt=0)] = 1.0
+    batch_size: Positive
+    training: TrainingOptions
+
+    model_config = ConfigDict(extra="forbid", strict=False)  # YAML gives lists
+
+
+class Parameters(Block):
+    seed: Count = 42
+    intermediate_dir: str = "data/02_intermediate"
+    compute: Compute = Compute()
+    checkpoints: Checkpoints = Checkpoints()
+    backbone: Backbone | None = None
+    pretrain: TrainingOptions | None = None
+    finetune: Finetune | None = None
+    baseline: TrainingOptions | None = None
+    source: Task | None = None
+    target: Task | None = None
+    degradation: Degradation | None = None
+    evaluate: Evaluate | None = None
+    predict: Predict | None = None
+    export: Export | None = None
+    from_scratch: FromScratch | None = None
+
+
+# How pydantic names one branch of a union in an error's location: not a key.
+_BRANCHES = ("int", "str", "float", "bool", "none")
+
+
+def _location(loc: tuple) -> str:
+    """``('finetune', 'phases', 0, 'epochs')`` → ``finetune.phases[0].epochs``."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part not in _BRANCHES and "[" not in part and not part.startswith("constrained"):
+            text += f".{part}" if text else part
+    return text
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    model: type[BaseModel] = Parameters
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        annotation = field and field.annotation
+        candidates = getattr(annotation, "__args__", (annotation,))
+        inner = [c for c in candidates for c in (c, *getattr(c, "__args__", ()))]
+        models = [c for c in inner if isinstance(c, type) and issubclass(c, BaseModel)]
+        if not models:
+            return []
+        model = models[0]
+    return sorted(model.model_fields)
+
+
+def validate_parameters(parameters: dict) -> Parameters:
+    """The parameters as typed blocks, or a ``ValueError`` listing every problem, one line
+    each: the key, the value given and what is allowed."""
+    try:
+        return Parameters.model_validate(parameters)
+    except ValidationError as error:
+        problems: dict[str, list[str]] = {}
+        for problem in error.errors():
+            key = _location(problem["loc"])
+            if problem["type"] == "extra_forbidden":
+                allowed = _allowed_keys(problem["loc"])
+                problems[key] = [f"{key}: unknown key (a typo?); allowed: {allowed}"]
+            elif problem["type"] == "missing":
+                problems[key] = [f"{key}: missing"]
+            else:
+                said = problems.setdefault(key, [f"{key}={problem['input']!r}: "])
+                said[0] += ("" if said[0].endswith(": ") else ", or ") + problem["msg"].lower()
+        lines = [text for said in problems.values() for text in said]
+        raise ValueError("invalid parameters:\n  " + "\n  ".join(lines)) from None
