@@ -44,8 +44,12 @@ def merge(base: dict, extra: dict) -> dict:
 
 
 def make_project(path: Path) -> Path:
-    """A copy of the project's conf/ in ``path``, with its own data/ and mlflow.db."""
+    """A copy of the project's conf/ in ``path``, with its own data/ and mlflow.db.
+
+    src/ is copied too: Kedro's CLI (``kedro viz``) refuses a source folder outside the
+    project, a link included."""
     shutil.copytree(ROOT / "conf" / "base", path / "conf" / "base")
+    shutil.copytree(ROOT / "src", path / "src", ignore=shutil.ignore_patterns("__pycache__"))
     (path / "conf" / "local").mkdir()
     shutil.copy(ROOT / "pyproject.toml", path / "pyproject.toml")
     return path
