@@ -1,7 +1,16 @@
 import numpy as np
+import pandas as pd
 import pytest
 
-from resnet_finetune.evaluation.metrics import classification_metrics, prediction_table
+from resnet_finetune.evaluation.metrics import (
+    classification_metrics,
+    confusion,
+    confusion_table,
+    most_confident_mistakes,
+    per_class_table,
+    prediction_table,
+)
+from resnet_finetune.evaluation.plots import classes_take_turns
 
 
 def test_metrics_on_a_hand_checked_example():
@@ -41,3 +50,40 @@ def test_binary_metrics():
     metrics = classification_metrics(y_true, probabilities, ["ants", "bees"], top_k=1)
     assert metrics["accuracy"] == metrics["top_k_accuracy"] == 0.5
     assert classification_metrics(y_true, probabilities, ["a", "b"], top_k=2)["top_k_accuracy"] == 1
+
+
+def test_per_class_and_confusion_tables_hold_the_metrics_numbers():
+    y_true = np.array([0, 0, 0, 1, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 0])
+    names = ["a", "b", "c"]
+    metrics = classification_metrics(y_true, np.eye(3)[y_pred], names)
+    per_class = per_class_table(metrics)
+    assert per_class.columns.tolist() == ["label", "precision", "recall", "f1", "support"]
+    assert per_class.set_index("label").loc["a"].tolist() == pytest.approx([0.5, 1 / 3, 0.4, 3])
+    table = confusion_table(confusion(y_true, y_pred, 3), names)
+    counts = table.pivot(index="true_label", columns="predicted_label", values="count")
+    assert counts.to_numpy().tolist() == [[1, 2, 0], [0, 1, 0], [1, 0, 1]]
+    shares = table.groupby("true_label")["share_of_true_label"]
+    assert shares.sum().tolist() == pytest.approx([1, 1, 1])
+    assert table.loc[1, "share_of_true_label"] == pytest.approx(2 / 3)  # a seen as b
+
+
+def test_a_class_without_test_images_has_zero_shares():
+    table = confusion_table(confusion(np.array([0, 0]), np.array([0, 1]), 2), ["a", "b"])
+    assert table["share_of_true_label"].tolist() == [0.5, 0.5, 0, 0]
+
+
+def test_most_confident_mistakes_are_wrong_and_sorted():
+    table = prediction_table(
+        ["w.png", "x.png", "y.png", "z.png"],
+        np.array([0, 0, 1, 1]),
+        np.array([[0.4, 0.6], [0.1, 0.9], [0.2, 0.8], [0.7, 0.3]]),
+        ["no", "yes"],
+    )
+    assert most_confident_mistakes(table, 5)["path"].tolist() == ["x.png", "z.png", "w.png"]
+    assert most_confident_mistakes(table, 1)["path"].tolist() == ["x.png"]
+
+
+def test_classes_take_turns_in_a_grid():
+    rows = pd.DataFrame({"label": ["a", "a", "a", "b", "c", "c"], "n": range(6)})
+    assert classes_take_turns(rows, "label", 5)["n"].tolist() == [0, 3, 4, 1, 5]

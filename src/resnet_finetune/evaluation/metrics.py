@@ -54,6 +54,35 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.nd
     return confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
 
 
+def normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row of a confusion matrix as shares of its true class (a class without test
+    images stays at zero)."""
+    totals = matrix.sum(axis=1, keepdims=True)
+    return np.divide(matrix, totals, out=np.zeros_like(matrix, dtype=float), where=totals > 0)
+
+
+def confusion_table(matrix: np.ndarray, class_names: list[str]) -> pd.DataFrame:
+    """One row per (true, predicted) pair: its count and its share of the true class."""
+    true, predicted = np.meshgrid(class_names, class_names, indexing="ij")
+    return pd.DataFrame(
+        {
+            "true_label": true.ravel(),
+            "predicted_label": predicted.ravel(),
+            "count": matrix.ravel(),
+            "share_of_true_label": normalise_rows(matrix).ravel().round(6),
+        }
+    )
+
+
+def per_class_table(metrics: dict) -> pd.DataFrame:
+    """The ``per_class`` block of ``classification_metrics`` as a table, one row per class."""
+    return (
+        pd.DataFrame.from_dict(metrics["per_class"], orient="index")
+        .rename_axis("label")[["precision", "recall", "f1", "support"]]
+        .reset_index()
+    )
+
+
 def prediction_table(
     paths: list[str], y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str]
 ) -> pd.DataFrame:
@@ -72,6 +101,12 @@ def prediction_table(
     for index, name in enumerate(class_names):
         table[f"p_{name}"] = probabilities[:, index].round(6)
     return table
+
+
+def most_confident_mistakes(predictions: pd.DataFrame, count: int) -> pd.DataFrame:
+    """The ``count`` wrong rows of a prediction table with the highest confidence."""
+    wrong = predictions[~predictions["correct"].astype(bool)]
+    return wrong.sort_values("confidence", ascending=False, kind="stable").head(count)
 
 
 def top_k_table(

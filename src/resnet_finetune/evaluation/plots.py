@@ -8,11 +8,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+
+from resnet_finetune.evaluation.metrics import normalise_rows  # noqa: E402
 
 
 def learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
-    """Loss and accuracy per epoch, train vs validation; phase boundaries marked."""
+    """Loss and accuracy per epoch, train vs validation; each phase shaded and named in
+    the legend (names written on the plot overlap when a phase is short)."""
     x = history["global_epoch"] if "global_epoch" in history else history["epoch"]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, metric in zip(axes, ("loss", "accuracy")):
@@ -20,21 +24,21 @@ def learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
         if f"val_{metric}" in history:
             axis.plot(x, history[f"val_{metric}"], marker=".", label="validation")
         if "phase" in history:
-            starts = x[history["phase"] != history["phase"].shift()]
-            for start, phase in zip(starts, history.loc[starts.index, "phase"]):
-                axis.axvline(start - 0.5, color="grey", linestyle="--", linewidth=0.8)
-                axis.annotate(
-                    phase,
-                    (start - 0.4, 1.0),
-                    xycoords=("data", "axes fraction"),
-                    va="top",
-                    fontsize=8,
-                    color="grey",
+            phases = history["phase"].ne(history["phase"].shift()).cumsum()
+            for number, (_, epochs) in enumerate(x.groupby(phases)):
+                phase = history.loc[epochs.index[0], "phase"]
+                axis.axvspan(
+                    epochs.min() - 0.5,
+                    epochs.max() + 0.5,
+                    color=f"C{number + 2}",
+                    alpha=0.12,
+                    label=f"phase {number + 1}: {phase}",
                 )
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
-        axis.legend()
+        axis.legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
     return figure
@@ -43,11 +47,9 @@ def learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
 def confusion_matrix_figure(matrix: np.ndarray, class_names: list[str], title: str) -> plt.Figure:
     """Counts and row-normalised confusion matrices side by side."""
     figure, axes = plt.subplots(1, 2, figsize=(12, 5))
-    totals = matrix.sum(axis=1, keepdims=True)
-    normalised = np.divide(matrix, totals, out=np.zeros_like(matrix, dtype=float), where=totals > 0)
     for axis, values, fmt, name in (
         (axes[0], matrix, "d", "counts"),
-        (axes[1], normalised, ".2f", "normalised by true class"),
+        (axes[1], normalise_rows(matrix), ".2f", "normalised by true class"),
     ):
         ConfusionMatrixDisplay(values, display_labels=class_names).plot(
             ax=axis, values_format=fmt, colorbar=False, cmap="Blues"
@@ -79,7 +81,7 @@ def degradation_curves(history: pd.DataFrame, title: str) -> plt.Figure:
     return figure
 
 
-def _label_text(label: np.ndarray, class_names: dict[int, str]) -> str:
+def label_text(label: np.ndarray, class_names: dict[int, str]) -> str:
     """A class name, or for a mixed (MixUp/CutMix) label its two largest shares."""
     if np.ndim(label) == 0:
         return class_names[int(label)]
@@ -89,18 +91,67 @@ def _label_text(label: np.ndarray, class_names: dict[int, str]) -> str:
     return " / ".join(f"{class_names[int(i)]} {label[i]:.0%}" for i in top)
 
 
+def classes_take_turns(rows: pd.DataFrame, by: str, count: int) -> pd.DataFrame:
+    """The first ``count`` rows when classes (column ``by``) take turns, so that every
+    class shows up in a grid; within a class, rows keep their order."""
+    turn = rows.groupby(by, sort=False).cumcount()
+    return (
+        rows.assign(_turn=turn)
+        .sort_values(["_turn", by], kind="stable")
+        .head(count)
+        .drop(columns="_turn")
+    )
+
+
 def image_grid(
-    images: np.ndarray, labels: np.ndarray, class_names: dict[int, str], title: str
+    images: np.ndarray,
+    titles: list[str],
+    title: str,
+    heat_maps: list[np.ndarray | None] | None = None,
 ) -> plt.Figure:
-    """uint8 images in a grid of up to eight columns, each titled with its label."""
-    columns = min(8, len(images))
-    rows = -(-len(images) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.8 * rows), squeeze=False)
+    """uint8 images in a grid of up to eight columns, each with its title; a heat map in
+    [0, 1] given for an image is drawn over it, half transparent."""
+    columns = max(1, min(8, len(images)))
+    rows = max(1, -(-len(images) // columns))
+    figure, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(1.6 * columns, 2.0 * rows),
+        squeeze=False,
+        # No ticks: laying out dozens of hidden tick sets costs seconds.
+        subplot_kw={"xticks": [], "yticks": []},
+        # tight_layout lets two-line titles overlap the row above.
+        layout="constrained",
+    )
     for axis in axes.flat:
         axis.axis("off")
-    for axis, image, label in zip(axes.flat, images, labels):
+    if not len(images):
+        axes[0, 0].text(0.5, 0.5, "no images", ha="center", va="center")
+    heat_maps = heat_maps if heat_maps is not None else [None] * len(images)
+    for axis, image, text, heat in zip(axes.flat, images, titles, heat_maps):
         axis.imshow(image, interpolation="nearest")
-        axis.set_title(_label_text(label, class_names), fontsize=7)
+        if heat is not None:
+            axis.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1, interpolation="bilinear")
+        axis.set_title(text, fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
     return figure
+
+
+def example_titles(predictions: pd.DataFrame) -> list[str]:
+    """``true → predicted`` and the confidence, for rows of a prediction table."""
+    return [
+        f"{row.true_label} → {row.predicted_label}\n{row.confidence:.2f}"
+        for row in predictions.itertuples()
+    ]
+
+
+def grad_cam_grid(
+    images: np.ndarray, heat_maps: np.ndarray, titles: list[str], title: str
+) -> plt.Figure:
+    """Each image beside itself under its Grad-CAM heat map."""
+    return image_grid(
+        np.repeat(images, 2, axis=0),
+        [text for image_title in titles for text in (image_title, "Grad-CAM")],
+        title,
+        [heat for heat_map in heat_maps for heat in (None, heat_map)],
+    )

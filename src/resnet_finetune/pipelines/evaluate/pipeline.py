@@ -3,9 +3,11 @@
 from kedro.pipeline import Pipeline, node
 
 from resnet_finetune.pipelines.evaluate.nodes import (
+    build_report,
     compare_with_scratch,
     predict_held_out,
     score_predictions,
+    score_tables,
 )
 
 
@@ -30,7 +32,35 @@ def _scoring(model: str, prefix: str = "") -> list:
 
 
 def create_pipeline() -> Pipeline:
-    return Pipeline(_scoring("finetuned_model"))
+    """Score the fine-tuned model, then the reports a person reads."""
+    return Pipeline(
+        [
+            *_scoring("finetuned_model"),
+            node(
+                score_tables,
+                ["metrics", "test_predictions", "target.class_map"],
+                ["per_class_metrics", "confusion_table"],
+                name="score_tables",
+            ),
+            node(
+                build_report,
+                [
+                    "finetuned_model",
+                    "test_predictions",
+                    "metrics",
+                    "finetune_history",
+                    "target.manifest",
+                    "target.class_map",
+                    "target.ingestion_summary",
+                    "params:target.input",
+                    "params:evaluate",
+                    "parameters",
+                ],
+                ["misclassified_examples", "grad_cam_examples", "evaluation_report"],
+                name="build_report",
+            ),
+        ]
+    )
 
 
 def create_baseline_pipeline() -> Pipeline:
