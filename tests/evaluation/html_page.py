@@ -5,16 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from PIL import Image
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.chromium import chromium_command
 
 # Marks the body with "loaded/total" images once the page and all its images have loaded
 # or failed. (Truncated PNGs still show their size here: png_sizes decodes them in full.)
@@ -77,25 +75,10 @@ def png_sizes(sources: list[str]) -> list[tuple[int, int]]:
 def chromium_images(html: str, folder: Path) -> tuple[int, int]:
     """(loaded, total) images of ``html`` opened from a file in ``folder`` by headless
     Chromium, on a closed network, with a fresh profile."""
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
     page = folder / "page.html"
     page.write_text(html.replace("</body>", _PROBE + "</body>"), encoding="utf-8")
     result = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={folder / 'chromium-profile'}",
-            "--dump-dom",
-            page.as_uri(),
-        ],
+        chromium_command(folder / "chromium-profile", "--dump-dom", page.as_uri()),
         capture_output=True,
         text=True,
         timeout=120,

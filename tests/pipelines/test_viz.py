@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 from PIL import Image
 
 from resnet_finetune.pipeline_registry import register_pipelines
+from tests.chromium import chromium_command
 from tests.pipelines.conftest import latest
 
 KEDRO = [sys.executable, "-m", "kedro"]
@@ -34,17 +34,6 @@ LAYERS = [
     "models",
     "model_output",
     "reporting",
-]
-# The network is closed: without these Chromium waits on connections it cannot make.
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
 ]
 
 
@@ -214,21 +203,17 @@ def drawn_nodes(dom: str) -> dict[str, set[str]]:
 
 
 def test_chromium_draws_the_finetune_pipeline(viz, tmp_path):
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: README's test command installs it"
     shot, dom, log = tmp_path / "finetune.png", tmp_path / "dom.html", tmp_path / "chromium.log"
     # Parameters are hidden unless the URL's types name them.
     page = f"{viz}/?pid=finetune&types=parameters,nodes,datasets"
-    command = [
-        chromium,
-        *CHROMIUM_FLAGS,
-        f"--user-data-dir={tmp_path / 'profile'}",
+    command = chromium_command(
+        tmp_path / "profile",
         "--window-size=1280,800",
         "--virtual-time-budget=15000",
         f"--screenshot={shot}",
         "--dump-dom",
         page,
-    ]
+    )
     with dom.open("wb") as out, log.open("wb") as err:
         with process_group(command, stdout=out, stderr=err) as browser:
             assert browser.wait(timeout=180) == 0, tail(log)
