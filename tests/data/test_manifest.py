@@ -1,3 +1,12 @@
+import fcntl
+import io
+import os
+import pty
+import select
+import struct
+import sys
+import termios
+
 import pandas as pd
 import pytest
 
@@ -7,7 +16,9 @@ from resnet_finetune.data.manifest import (
     SplitSpec,
     balanced_class_weights,
     build_manifest,
+    dataset_sha256,
     discover_files,
+    validate_files,
 )
 from tests.conftest import write_image
 
@@ -104,3 +115,51 @@ def test_balanced_class_weights_follow_the_training_split(class_folder, ingest):
     weights = balanced_class_weights(manifest)
     assert train.to_dict() == {"cat": 32, "dog": 8, "owl": 8}
     assert weights == pytest.approx({"cat": 48 / 96, "dog": 48 / 24, "owl": 48 / 24})
+
+
+def test_dataset_hash_follows_contents_labels_and_splits_not_order_or_paths(class_folder, ingest):
+    manifest, _, _ = ingest(class_folder)
+    digest = dataset_sha256(manifest)
+    assert len(digest) == 64
+    moved = manifest.assign(path="/elsewhere/" + manifest["path"].str.rsplit("/", n=1).str[-1])
+    assert dataset_sha256(moved.iloc[::-1]) == digest
+    relabelled = manifest.copy()
+    relabelled.loc[0, "label"] = "owl" if relabelled.loc[0, "label"] != "owl" else "cat"
+    resplit = manifest.copy()
+    resplit.loc[0, "split"] = "test" if resplit.loc[0, "split"] != "test" else "train"
+    assert len({digest, dataset_sha256(relabelled), dataset_sha256(resplit)}) == 3
+    assert dataset_sha256(manifest.iloc[1:]) != digest
+
+
+def _validate_writing_to(stream, monkeypatch, class_folder, tmp_path) -> None:
+    monkeypatch.setattr(sys, "stderr", stream)
+    files, _ = discover_files(class_folder)
+    validate_files(files, ImageChecks(), tmp_path / "converted")
+    stream.flush()
+
+
+def _written_to_a_terminal(*args) -> str:
+    leader, follower = pty.openpty()
+    # A terminal of 80 columns: a fresh pseudo-terminal has none, and tqdm fits the bar to it.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    with open(follower, "w") as terminal:
+        _validate_writing_to(terminal, *args)
+        written = b""
+        while select.select([leader], [], [], 0)[0]:
+            written += os.read(leader, 65536)
+    os.close(leader)
+    return written.decode()
+
+
+def test_validation_shows_a_progress_bar_only_at_a_terminal_outside_ci(
+    monkeypatch, class_folder, tmp_path
+):
+    args = monkeypatch, class_folder, tmp_path
+    monkeypatch.delenv("CI", raising=False)
+    shown = _written_to_a_terminal(*args)
+    assert "validating images" in shown and "100%" in shown and "30/30" in shown
+    log = io.StringIO()  # not a terminal: a log file, a pipe
+    _validate_writing_to(log, *args)
+    assert log.getvalue() == ""
+    monkeypatch.setenv("CI", "true")
+    assert _written_to_a_terminal(*args) == ""

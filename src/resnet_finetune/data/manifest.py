@@ -7,6 +7,7 @@ nothing disappears silently.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
 from resnet_finetune.data.images import ImageChecks, inspect_image
+from resnet_finetune.progress import progress_bar
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # Folder names that declare a split; "validation" is read as "val".
@@ -161,10 +163,14 @@ def validate_files(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``files`` into readable images (with their facts) and a report of the rest.
 
-    Files are decoded on all cores (Pillow and hashlib release the GIL)."""
+    Files are decoded on all cores (Pillow and hashlib release the GIL), with a progress
+    bar at a terminal (see ``resnet_finetune.progress``)."""
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        inspected = pool.map(
+            lambda path: inspect_image(path, checks, Path(converted_dir)), files["path"]
+        )
         results = list(
-            pool.map(lambda path: inspect_image(path, checks, Path(converted_dir)), files["path"])
+            progress_bar(inspected, total=len(files), desc="validating images", unit="file")
         )
     kept, report = [], []
     for row, (facts, rejection) in zip(files.to_dict("records"), results):
@@ -248,6 +254,19 @@ def build_manifest(
     class_map = {label: index for index, label in enumerate(classes)}
     images["class_index"] = images["label"].map(class_map)
     return images[MANIFEST_COLUMNS].reset_index(drop=True), report, class_map
+
+
+def dataset_sha256(manifest: pd.DataFrame) -> str:
+    """One SHA-256 for the dataset a manifest describes: its images' contents with their
+    labels and splits, in any row order.
+
+    Paths are left out on purpose: the same images in another folder (another checkout,
+    machine or mount) are the same dataset."""
+    rows = sorted(
+        "\t".join(row)
+        for row in manifest[["sha256", "label", "split"]].astype(str).itertuples(index=False)
+    )
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
 def check_class_weights(choice: str) -> None:
