@@ -1,10 +1,16 @@
 """Each registered pipeline, run with SequentialRunner on the embedded digits, tiny."""
 
+import hashlib
 import json
-import sqlite3
+import re
+from pathlib import Path
 
+import keras
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from resnet_finetune.pipeline_registry import register_pipelines
 from tests.pipelines.conftest import latest, versions
@@ -63,24 +69,77 @@ def test_finetune_writes_every_report(finetune_run):
         )
 
 
-def test_mlflow_holds_one_run_with_params_metrics_and_artifacts(finetune_run):
-    with sqlite3.connect(finetune_run / "mlflow.db") as db:
-        # Other tests' runs may share this database: this run is the one named finetune.
-        runs = db.execute("select run_uuid, name from runs where name = 'finetune'").fetchall()
-        run_id = runs[0][0]
-        params = dict(db.execute("select key, value from params where run_uuid=?", (run_id,)))
-        metrics = {k for (k,) in db.execute("select key from metrics where run_uuid=?", (run_id,))}
-        epochs = db.execute(
-            "select count(*) from metrics where run_uuid=? and key='finetune_history.val_loss'",
-            (run_id,),
-        ).fetchone()[0]
-    assert len(runs) == 1
+@pytest.fixture
+def mlflow_client(finetune_run):
+    """A client of the shared project's tracking database, which is also its registry;
+    ``models:/`` URIs resolve there while the test runs."""
+    uri = f"sqlite:///{finetune_run / 'mlflow.db'}"
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    yield mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
+
+
+def test_mlflow_run_is_named_tagged_and_registers_the_finetuned_model(finetune_run, mlflow_client):
+    client = mlflow_client
+    experiment = client.get_experiment_by_name("resnet_finetune")
+    # Other pipelines' runs share this database: this session ran finetune once.
+    (run,) = (
+        run
+        for run in client.search_runs([experiment.experiment_id])
+        if run.info.run_name.startswith("finetune ")
+    )
+    run_id = run.info.run_id
+    assert re.fullmatch(r"finetune \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", run.info.run_name)
+    tags, params = run.data.tags, run.data.params
+    assert tags["git_commit"] == "unknown" and "git_dirty" not in tags  # a copy outside git
+
+    # kedro's session id is the version of everything the run saved.
+    def saved(relative: str) -> Path:
+        return finetune_run / relative / tags["run_id"] / Path(relative).name
+
+    manifest = pd.read_csv(
+        saved("data/03_primary/target_manifest.csv"), dtype=str, keep_default_na=False
+    )
+    rows = sorted("\t".join(row) for row in manifest[["sha256", "label", "split"]].values)
+    assert tags["target.dataset_sha256"] == hashlib.sha256("\n".join(rows).encode()).hexdigest()
+    assert len(tags["source.dataset_sha256"]) == 64
+
+    # Nested parameters flattened, runtime overrides included.
     assert params["backbone.architecture"] == "resnet20"
-    assert {"accuracy", "macro_f1", "top_k_accuracy", "pretrain_history.loss"} <= metrics
-    assert epochs == 2
-    artifacts = finetune_run / "mlruns"
-    names = {p.name for p in artifacts.rglob("*") if p.is_file()}
-    assert {"confusion_matrix.png", "finetuned_model.keras", "metrics.json"} <= names
+    assert params["target.split.train_per_class"] == "6"
+    metrics = json.loads(saved("data/08_reporting/metrics.json").read_text())
+    assert run.data.metrics["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert {"macro_f1", "top_k_accuracy", "pretrain_history.loss"} <= set(run.data.metrics)
+    history = client.get_metric_history(run_id, "finetune_history.val_loss")
+    assert sorted(point.step for point in history) == [1, 2]  # one per epoch of both phases
+    reports = {Path(a.path).name for a in client.list_artifacts(run_id, "reports")}
+    assert {"confusion_matrix.png", "metrics.json", "finetune_learning_curves.png"} <= reports
+
+    logged = client.search_logged_models(
+        [experiment.experiment_id], filter_string=f"source_run_id = '{run_id}'"
+    )
+    assert sorted(model.name for model in logged) == ["finetuned_model", "pretrained_model"]
+    (registered,) = (
+        version
+        for version in client.search_model_versions("name = 'resnet_finetune'")
+        if version.run_id == run_id
+    )
+    uri = f"models:/resnet_finetune/{registered.version}"
+    assert "keras" in mlflow.models.get_model_info(uri).flavors
+    images = np.stack(
+        [
+            np.asarray(Image.open(finetune_run / path).convert("RGB").resize((8, 8)))
+            for path in manifest.loc[manifest["split"] == "test", "path"][:6]
+        ]
+    )
+    assert images.dtype == np.uint8
+    served = mlflow.pyfunc.load_model(uri).predict(images)
+    saved_model = keras.saving.load_model(saved("data/06_models/finetuned_model.keras"))
+    assert served.shape == (6, 5)
+    np.testing.assert_allclose(served, saved_model.predict(images, verbose=0), atol=1e-6)
 
 
 def test_transfer_reuses_the_latest_pretrained_model_and_adds_versions(finetune_run, run_pipeline):
