@@ -36,6 +36,7 @@ class Compute(Block):
     jit_compile: Literal["auto"] | bool = "auto"
     steps_per_execution: Positive = 1
     sync_batchnorm: bool = False
+    deterministic: bool = True
 
 
 class Checkpoints(Block):

@@ -85,16 +85,21 @@ def mlflow_client(finetune_run):
 def test_mlflow_run_is_named_tagged_and_registers_the_finetuned_model(finetune_run, mlflow_client):
     client = mlflow_client
     experiment = client.get_experiment_by_name("resnet_finetune")
-    # Other pipelines' runs share this database: this session ran finetune once.
-    (run,) = (
-        run
-        for run in client.search_runs([experiment.experiment_id])
-        if run.info.run_name.startswith("finetune ")
+    # Other tests' runs share this database: the shared fine-tuning run is the first.
+    run = min(
+        (
+            run
+            for run in client.search_runs([experiment.experiment_id])
+            if run.info.run_name.startswith("finetune ")
+        ),
+        key=lambda run: run.info.start_time,
     )
     run_id = run.info.run_id
     assert re.fullmatch(r"finetune \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", run.info.run_name)
     tags, params = run.data.tags, run.data.params
     assert tags["git_commit"] == "unknown" and "git_dirty" not in tags  # a copy outside git
+    assert tags["seed"] == "42" and tags["version.keras"] == keras.__version__
+    assert {"version.tensorflow", "version.kedro", "version.python"} <= set(tags)
 
     # kedro's session id is the version of everything the run saved.
     def saved(relative: str) -> Path:

@@ -108,6 +108,19 @@ def _strategy(name: str):
     return tf.distribute.MirroredStrategy([device.name for device in devices])
 
 
+def make_deterministic() -> None:
+    """Kernels that give the same result for the same inputs, every run: TensorFlow's
+    op determinism (it also makes tf.data's parallel maps keep their random draws in
+    order), XLA's deterministic GPU reductions for JAX. Costs some GPU speed."""
+    os.environ["XLA_FLAGS"] = " ".join(
+        filter(None, [os.environ.get("XLA_FLAGS"), "--xla_gpu_deterministic_ops=true"])
+    )
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
 @dataclass(frozen=True)
 class Compute:
     """How training runs; the ``compute`` parameter block.
@@ -124,6 +137,8 @@ class Compute:
         global batch rather than each replica's share (worth it for small per-replica
         batches; costs one all-reduce per BatchNorm layer). ``data_parallel`` on JAX
         always computes them over the global batch.
+    deterministic: the same seed gives the same weights and metrics, run after run
+        (``make_deterministic``); off, some kernels are faster but sum in varying order.
     """
 
     precision: str = "auto"
@@ -131,6 +146,7 @@ class Compute:
     jit_compile: bool | str = "auto"
     steps_per_execution: int = 1
     sync_batchnorm: bool = False
+    deterministic: bool = True
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -150,10 +166,9 @@ class Compute:
         spe = self.steps_per_execution
         if not isinstance(spe, int) or isinstance(spe, bool) or spe < 1:
             raise ValueError(f"compute.steps_per_execution={spe!r} must be a positive integer")
-        if not isinstance(self.sync_batchnorm, bool):
-            raise ValueError(
-                f"compute.sync_batchnorm={self.sync_batchnorm!r} must be true or false"
-            )
+        for flag in ("sync_batchnorm", "deterministic"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"compute.{flag}={getattr(self, flag)!r} must be true or false")
 
     @classmethod
     def from_options(cls, options: dict | None) -> Compute:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from contextlib import contextmanager, nullcontext
 
@@ -12,6 +11,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
+from resnet_finetune.progress import show_progress
 from resnet_finetune.training.checkpoints import (
     EpochRecorder,
     Snapshot,
@@ -388,7 +388,8 @@ def train(
                     class_weight=class_weight,
                     callbacks=[*callbacks, recorder],  # last: it records what the others log
                     shuffle=False,  # datasets arrive shuffled by the input pipeline
-                    verbose=_progress_bars() if verbose == "auto" else verbose,
+                    # Keras's per-epoch progress bar (with ETA) where a person watches.
+                    verbose=int(show_progress(sys.stdout)) if verbose == "auto" else verbose,
                 )
             if checkpoint is not None:
                 snapshot.finished = True
@@ -397,8 +398,3 @@ def train(
         _copy_state(trained, model)
         model.compile(**compile_settings())  # compiled like the copy, so evaluate() works
     return pd.DataFrame(snapshot.history)
-
-
-def _progress_bars() -> int:
-    """Keras's per-epoch progress bar (with ETA) on a terminal; nothing in CI or a log."""
-    return 1 if sys.stdout.isatty() and not os.environ.get("CI") else 0

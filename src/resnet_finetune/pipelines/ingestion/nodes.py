@@ -23,7 +23,7 @@ from resnet_finetune.data.manifest import (
     check_class_weights,
     summarise,
 )
-from resnet_finetune.evaluation.plots import image_grid
+from resnet_finetune.evaluation.plots import classes_take_turns, image_grid, label_text
 from resnet_finetune.training import Compute
 
 
@@ -72,6 +72,13 @@ def make_input_datasets(
     ``input.batch_size`` is per replica: the batches hold that many per training replica."""
     arguments = input_arguments(input_options, Path(intermediate_dir) / "cache")
     arguments["batch_size"] *= Compute.from_options(compute).replicas
+    training_images = int((manifest["split"] == "train").sum())
+    if arguments["batch_size"] > training_images:
+        raise ValueError(
+            f"input.batch_size={input_options['batch_size']} (× replicas: "
+            f"{arguments['batch_size']}) is larger than the {training_images} training images: "
+            "each epoch would be one partial batch; lower input.batch_size"
+        )
     train = image_dataset(manifest, "train", shuffle=True, seed=seed, **arguments)
     val = image_dataset(manifest, "val", shuffle=False, seed=seed, **arguments)
     return train, val
@@ -103,9 +110,7 @@ def preview_augmentation(
     classes taking turns."""
     _, image_options, mixing = split_augmentation(augmentation)
     train = manifest[manifest["split"] == "train"]
-    # Classes take turns, so that every class shows up in the grid.
-    turn = train.groupby("label").cumcount()
-    rows = train.assign(turn=turn).sort_values(["turn", "class_index"]).head(count)
+    rows = classes_take_turns(train, "class_index", count)
     arguments = {**input_arguments(input_options, None), "cache": "none", "batch_size": len(rows)}
     images = image_dataset(rows, "train", shuffle=False, seed=seed, **arguments)
     augmented = apply_augmentation(
@@ -116,4 +121,5 @@ def preview_augmentation(
     )
     batch, labels = next(iter(augmented))
     names = {index: name for name, index in class_map.items()}
-    return image_grid(batch.numpy(), labels.numpy(), names, title="What training sees")
+    titles = [label_text(label, names) for label in labels.numpy()]
+    return image_grid(batch.numpy(), titles, title="What training sees")
