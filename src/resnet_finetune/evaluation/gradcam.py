@@ -10,21 +10,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
-def _layers(model: keras.Model):
-    """Every layer of ``model`` in graph order, nested models opened in place."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _layers(layer)
-        else:
-            yield layer
+from resnet_finetune.models.resnet import leaf_layers
 
 
 def feature_map_layer(model: keras.Model, layer_name: str | None = None) -> keras.Layer:
     """The layer named ``layer_name``, searched in nested models too; by default the last
     layer with a spatial (batch, height, width, channels) output: for a ResNet, the output
     of its last residual block."""
-    layers = list(_layers(model))
+    layers = list(leaf_layers(model))
     if layer_name is not None:
         for layer in layers:
             if layer.name == layer_name:
@@ -37,7 +30,7 @@ def feature_map_layer(model: keras.Model, layer_name: str | None = None) -> kera
 
 
 def _holds(model: keras.Model, target: keras.Layer) -> bool:
-    return any(layer is target for layer in _layers(model))
+    return any(layer is target for layer in leaf_layers(model))
 
 
 def _logits(layer: keras.Layer) -> keras.Layer:

@@ -402,9 +402,9 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> int:
     Returns how many layers were copied; a same-named layer whose weight shapes differ
     raises a ``ValueError`` naming it.
     """
-    source_layers = {layer.name: layer for layer in _all_layers(source)}
+    source_layers = {layer.name: layer for layer in leaf_layers(source)}
     copied = 0
-    for layer in _all_layers(target):
+    for layer in leaf_layers(target):
         origin = source_layers.get(layer.name)
         if origin is None or not layer.weights:
             continue
@@ -417,9 +417,14 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> int:
     return copied
 
 
-def _all_layers(model: keras.Model):
+def all_layers(model: keras.Model):
+    """Every layer of ``model`` in order, a nested model followed by its own layers."""
     for layer in model.layers:
+        yield layer
         if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
+            yield from all_layers(layer)
+
+
+def leaf_layers(model: keras.Model):
+    """Every layer of ``model`` in order, nested models opened in place."""
+    return (layer for layer in all_layers(model) if not isinstance(layer, keras.Model))

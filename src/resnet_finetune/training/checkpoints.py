@@ -24,6 +24,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from resnet_finetune.models.resnet import all_layers
+
 logger = logging.getLogger(__name__)
 
 _LATEST = "latest"
@@ -40,14 +42,6 @@ class Snapshot:
     finished: bool = False
 
 
-def layers_of(model: keras.Model):
-    """Every layer of ``model``, those of nested models included, in order."""
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from layers_of(layer)
-
-
 def fingerprint(model: keras.Model, settings: dict) -> str:
     """Identifies a training: the model's layers (configuration, random seeds, trainable
     flags; not their names, which Keras numbers per process) and every setting that
@@ -58,7 +52,7 @@ def fingerprint(model: keras.Model, settings: dict) -> str:
             layer.trainable,
             {} if isinstance(layer, keras.Model) else layer.get_config() | {"name": None},
         ]
-        for layer in layers_of(model)
+        for layer in all_layers(model)
     ]
     text = json.dumps([layers, settings], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

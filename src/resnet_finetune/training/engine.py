@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 from keras import ops
 
+from resnet_finetune.models.resnet import all_layers
 from resnet_finetune.progress import show_progress
 from resnet_finetune.training.checkpoints import (
     EpochRecorder,
     Snapshot,
     TrainingCheckpoint,
     fingerprint,
-    layers_of,
 )
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.schedules import make_schedule
@@ -129,7 +129,7 @@ def make_loss(label_rank: int, label_smoothing: float = 0.0) -> keras.losses.Los
 
 def _copy_state(source: keras.Model, target: keras.Model) -> None:
     """Trainable flags and weights of ``source`` into ``target``, a clone of it."""
-    for source_layer, target_layer in zip(layers_of(source), layers_of(target), strict=True):
+    for source_layer, target_layer in zip(all_layers(source), all_layers(target), strict=True):
         target_layer.trainable = source_layer.trainable
     values = {variable.path: variable for variable in source.weights}
     for variable in target.weights:
