@@ -30,3 +30,14 @@ def class_folder(tmp_path) -> Path:
         for i in range(10):
             write_image(root / label / f"{i}.png", seed=100 * c + i)
     return root
+
+
+# Fixtures of one shared Kedro project (tests/pipelines/conftest.py): the tests that use
+# them run in one pytest-xdist worker, in order, so that the project is built once.
+_SHARED_PROJECT = {"project", "run_pipeline", "finetune_run"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if _SHARED_PROJECT & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("shared_project"))

@@ -12,6 +12,10 @@ def load_version(project, relative, version):
     return project / relative / version / relative.rsplit("/", 1)[-1]
 
 
+# The shared project's other tests count versions relative to what they find, and pick
+# the fixture's MLflow run as the first finetune run that finished.
+
+
 def test_two_seeded_runs_give_identical_metrics_and_weights(finetune_run, run_pipeline):
     project = finetune_run
     metrics_path, model_path = (

@@ -15,6 +15,9 @@ from PIL import Image
 from resnet_finetune.pipeline_registry import register_pipelines
 from tests.pipelines.conftest import latest, versions
 
+METRICS = "data/08_reporting/metrics.json"
+FINETUNED = "data/06_models/finetuned_model.keras"
+
 
 def test_registered_pipelines():
     pipelines = register_pipelines()
@@ -85,12 +88,13 @@ def mlflow_client(finetune_run):
 def test_mlflow_run_is_named_tagged_and_registers_the_finetuned_model(finetune_run, mlflow_client):
     client = mlflow_client
     experiment = client.get_experiment_by_name("resnet_finetune")
-    # Other tests' runs share this database: the shared fine-tuning run is the first.
+    # Other tests' runs share this database (some stopped by bad input on purpose): the
+    # shared fine-tuning run is the first that finished.
     run = min(
         (
             run
             for run in client.search_runs([experiment.experiment_id])
-            if run.info.run_name.startswith("finetune ")
+            if run.info.run_name.startswith("finetune ") and run.info.status == "FINISHED"
         ),
         key=lambda run: run.info.start_time,
     )
@@ -147,17 +151,25 @@ def test_mlflow_run_is_named_tagged_and_registers_the_finetuned_model(finetune_r
     np.testing.assert_allclose(served, saved_model.predict(images, verbose=0), atol=1e-6)
 
 
+def saved_versions(project, relative: str) -> list[Path]:
+    """The files of every saved version of a versioned catalog entry, oldest first."""
+    return [project / relative / v / Path(relative).name for v in versions(project, relative)]
+
+
+def same_weights(first: Path, second: Path) -> bool:
+    a, b = (keras.saving.load_model(path, compile=False).weights for path in (first, second))
+    return all(np.array_equal(x.numpy(), y.numpy()) for x, y in zip(a, b, strict=True))
+
+
 def test_transfer_reuses_the_latest_pretrained_model_and_adds_versions(finetune_run, run_pipeline):
     project = finetune_run
-    before = versions(project, "data/06_models/finetuned_model.keras")
+    pretrained_before = versions(project, "data/06_models/pretrained_model.keras")
+    before, reports_before = versions(project, FINETUNED), versions(project, METRICS)
     run_pipeline("transfer")
-    assert (
-        versions(project, "data/06_models/pretrained_model.keras")
-        == versions(project, "data/06_models/pretrained_model.keras")[:1]
-    )
-    after = versions(project, "data/06_models/finetuned_model.keras")
+    assert versions(project, "data/06_models/pretrained_model.keras") == pretrained_before
+    after = versions(project, FINETUNED)
     assert len(after) == len(before) + 1 and after[: len(before)] == before
-    assert len(versions(project, "data/08_reporting/metrics.json")) == len(after)
+    assert len(versions(project, METRICS)) == len(reports_before) + 1
 
 
 def test_evaluate_scores_the_latest_finetuned_model(finetune_run, run_pipeline):
@@ -173,10 +185,14 @@ def test_evaluate_scores_the_latest_finetuned_model(finetune_run, run_pipeline):
     assert first["accuracy"] == last["accuracy"]
 
 
-def test_pretrain_alone(finetune_run, run_pipeline):
-    count = len(versions(finetune_run, "data/06_models/pretrained_model.keras"))
+def test_pretrain_alone_repeats_the_pretrained_weights_exactly(finetune_run, run_pipeline):
+    pretrained = "data/06_models/pretrained_model.keras"
+    count = len(versions(finetune_run, pretrained))
     run_pipeline("pretrain")
-    assert len(versions(finetune_run, "data/06_models/pretrained_model.keras")) == count + 1
+    models = saved_versions(finetune_run, pretrained)
+    assert len(models) == count + 1
+    # Same seed, same data: the same weights as the finetune run's pretraining, bit for bit.
+    assert same_weights(models[0], models[-1])
 
 
 def test_degradation_writes_curves_and_a_table(project, run_pipeline):
