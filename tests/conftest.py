@@ -33,11 +33,15 @@ def class_folder(tmp_path) -> Path:
 
 
 # Fixtures of one shared Kedro project (tests/pipelines/conftest.py): the tests that use
-# them run in one pytest-xdist worker, in order, so that the project is built once.
+# them run in one pytest-xdist worker, in order, so that the project is built once. Other
+# tests go by module, so that a module's fixtures (six training processes for the
+# distribution tests) run once, not once per worker.
 _SHARED_PROJECT = {"project", "run_pipeline", "finetune_run"}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if _SHARED_PROJECT & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("shared_project"))
+        shared = _SHARED_PROJECT & set(getattr(item, "fixturenames", ()))
+        item.add_marker(
+            pytest.mark.xdist_group("shared_project" if shared else item.module.__name__)
+        )
