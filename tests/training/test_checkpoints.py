@@ -187,3 +187,26 @@ def test_plateau_schedule_lowers_the_learning_rate_when_validation_stalls(data):
         )
     with pytest.raises(ValueError, match="no warm-up"):
         train(make_model(), data, epochs=1, learning_rate=0.1, schedule="plateau", warmup_epochs=1)
+
+
+def test_a_kill_while_the_finished_state_is_written_leaves_the_last_epoch(
+    data, tmp_path, monkeypatch
+):
+    # The finished state carries the last epoch's numbers: it must not replace that
+    # epoch's snapshot before it is complete.
+    checkpoint = TrainingCheckpoint(tmp_path / "run")
+    savez = np.savez
+    saves = []
+
+    def dies_on_the_finished_state(*args, **kwargs):
+        saves.append(1)
+        if len(saves) > OPTIONS["epochs"]:
+            raise KeyboardInterrupt
+        savez(*args, **kwargs)
+
+    monkeypatch.setattr(np, "savez", dies_on_the_finished_state)
+    with pytest.raises(KeyboardInterrupt):
+        train(make_model(), data, checkpoint=checkpoint, **OPTIONS)
+    monkeypatch.undo()
+    snapshot = checkpoint.restore(compiled(make_model()), _identity_of(tmp_path / "run"))
+    assert (snapshot.epoch, snapshot.finished) == (OPTIONS["epochs"], False)

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,11 +115,11 @@ class TrainingCheckpoint:
 
     def save(self, model: keras.Model, identity: str, snapshot: Snapshot) -> None:
         """Write ``snapshot`` with ``model``'s weights and optimizer state, atomically."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        name = f"state-{snapshot.epoch:06d}-{snapshot.step:09d}"
+        # A new folder each time, never the one ``latest`` names: the finished state has
+        # the last epoch's numbers, and a resumed epoch reaches its saved step again.
+        name = f"state-{snapshot.epoch:06d}-{snapshot.step:09d}-{time.time_ns()}"
         folder = self.directory / name
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir()
+        folder.mkdir(parents=True)
         model.save_weights(folder / "model.weights.h5")
         np.savez(
             folder / "seeds.npz", **{str(i): v.numpy() for i, v in enumerate(_seed_states(model))}
