@@ -361,9 +361,9 @@ def train(
     # keras.distribution (JAX) lays out data and optimizer variables only inside its scope.
     with compute.scope():
         trained.compile(**compile_settings())
-        identity = fingerprint(trained, settings)
-        snapshot = Snapshot()
+        snapshot, identity = Snapshot(), ""
         if checkpoint is not None:
+            identity = fingerprint(trained, settings)
             trained.optimizer.build(trained.trainable_variables)
             snapshot = checkpoint.restore(trained, identity)
         if snapshot.finished:
