@@ -16,6 +16,9 @@ import keras
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
+from resnet_finetune.models.card import card_of, write_card
+from resnet_finetune.models.resnet import load_model
+
 
 def _partial(path: Path) -> Path:
     """Where ``path`` is written before it is complete: hidden, same folder, same suffix
@@ -25,19 +28,26 @@ def _partial(path: Path) -> Path:
 
 
 class AtomicModelDataset(TensorFlowModelDataset):
-    """``tensorflow.TensorFlowModelDataset`` whose local versions are written atomically
-    (it copies the file into place, which a kill can interrupt)."""
+    """A local ``.keras`` model, versioned, written atomically (kedro-datasets'
+    ``TensorFlowModelDataset`` copies the file into place, which a kill can interrupt),
+    with its model card (class names, held-out split, parameters) inside the file, and
+    loaded in Keras's safe mode with that card."""
 
     def save(self, data: keras.Model) -> None:
         if self._protocol not in ("file", ""):
-            return super().save(data)
+            raise DatasetError(f"{self._filepath}: only local model files are supported")
         target = Path(self._get_save_path())
         partial = _partial(target)
         try:
             keras.saving.save_model(data, partial, **self._save_args)
+            if (card := card_of(data, required=False)) is not None:
+                write_card(partial, card)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
+
+    def load(self) -> keras.Model:
+        return load_model(self._get_load_path())
 
 
 class FolderDataset(AbstractVersionedDataset[Path, Path]):

@@ -1,47 +1,35 @@
-"""Log every persisted output of a run to the MLflow run that kedro-mlflow opened."""
+"""Cross-cutting work around a run: parameter checks, MLflow records, run records,
+checkpoint clean-up. Nothing here decides what a pipeline computes.
+
+Heavy libraries (TensorFlow, Keras, MLflow) are imported where they are used, so that
+``kedro --help`` and ``kedro registry list`` start fast.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import platform
+import shutil
 import subprocess
 from datetime import datetime
 from importlib.metadata import version
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-import keras
-import matplotlib.pyplot as plt
-import mlflow
-import numpy as np
-import pandas as pd
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
-from kedro.io import MemoryDataset
-from mlflow.models import ModelSignature
-from mlflow.types import Schema, TensorSpec
-
-from resnet_finetune.config import check_parameters
-from resnet_finetune.data.manifest import dataset_sha256
-from resnet_finetune.evaluation.report import flatten
-from resnet_finetune.training import Compute, TrainingCheckpoint
-from resnet_finetune.training.compute import make_deterministic
 
 logger = logging.getLogger(__name__)
 
-# Tables longer than this (a manifest of a million images) stay out of MLflow.
-_MAX_TABLE_ROWS = 100_000
 # Whose versions each run records, with Python's.
 _LIBRARIES = ("resnet_finetune", "tensorflow", "keras", "kedro", "mlflow", "numpy")
 # Saved models registered in the MLflow model registry, and under which name.
 REGISTERED_MODELS = {"finetuned_model": "resnet_finetune"}
-
-
-def _schema(tensors: list) -> Schema:
-    """MLflow's description of Keras inputs or outputs, with the dtypes the model declares
-    (uint8 images; ``mlflow.keras``'s own helper would say float32) and any batch size."""
-    return Schema(
-        [TensorSpec(np.dtype(t.dtype), [-1 if d is None else d for d in t.shape]) for t in tensors]
-    )
+# Where each run's record (running, complete, failed, interrupted) is kept, and where a
+# run that did not complete leaves its outputs, so that "latest" is always complete.
+RUNS_DIR = "data/runs"
+INCOMPLETE_DIR = "data/incomplete_runs"
 
 
 def git_commit(path: Path) -> tuple[str, bool | None]:
@@ -59,19 +47,41 @@ def git_commit(path: Path) -> tuple[str, bool | None]:
     return head.strip(), bool(status.strip())
 
 
-def _numeric_leaves(tree: dict, prefix: str = "") -> dict[str, float]:
-    return {
-        name: float(value)
-        for name, value in flatten(tree, prefix).items()
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-    }
+def saved_file(dataset) -> Path:
+    """The file (or folder) a local dataset has just written: its version's path when
+    versioned."""
+    if getattr(dataset, "_version", None) is not None:
+        return Path(dataset._get_versioned_path(dataset.resolve_save_version()))
+    return Path(PurePosixPath(dataset._filepath))
+
+
+def numeric_leaves(tree: dict, exclude: tuple[str, ...] = (), prefix: str = "") -> dict:
+    """Numbers of a nested dict, keyed by their dotted path; subtrees named in
+    ``exclude`` (per-class blocks, keyed by class names, which are data) are left out."""
+    leaves = {}
+    for key, value in tree.items():
+        if key in exclude:
+            continue
+        if isinstance(value, dict):
+            leaves.update(numeric_leaves(value, exclude, f"{prefix}{key}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            leaves[f"{prefix}{key}"] = float(value)
+    return leaves
 
 
 class MlflowReportsHook:
-    """Figures, tables, metrics, per-epoch histories and models become MLflow records.
+    """Logs what the catalog declares for MLflow, in each entry's
+    ``metadata: {mlflow: {log: ...}}``:
 
-    Only datasets that the catalog persists are logged; in-memory hand-overs are not.
-    Nothing happens outside an active MLflow run.
+    - ``artifact``: the saved file, under ``reports/`` (figures, tables, HTML, JSON);
+    - ``metrics``: the saved file, and its numbers as metrics (``prefix``, ``exclude``);
+    - ``history``: the saved file, and one metric series per column, step = epoch;
+    - ``dataset``: the saved manifest, and an MLflow dataset input named after its
+      namespace with its content hash as digest (the UI's Dataset column);
+    - ``model``: the saved model as an ``ImageClassifier`` (images in, class names
+      out), registered per ``REGISTERED_MODELS``.
+
+    Nothing is logged that the catalog does not declare; nothing outside an MLflow run.
     """
 
     def __init__(self):
@@ -83,49 +93,40 @@ class MlflowReportsHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data) -> None:
+        import mlflow
+
         if mlflow.active_run() is None or self._catalog is None:
             return
-        if isinstance(self._catalog.get(dataset_name), MemoryDataset):
+        dataset = self._catalog.get(dataset_name)
+        declared = ((getattr(dataset, "metadata", None) or {}).get("mlflow")) or {}
+        kind = declared.get("log")
+        if kind is None:
             return
-        name = dataset_name.replace(".", "_")
-        if dataset_name.rpartition(".")[2] == "manifest":
-            # The images, labels and splits the run used, as "target.dataset_sha256".
-            prefix = dataset_name.removesuffix("manifest")
-            mlflow.set_tag(f"{prefix}dataset_sha256", dataset_sha256(data))
-        if isinstance(data, plt.Figure):
-            mlflow.log_figure(data, f"reports/{name}.png")
-            plt.close(data)
-        elif isinstance(data, keras.Model):
-            self._log_model(name, data, REGISTERED_MODELS.get(dataset_name))
-        elif isinstance(data, pd.DataFrame) and "epoch" in data:
-            self._log_history(name, data)
-        elif isinstance(data, pd.DataFrame) and len(data) <= _MAX_TABLE_ROWS:
-            mlflow.log_table(data, f"tables/{name}.json")
-        elif isinstance(data, str) and data.startswith("<!DOCTYPE html>"):
-            mlflow.log_text(data, f"reports/{name}.html")
-        elif isinstance(data, dict):
-            mlflow.log_dict(data, f"reports/{name}.json")
-            prefix = "" if dataset_name == "metrics" else f"{name}."
-            mlflow.log_metrics(_numeric_leaves(data, prefix))
+        path = saved_file(dataset)
+        if kind == "model":
+            from resnet_finetune.serving import log_classifier
+
+            name = dataset_name.replace(".", "_")
+            log_classifier(path, name, REGISTERED_MODELS.get(dataset_name))
+            return
+        if path.is_dir():
+            mlflow.log_artifacts(str(path), f"reports/{path.parent.name}")
+        else:
+            mlflow.log_artifact(str(path), "reports")
+        if kind == "metrics":
+            prefix = declared.get("prefix", "")
+            leaves = numeric_leaves(data, tuple(declared.get("exclude", ())))
+            mlflow.log_metrics({f"{prefix}{key}": value for key, value in leaves.items()})
+        elif kind == "history":
+            self._log_history(declared.get("prefix", ""), data)
+        elif kind == "dataset":
+            self._log_dataset(dataset_name.rpartition(".")[0] or dataset_name, data)
 
     @staticmethod
-    def _log_model(name: str, model: keras.Model, registered_name: str | None) -> None:
-        """The model with MLflow's keras flavour (loadable with ``mlflow.pyfunc``),
-        registered as a new version of ``registered_name`` when one is given."""
-        backend = keras.backend.backend()
-        mlflow.keras.log_model(
-            model,
-            name=name,
-            signature=ModelSignature(_schema(model.inputs), _schema(model.outputs)),
-            registered_model_name=registered_name,
-            # Given, not inferred: inferring loads the model in a subprocess (slow), which
-            # fails anyway without this project's layers imported.
-            pip_requirements=[f"keras=={keras.__version__}", f"{backend}=={version(backend)}"],
-        )
-
-    @staticmethod
-    def _log_history(name: str, history: pd.DataFrame) -> None:
+    def _log_history(prefix: str, history) -> None:
         """Per-epoch metrics; a history of several networks gets one series per network."""
+        import mlflow
+
         step_column = "global_epoch" if "global_epoch" in history else "epoch"
         metrics = history.select_dtypes("number").drop(
             columns=["epoch", "global_epoch"], errors="ignore"
@@ -133,8 +134,24 @@ class MlflowReportsHook:
         networks = history["network"] + "." if "network" in history else [""] * len(history)
         for step, network, row in zip(history[step_column], networks, metrics.to_dict("records")):
             mlflow.log_metrics(
-                {f"{name}.{network}{k}": float(v) for k, v in row.items()}, step=int(step)
+                {f"{prefix}{network}{k}": float(v) for k, v in row.items()}, step=int(step)
             )
+
+    @staticmethod
+    def _log_dataset(namespace: str, manifest) -> None:
+        """The images, labels and splits the run used: an MLflow dataset input (name,
+        content hash) and the tag ``<namespace>.dataset_sha256``."""
+        import mlflow
+
+        from resnet_finetune.data.manifest import dataset_sha256
+
+        digest = dataset_sha256(manifest)
+        mlflow.set_tag(f"{namespace}.dataset_sha256", digest)
+        table = manifest[["path", "label", "split", "sha256"]]
+        mlflow.log_input(
+            mlflow.data.from_pandas(table, name=f"{namespace} images", digest=digest[:36]),
+            context=namespace,
+        )
 
 
 def anchored_sqlite_uri(uri: str | None, root: Path) -> str | None:
@@ -157,6 +174,10 @@ class MlflowRunHook:
     # working directory, so a notebook in notebooks/ would open a database of its own.
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
+        # Keras whole before kedro-mlflow switches autologging off: MLflow's TensorFlow
+        # integration would otherwise import it half-way (a circular import warning).
+        import keras  # noqa: F401
+
         self._context = context
         loader = context.config_loader
         loader.config_patterns.setdefault("mlflow", ["mlflow*", "mlflow*/**", "**/mlflow*"])
@@ -172,6 +193,8 @@ class MlflowRunHook:
     # Last: after kedro-mlflow's before_pipeline_run has started the run.
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict, catalog) -> None:
+        import mlflow
+
         run = mlflow.active_run()
         if run is None or self._context is None:
             return
@@ -185,6 +208,7 @@ class MlflowRunHook:
         if dirty is not None:
             mlflow.set_tag("git_dirty", str(dirty).lower())
         mlflow.set_tag("seed", catalog.load("parameters").get("seed"))
+        mlflow.set_tag("kedro_save_version", run_params.get("run_id"))
         versions = {name: version(name) for name in _LIBRARIES}
         mlflow.set_tags({f"version.{k}": v for k, v in versions.items()})
         mlflow.set_tag("version.python", platform.python_version())
@@ -197,6 +221,10 @@ class ParameterCheckHook:
     # an error here would leave open.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline, catalog) -> None:
+        from resnet_finetune.config import check_parameters
+        from resnet_finetune.training import Compute
+        from resnet_finetune.training.compute import make_deterministic
+
         parameters = catalog.load("parameters")
         # The distribution strategy first, before any TensorFlow operation runs (the
         # checks below build Keras layers): a MultiWorkerMirroredStrategy can only be
@@ -224,14 +252,97 @@ class ParameterCheckHook:
             )
 
 
-class CheckpointCleanupHook:
-    """A run that finishes removes the training checkpoints it resumed from or wrote;
-    a run that fails or is killed keeps them for the next attempt."""
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunRecordHook:
+    """Every run leaves a record in ``data/runs/<save version>.json``: running, then
+    complete or failed. The outputs of a run that failed, or was killed (its record
+    still says running and its process is gone), are moved under
+    ``data/incomplete_runs/<save version>/`` — kept, visible as such, and never the
+    "latest" version that a later run, notebook or report loads."""
+
+    def __init__(self):
+        self._root = Path.cwd()
+        self._record: Path | None = None
 
     @hook_impl
-    def after_pipeline_run(self, catalog) -> None:
-        checkpoint = TrainingCheckpoint.from_options(
-            catalog.load("parameters").get("checkpoints"), ""
+    def after_context_created(self, context) -> None:
+        self._root = Path(context.project_path)
+
+    # At catalog creation, before any "latest" version is looked up.
+    @hook_impl
+    def after_catalog_created(self) -> None:
+        for record in sorted((self._root / RUNS_DIR).glob("*.json")):
+            state = json.loads(record.read_text())
+            if state["status"] == "running" and not _alive(state["pid"]):
+                self._close(record, state, "interrupted", "the process ended without finishing")
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict) -> None:
+        self._record = self._root / RUNS_DIR / f"{run_params['run_id']}.json"
+        self._record.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "status": "running",
+            "pid": os.getpid(),
+            "pipelines": run_params.get("pipeline_names") or ["__default__"],
+            "started": datetime.now().isoformat(timespec="seconds"),
+        }
+        self._record.write_text(json.dumps(state, indent=1))
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        if self._record is not None:
+            state = json.loads(self._record.read_text())
+            state.update(status="complete", ended=datetime.now().isoformat(timespec="seconds"))
+            self._record.write_text(json.dumps(state, indent=1))
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        if self._record is not None:
+            state = json.loads(self._record.read_text())
+            self._close(self._record, state, "failed", f"{type(error).__name__}: {error}")
+
+    def _close(self, record: Path, state: dict, status: str, reason: str) -> None:
+        """Mark the run ``status`` and move its outputs out of the way of "latest"."""
+        version = record.stem
+        moved = []
+        for folder in sorted((self._root / "data").glob(f"*/*/{version}")):
+            relative = folder.relative_to(self._root / "data")
+            if relative.parts[0] == Path(INCOMPLETE_DIR).name:
+                continue
+            destination = self._root / INCOMPLETE_DIR / version / relative
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(folder, destination)
+            moved.append(str(relative.parent))
+        state.update(
+            status=status,
+            reason=reason,
+            ended=datetime.now().isoformat(timespec="seconds"),
+            outputs_moved_to=str(Path(INCOMPLETE_DIR) / version),
+            outputs=moved,
         )
-        if checkpoint is not None:
-            checkpoint.clear()
+        record.write_text(json.dumps(state, indent=1))
+        logger.warning(
+            "run %s %s (%s): its %d outputs are in %s, not the latest versions",
+            version, status, reason, len(moved), Path(INCOMPLETE_DIR) / version,
+        )
+
+
+class CheckpointCleanupHook:
+    """A run that finishes removes the training checkpoints it trained in — its own
+    only; a run that fails or is killed keeps them for the next attempt, and other runs'
+    checkpoints are never touched."""
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        from resnet_finetune.training.checkpoints import clear_trained
+
+        clear_trained()

@@ -36,7 +36,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "pretrain": pretraining,
         "transfer": transfer,
         "baseline": baseline,
-        "evaluate": target + evaluation,
+        "evaluate": evaluation,
         "degradation": degradation.pipeline.create_pipeline(),
         "predict": predict.pipeline.create_pipeline(),
         "export": export.pipeline.create_pipeline(),

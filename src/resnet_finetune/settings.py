@@ -5,12 +5,19 @@ from resnet_finetune.hooks import (
     MlflowReportsHook,
     MlflowRunHook,
     ParameterCheckHook,
+    RunRecordHook,
 )
 
 # kedro-mlflow's own hook (found through its entry point) opens one MLflow run per
 # pipeline run and logs the parameters; MlflowRunHook names it and tags the git commit,
 # MlflowReportsHook adds the reports, histories, dataset hashes and models.
-HOOKS = (ParameterCheckHook(), MlflowRunHook(), MlflowReportsHook(), CheckpointCleanupHook())
+HOOKS = (
+    ParameterCheckHook(),
+    RunRecordHook(),
+    MlflowRunHook(),
+    MlflowReportsHook(),
+    CheckpointCleanupHook(),
+)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

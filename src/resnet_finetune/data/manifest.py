@@ -302,3 +302,15 @@ def summarise(manifest: pd.DataFrame, report: pd.DataFrame) -> dict:
             reason: int(n) for reason, n in report["reason"].value_counts().items()
         },
     }
+
+
+def data_identity(manifest: pd.DataFrame, seed: int, input_options: dict, augmentation: dict) -> dict:
+    """What decides the data a training sees, besides its own settings: the images with
+    their labels and splits, the seed (order, augmentation), how images are read and
+    augmented. Part of a training checkpoint's identity."""
+    return {
+        "dataset_sha256": dataset_sha256(manifest),
+        "seed": seed,
+        "input": input_options,
+        "augmentation": augmentation,
+    }

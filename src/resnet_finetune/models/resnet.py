@@ -368,9 +368,12 @@ def load_imagenet_weights(model: keras.Model, name: str, variant: str, include_t
 
 def load_model(path: str | Path) -> keras.Model:
     """A saved ``.keras`` model, uncompiled, in Keras's safe mode: a file whose layers
-    would run arbitrary Python (a ``Lambda`` holding bytecode) is refused, naming it."""
+    would run arbitrary Python (a ``Lambda`` holding bytecode) is refused, naming it.
+    A model card in the file (``models.card``) comes with it."""
+    from resnet_finetune.models.card import attach_card, read_card
+
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except ValueError as error:
         if "safe_mode" not in str(error):
             raise
@@ -379,6 +382,8 @@ def load_model(path: str | Path) -> keras.Model:
             "refused: only load it with keras.saving.load_model(..., safe_mode=False) if you "
             "trust its author"
         ) from error
+    card = read_card(path)
+    return attach_card(model, card) if card is not None else model
 
 
 def load_weights_by_name(model: keras.Model, path: str) -> None:

@@ -5,12 +5,20 @@ weights — the optimizer's step counter is the schedule's position —, the ran
 generators of augmentation and dropout layers, the epochs done and their metrics) and a
 ``latest`` file naming the newest complete one. A snapshot is written in full before
 ``latest`` is replaced (an atomic rename), so a process killed while writing leaves the
-previous snapshot in force. A snapshot carries the fingerprint of what it was trained
-with; a folder left by other settings is never resumed from.
+previous snapshot in force.
+
+A training's folder is named by its identity: the model's layers, its starting weights,
+every training setting and the caller's context (the data's hash, the seed, the input
+and augmentation settings). Another run — other data, another seed, another pretrained
+model — gets another folder, so it can never resume this one. A process holds a lock on
+the folder it trains in; a second process with the same identity at the same time
+trains in a folder of its own instead of sharing snapshots. A run cleans up only the
+folders it trained in (``clear_trained``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -43,10 +51,20 @@ class Snapshot:
     finished: bool = False
 
 
+def weights_digest(model: keras.Model) -> str:
+    """SHA-256 of every weight's values, in the model's order: where training starts
+    (a pretrained model, the weights a previous phase ended with, a seeded
+    initialisation)."""
+    digest = hashlib.sha256()
+    for variable in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(variable)).tobytes())
+    return digest.hexdigest()
+
+
 def fingerprint(model: keras.Model, settings: dict) -> str:
     """Identifies a training: the model's layers (configuration, random seeds, trainable
-    flags; not their names, which Keras numbers per process) and every setting that
-    changes what it learns."""
+    flags; not their names, which Keras numbers per process), its starting weights and
+    every setting that changes what it learns (``settings``, with the caller's context)."""
     layers = [
         [
             type(layer).__name__,
@@ -55,7 +73,7 @@ def fingerprint(model: keras.Model, settings: dict) -> str:
         ]
         for layer in all_layers(model)
     ]
-    text = json.dumps([layers, settings], sort_keys=True, default=str)
+    text = json.dumps([layers, weights_digest(model), settings], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -64,19 +82,32 @@ def _seed_states(model: keras.Model) -> list[keras.Variable]:
     return [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
 
 
-class TrainingCheckpoint:
-    """The checkpoint folder of one ``train`` call (``directory``, created on demand)."""
+# Folders this process trained in (and holds locks on), for ``clear_trained``.
+_TRAINED: dict[Path, int] = {}
 
-    def __init__(self, directory: str | Path, every_n_steps: int | None = None):
+
+class TrainingCheckpoint:
+    """Where one kind of training (``pretrain``, ``finetune/phase-1``…) keeps its state:
+    under ``root``, one folder per training identity, chosen by ``bind``. ``context``
+    holds what the caller knows and the model does not (data hash, seed, input and
+    augmentation settings); it is part of the identity."""
+
+    def __init__(
+        self, root: str | Path, every_n_steps: int | None = None, context: dict | None = None
+    ):
         if every_n_steps is not None and (not isinstance(every_n_steps, int) or every_n_steps < 1):
             raise ValueError(
                 f"checkpoints.every_n_steps={every_n_steps!r} must be a positive integer or null"
             )
-        self.directory = Path(directory)
+        self.root = Path(root)
         self.every_n_steps = every_n_steps
+        self.context = dict(context or {})
+        self.directory = self.root  # until bound to an identity
 
     @classmethod
-    def from_options(cls, options: dict | None, name: str) -> TrainingCheckpoint | None:
+    def from_options(
+        cls, options: dict | None, name: str, context: dict | None = None
+    ) -> TrainingCheckpoint | None:
         """The ``name`` checkpoint under the ``checkpoints`` parameter block (``dir``,
         ``every_n_steps``); ``None`` when ``dir`` is null: no checkpoints."""
         options = options or {}
@@ -86,7 +117,33 @@ class TrainingCheckpoint:
             )
         if not options.get("dir"):
             return None
-        return cls(Path(options["dir"]) / name, options.get("every_n_steps"))
+        return cls(Path(options["dir"]) / name, options.get("every_n_steps"), context)
+
+    def bind(self, identity: str) -> Path:
+        """Take the folder of the training ``identity`` (locked for this process) and
+        return it. When another live process holds it — the same training running twice
+        at once — this one trains in a private folder instead, without resuming."""
+        folder = self.root / identity
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder not in _TRAINED:
+            lock = os.open(folder / "lock", os.O_CREAT | os.O_RDWR)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(lock)
+                logger.warning(
+                    "another process is training %s right now: this run trains on its own "
+                    "(no resume, no shared snapshots)",
+                    folder,
+                )
+                folder = self.root / f"{identity}-pid{os.getpid()}"
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+                lock = os.open(folder / "lock", os.O_CREAT | os.O_RDWR)
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _TRAINED[folder] = lock
+        self.directory = folder
+        return folder
 
     def restore(self, model: keras.Model, identity: str) -> Snapshot:
         """Load the newest snapshot of this training into ``model`` (compiled, its
@@ -140,11 +197,30 @@ class TrainingCheckpoint:
                 shutil.rmtree(old, ignore_errors=True)
 
     def clear(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        """Remove this training's snapshots (the folder and its lock stay until
+        ``clear_trained``)."""
+        for path in self.directory.iterdir() if self.directory.is_dir() else ():
+            if path.name != "lock":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
 
-    def child(self, name: str) -> TrainingCheckpoint:
-        """The checkpoint of one of several trainings (a phase, a network) under this one."""
-        return TrainingCheckpoint(self.directory / name, self.every_n_steps)
+    def child(self, name: str, **context) -> TrainingCheckpoint:
+        """The checkpoint of one of several trainings (a phase, a network) under this
+        one, with the same context and ``context`` added."""
+        return TrainingCheckpoint(
+            self.root / name, self.every_n_steps, {**self.context, **context}
+        )
+
+
+def clear_trained() -> list[Path]:
+    """Remove every checkpoint folder this process trained in (a finished run's own),
+    release their locks and return them; other runs' folders are left alone."""
+    removed = []
+    for folder, lock in list(_TRAINED.items()):
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(lock)
+        del _TRAINED[folder]
+        removed.append(folder)
+    return removed
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -167,13 +243,16 @@ class EpochRecorder(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         every = self.checkpoint and self.checkpoint.every_n_steps
         if every and (batch + 1) % every == 0:
-            check_finite(logs, f"epoch {self.snapshot.epoch + 1}, step {batch + 1}")
+            where = f"epoch {self.snapshot.epoch + 1}, step {batch + 1}"
+            check_finite(logs, where)
+            check_finite_weights(self.model, where)
             self.snapshot.step = batch + 1
             self.checkpoint.save(self.model, self.identity, self.snapshot)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
         check_finite(row, f"epoch {epoch + 1}")
+        check_finite_weights(self.model, f"epoch {epoch + 1}")
         self.snapshot.history.append(row)
         self.snapshot.epoch, self.snapshot.step = epoch + 1, 0
         logger.info(
@@ -187,7 +266,28 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 class NonFiniteLoss(FloatingPointError):
-    """Training diverged: a loss or metric became NaN or infinite."""
+    """Training diverged: a loss, a weight or a BatchNorm statistic became NaN or
+    infinite."""
+
+
+_ADVICE = (
+    "Lower the learning rate, set gradient_clip_norm, or check the input data; "
+    "the last good checkpoint is kept"
+)
+
+
+def check_finite_weights(model: keras.Model, where: str) -> None:
+    """Raise ``NonFiniteLoss`` naming the first non-finite variables. The weights and
+    BatchNorm statistics cannot hide a NaN the way a loss can: a probability clipped
+    inside the cross-entropy turns NaN outputs into a finite loss on some CPUs."""
+    bad = [
+        variable.path
+        for variable in model.weights
+        if not bool(keras.ops.all(keras.ops.isfinite(variable)))
+    ]
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise NonFiniteLoss(f"training diverged at {where}: non-finite values in {shown}. {_ADVICE}")
 
 
 def check_finite(logs: dict | None, where: str) -> None:
@@ -198,7 +298,4 @@ def check_finite(logs: dict | None, where: str) -> None:
         if key.endswith("loss") and not math.isfinite(float(value))
     }
     if bad:
-        raise NonFiniteLoss(
-            f"training diverged at {where}: {bad}. Lower the learning rate, set "
-            "gradient_clip_norm, or check the input data; the last good checkpoint is kept"
-        )
+        raise NonFiniteLoss(f"training diverged at {where}: {bad}. {_ADVICE}")

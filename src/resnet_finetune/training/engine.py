@@ -75,6 +75,13 @@ def make_optimizer(
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer
 
 
+def index_class_weights(
+    class_weights: dict[str, float], class_map: dict[str, int]
+) -> dict[int, float] | None:
+    """Keras ``class_weight`` (by class index) from per-label weights; ``None`` if none."""
+    return {class_map[label]: weight for label, weight in class_weights.items()} or None
+
+
 def _check_range(name, value, low, high, closed_high=True):
     inside = low <= value <= high if closed_high else low <= value < high
     if not inside:
@@ -363,7 +370,8 @@ def train(
         trained.compile(**compile_settings())
         snapshot, identity = Snapshot(), ""
         if checkpoint is not None:
-            identity = fingerprint(trained, settings)
+            identity = fingerprint(trained, {**settings, "context": checkpoint.context})
+            checkpoint.bind(identity)
             trained.optimizer.build(trained.trainable_variables)
             snapshot = checkpoint.restore(trained, identity)
         if snapshot.finished:

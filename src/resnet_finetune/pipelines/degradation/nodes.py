@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.evaluation.plots import degradation_curves
 from resnet_finetune.training import Compute, TrainingCheckpoint
 from resnet_finetune.training.degradation import compare_depths
@@ -14,6 +15,7 @@ def run_degradation_experiment(
     train_batches,
     val_batches,
     train_images,
+    manifest: pd.DataFrame,
     class_map: dict[str, int],
     options: dict,
     input_options: dict,
@@ -32,7 +34,11 @@ def run_degradation_experiment(
         seed=seed,
         width=options.get("width", 1.0),
         compute=Compute.from_options(compute),
-        checkpoint=TrainingCheckpoint.from_options(checkpoints, "degradation"),
+        checkpoint=TrainingCheckpoint.from_options(
+            checkpoints,
+            "degradation",
+            data_identity(manifest, seed, input_options, options["augmentation"]),
+        ),
         **options["training"],
     )
     title = "Degradation: plain vs residual networks (dashed: plain)"

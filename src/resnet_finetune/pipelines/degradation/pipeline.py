@@ -15,6 +15,7 @@ def create_pipeline() -> Pipeline:
                     "degradation.train_batches",
                     "degradation.val_batches",
                     "degradation.train_images",
+                    "degradation.manifest",
                     "degradation.class_map",
                     "params:degradation",
                     "params:degradation.input",

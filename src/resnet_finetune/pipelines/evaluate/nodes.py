@@ -7,8 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from resnet_finetune.data.input_pipeline import image_dataset, input_arguments
 from resnet_finetune.evaluation.gradcam import grad_cam
+from resnet_finetune.evaluation.inference import held_out_rows, image_arrays, predict_probabilities
 from resnet_finetune.evaluation.metrics import (
     classification_metrics,
     confusion,
@@ -26,74 +26,42 @@ from resnet_finetune.evaluation.plots import (
     learning_curves,
 )
 from resnet_finetune.evaluation.report import evaluation_report
-
-# The parameter blocks that made the evaluated model, and the evaluation's, in the report.
-REPORTED_PARAMETERS = (
-    "seed",
-    "backbone",
-    "source",
-    "pretrain",
-    "target",
-    "finetune",
-    "compute",
-    "evaluate",
-)
+from resnet_finetune.models.card import card_of
 
 
-def held_out_split(manifest: pd.DataFrame) -> str:
-    """``test`` when the data has one; else ``val`` (e.g. a folder with train/ and val/)."""
-    return "test" if (manifest["split"] == "test").any() else "val"
-
-
-def class_names(class_map: dict[str, int]) -> list[str]:
-    return [name for name, _ in sorted(class_map.items(), key=lambda item: item[1])]
-
-
-def split_images(manifest: pd.DataFrame, split: str, input_options: dict, image_size):
-    """One split's (uint8 images, class indices) batches in manifest order, read as for
-    prediction: no augmentation, no cache, at ``image_size``."""
-    arguments = {
-        **input_arguments(input_options, None),
-        "cache": "none",
-        "image_size": tuple(image_size),
-    }
-    return image_dataset(manifest, split, shuffle=False, seed=0, **arguments)
-
-
-def split_probabilities(
-    model: keras.Model, manifest: pd.DataFrame, split: str, input_options: dict
-) -> np.ndarray:
-    """Class probabilities of one split's images, in manifest order, at the model's input
-    size (prediction and evaluation read images exactly alike)."""
-    images = split_images(manifest, split, input_options, model.input_shape[1:3])
-    return np.asarray(model.predict(images, verbose=0), dtype="float64")
-
-
-def predict_held_out(
-    model: keras.Model, manifest: pd.DataFrame, class_map: dict[str, int], input_options: dict
-) -> pd.DataFrame:
-    """One row per held-out image: path, true and predicted label, class probabilities."""
-    split = held_out_split(manifest)
-    rows = manifest[manifest["split"] == split]
+def predict_held_out(model: keras.Model) -> pd.DataFrame:
+    """One row per image of the model's own held-out split (from its card, whatever the
+    current parameters or the latest ingestion say): path, split, true and predicted
+    label, class probabilities."""
+    card, rows = card_of(model), held_out_rows(model)
     table = prediction_table(
         rows["path"].tolist(),
         rows["class_index"].to_numpy(),
-        split_probabilities(model, manifest, split, input_options),
-        class_names(class_map),
+        predict_probabilities(model, rows),
+        card.class_names,
     )
-    table.insert(1, "split", split)
+    table.insert(1, "split", card.held_out_split)
     return table
 
 
 def score_predictions(
-    predictions: pd.DataFrame, class_map: dict[str, int], options: dict
+    model: keras.Model, predictions: pd.DataFrame, options: dict
 ) -> tuple[dict, plt.Figure]:
-    """Metrics (scikit-learn) and the confusion-matrix figure of a prediction table."""
-    names = class_names(class_map)
+    """Metrics (scikit-learn) and the confusion-matrix figure of a prediction table,
+    with where each figure comes from: the scored split, the split that chose the best
+    epoch, and the identity of the data."""
+    card = card_of(model)
+    names = card.class_names
     probabilities = predictions[[f"p_{name}" for name in names]].to_numpy()
-    y_true = predictions["true_label"].map(class_map).to_numpy()
+    y_true = predictions["true_label"].map(card.class_map).to_numpy()
     metrics = classification_metrics(y_true, probabilities, names, top_k=options["top_k"])
-    metrics["evaluated_split"] = str(predictions["split"].iloc[0])
+    metrics.update(
+        evaluated_split=card.held_out_split,
+        selection_split=card.data["selection_split"],
+        held_out_sha256=card.data["held_out_sha256"],
+        dataset_sha256=card.data["dataset_sha256"],
+        split_origin=card.data["summary"].get("split_origin", {}),
+    )
     matrix = confusion(y_true, probabilities.argmax(axis=1), len(names))
     title = f"{options.get('title', 'Confusion matrix')} ({metrics['evaluated_split']} split)"
     return metrics, confusion_matrix_figure(matrix, names, title)
@@ -108,69 +76,55 @@ def _confusion(predictions: pd.DataFrame, class_map: dict[str, int]) -> np.ndarr
 
 
 def score_tables(
-    metrics: dict, predictions: pd.DataFrame, class_map: dict[str, int]
+    model: keras.Model, metrics: dict, predictions: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Precision, recall, F1 and support per class; the confusion matrix as counts and
     shares of each true class."""
+    card = card_of(model)
     return per_class_table(metrics), confusion_table(
-        _confusion(predictions, class_map), class_names(class_map)
+        _confusion(predictions, card.class_map), card.class_names
     )
 
 
-def held_out_images(
-    rows: pd.DataFrame, manifest: pd.DataFrame, input_options: dict, image_size
-) -> np.ndarray:
-    """The uint8 images of some rows of a prediction table, in their order, as the model
-    read them."""
-    if rows.empty:
-        return np.zeros((0, *image_size, 3), dtype="uint8")
-    chosen = manifest.set_index("path").loc[rows["path"]].reset_index()
-    options = {**input_options, "batch_size": len(chosen)}
-    images = split_images(chosen, rows["split"].iloc[0], options, image_size)
-    return np.concatenate([batch.numpy() for batch, _ in images])
+def _images(model: keras.Model, rows: pd.DataFrame) -> np.ndarray:
+    """The images of some rows of a prediction table, as the model read them."""
+    manifest = card_of(model).manifest.set_index("path")
+    return image_arrays(model, manifest.loc[rows["path"]].reset_index())
 
 
 def build_report(
-    model: keras.Model,
-    predictions: pd.DataFrame,
-    metrics: dict,
-    history: pd.DataFrame,
-    manifest: pd.DataFrame,
-    class_map: dict[str, int],
-    ingestion_summary: dict,
-    input_options: dict,
-    options: dict,
-    parameters: dict,
+    model: keras.Model, predictions: pd.DataFrame, metrics: dict, options: dict
 ) -> tuple[plt.Figure, plt.Figure, str]:
     """The most confidently wrong held-out images, Grad-CAM heat maps over a few of them
     (classes taking turns), and the HTML report that gathers them with the scores, data,
-    learning curves, confusion matrix and the run's parameters."""
-    counts, size = options["report"], model.input_shape[1:3]
+    learning curves, confusion matrix and the parameters that made the model — all from
+    the model's own card."""
+    card, counts = card_of(model), options["report"]
     wrong = most_confident_mistakes(predictions, counts["misclassified"])
     mistakes = image_grid(
-        held_out_images(wrong, manifest, input_options, size),
+        _images(model, wrong),
         example_titles(wrong),
         "Most confidently wrong: true → predicted, confidence",
     )
     sample = classes_take_turns(predictions, "true_label", counts["grad_cam"])
-    images = held_out_images(sample, manifest, input_options, size)
+    images = _images(model, sample)
     cams = grad_cam_grid(
         images, grad_cam(model, images), example_titles(sample), "Grad-CAM, predicted class"
     )
-    curves = learning_curves(history, "Fine-tuning on the target task")
+    curves = learning_curves(card.history, "Fine-tuning on the target task")
     matrix = confusion_matrix_figure(
-        _confusion(predictions, class_map), class_names(class_map), "Confusion matrix"
+        _confusion(predictions, card.class_map), card.class_names, "Confusion matrix"
     )
     report = evaluation_report(
         metrics=metrics,
         per_class=per_class_table(metrics),
-        ingestion_summary=ingestion_summary,
+        ingestion_summary=card.data["summary"],
         learning_curves=curves,
         confusion=matrix,
         mistakes=mistakes,
         mistaken_rows=wrong,
         grad_cams=cams,
-        parameters={key: parameters[key] for key in REPORTED_PARAMETERS if key in parameters},
+        parameters={**card.parameters, "evaluate": options},
     )
     # Drawn for the page only; the saved figures are closed once saved.
     plt.close(curves)
@@ -179,7 +133,9 @@ def build_report(
 
 
 def compare_with_scratch(finetuned: dict, scratch: dict) -> dict:
-    """Fine-tuned vs from-scratch on the same held-out split."""
+    """Fine-tuned vs from-scratch on the same held-out images."""
+    if finetuned["held_out_sha256"] != scratch["held_out_sha256"]:
+        raise ValueError("the fine-tuned and scratch models were scored on different images")
     keys = ("accuracy", "top_k_accuracy", "macro_f1")
     return {
         "evaluated_split": finetuned["evaluated_split"],

@@ -1,4 +1,9 @@
-"""Evaluation of the fine-tuned model (and of the scratch baseline) on held-out images."""
+"""Evaluation of the fine-tuned model (and of the scratch baseline) on held-out images.
+
+Everything comes from the model itself: its card names its classes, its held-out
+images and the parameters that made it, so ``--load-versions finetuned_model:V`` alone
+evaluates V on V's own test split, whatever the current parameters say.
+"""
 
 from kedro.pipeline import Pipeline, node
 
@@ -16,15 +21,10 @@ def _scoring(model: str, prefix: str = "") -> list:
     suffix = f"_{prefix.rstrip('_')}" if prefix else ""
     predictions = f"{prefix}test_predictions"
     return [
-        node(
-            predict_held_out,
-            [model, "target.manifest", "target.class_map", "params:target.input"],
-            predictions,
-            name=f"predict_held_out{suffix}",
-        ),
+        node(predict_held_out, model, predictions, name=f"predict_held_out{suffix}"),
         node(
             score_predictions,
-            [predictions, "target.class_map", "params:evaluate"],
+            [model, predictions, "params:evaluate"],
             [f"{prefix}metrics", f"{prefix}confusion_matrix"],
             name=f"score_predictions{suffix}",
         ),
@@ -38,24 +38,13 @@ def create_pipeline() -> Pipeline:
             *_scoring("finetuned_model"),
             node(
                 score_tables,
-                ["metrics", "test_predictions", "target.class_map"],
+                ["finetuned_model", "metrics", "test_predictions"],
                 ["per_class_metrics", "confusion_table"],
                 name="score_tables",
             ),
             node(
                 build_report,
-                [
-                    "finetuned_model",
-                    "test_predictions",
-                    "metrics",
-                    "finetune_history",
-                    "target.manifest",
-                    "target.class_map",
-                    "target.ingestion_summary",
-                    "params:target.input",
-                    "params:evaluate",
-                    "parameters",
-                ],
+                ["finetuned_model", "test_predictions", "metrics", "params:evaluate"],
                 ["misclassified_examples", "grad_cam_examples", "evaluation_report"],
                 name="build_report",
             ),

@@ -12,19 +12,13 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 export_finetuned_model,
-                [
-                    "finetuned_model",
-                    "target.manifest",
-                    "params:target.input",
-                    "params:export",
-                    "params:seed",
-                ],
+                ["finetuned_model", "params:export", "params:seed"],
                 "model_exports",
                 name="export_finetuned_model",
             ),
             node(
                 check_model_exports,
-                ["model_exports", "target.manifest", "params:target.input", "params:export"],
+                ["finetuned_model", "model_exports", "params:export"],
                 "export_report",
                 name="check_model_exports",
             ),

@@ -1,4 +1,6 @@
-"""Fine-tuning nodes: resolve the backbone, fine-tune it, train the scratch baseline."""
+"""Fine-tuning nodes: resolve the backbone, fine-tune it, train the scratch baseline.
+Both trained models leave with their model card (class names, held-out split, the
+parameters and data that made them)."""
 
 from __future__ import annotations
 
@@ -6,84 +8,98 @@ import keras
 import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
+from resnet_finetune.data.manifest import data_identity, dataset_sha256
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
-from resnet_finetune.pipelines.pretrain.nodes import loss_weights
+from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
+from resnet_finetune.training.engine import index_class_weights
 from resnet_finetune.training.finetune import baseline_options
 
 
-def prepare_backbone(backbone: dict, pretrained_model: keras.Model) -> keras.Model:
+def prepare_backbone(backbone: dict, pretrained_model: keras.Model | None) -> keras.Model:
     """The backbone ``backbone.weights`` names (``pretrain`` uses ``pretrained_model``)."""
     return backbone_from_weights(backbone, pretrained_model)
+
+
+def _with_card(model, history, manifest, class_map, summary, parameters) -> keras.Model:
+    target = parameters["target"]["input"]
+    return attach_card(
+        model,
+        make_card(
+            manifest,
+            class_map,
+            history,
+            image_size=target["image_size"],
+            resize=target.get("resize", "squash"),
+            preprocessing=parameters["backbone"].get("preprocessing", "tf"),
+            parameters=parameters,
+            dataset_sha256=dataset_sha256(manifest),
+            summary=summary,
+        ),
+    )
 
 
 def finetune_model(
     backbone_model: keras.Model,
     train_batches,
     val_batches,
+    manifest: pd.DataFrame,
     class_weights: dict[str, float],
     class_map: dict[str, int],
-    backbone: dict,
-    input_options: dict,
-    augmentation: dict,
-    options: dict,
-    compute: dict,
-    checkpoints: dict,
-    seed: int,
+    summary: dict,
+    parameters: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """New head for the target classes, then the phases of ``finetune.phases``."""
+    seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
     keras.utils.set_random_seed(seed)
-    return finetune(
+    identity = data_identity(manifest, seed, target["input"], target["augmentation"])
+    model, history = finetune(
         backbone_model,
         train_batches,
         val_batches,
         num_classes=len(class_map),
-        image_size=tuple(input_options["image_size"]),
+        image_size=tuple(target["input"]["image_size"]),
         phases=options["phases"],
         head_dropout=options.get("head_dropout", 0.0),
-        preprocessing=backbone.get("preprocessing", "tf"),
-        augmentation=model_augmenter(augmentation, seed),
+        preprocessing=parameters["backbone"].get("preprocessing", "tf"),
+        augmentation=model_augmenter(target["augmentation"], seed),
         training_options=options.get("training", {}),
-        class_weight=loss_weights(class_weights, class_map),
-        compute=Compute.from_options(compute),
-        checkpoint=TrainingCheckpoint.from_options(checkpoints, "finetune"),
+        class_weight=index_class_weights(class_weights, class_map),
+        compute=Compute.from_options(parameters["compute"]),
+        checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
     )
+    return _with_card(model, history, manifest, class_map, summary, parameters), history
 
 
 def train_scratch_baseline(
     train_batches,
     val_batches,
+    manifest: pd.DataFrame,
     class_weights: dict[str, float],
     class_map: dict[str, int],
-    backbone: dict,
-    input_options: dict,
-    augmentation: dict,
-    finetune_options: dict,
-    compute: dict,
-    checkpoints: dict,
-    baseline: dict,
-    seed: int,
+    summary: dict,
+    parameters: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """The same ResNet, randomly initialised, trained on the same target split for as
     many epochs as all fine-tuning phases together: what pretraining is measured against."""
+    seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
     keras.utils.set_random_seed(seed)
     model = build_classifier(
-        build_backbone(backbone),
+        build_backbone(parameters["backbone"]),
         len(class_map),
-        image_size=tuple(input_options["image_size"]),
-        dropout=finetune_options.get("head_dropout", 0.0),
-        preprocessing=backbone.get("preprocessing", "tf"),
-        augmentation=model_augmenter(augmentation, seed),
+        image_size=tuple(target["input"]["image_size"]),
+        dropout=options.get("head_dropout", 0.0),
+        preprocessing=parameters["backbone"].get("preprocessing", "tf"),
+        augmentation=model_augmenter(target["augmentation"], seed),
     )
+    identity = data_identity(manifest, seed, target["input"], target["augmentation"])
     history = train(
         model,
         train_batches,
         val_batches,
-        class_weight=loss_weights(class_weights, class_map),
-        compute=Compute.from_options(compute),
-        checkpoint=TrainingCheckpoint.from_options(checkpoints, "baseline"),
-        **baseline_options(
-            finetune_options.get("training", {}), finetune_options["phases"], baseline
-        ),
+        class_weight=index_class_weights(class_weights, class_map),
+        compute=Compute.from_options(parameters["compute"]),
+        checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "baseline", identity),
+        **baseline_options(options.get("training", {}), options["phases"], parameters["baseline"]),
     )
-    return model, history
+    return _with_card(model, history, manifest, class_map, summary, parameters), history

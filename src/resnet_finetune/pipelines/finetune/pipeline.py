@@ -10,17 +10,15 @@ from resnet_finetune.pipelines.finetune.nodes import (
 from resnet_finetune.pipelines.reporting import titled
 
 # What fine-tuning and the scratch baseline both train on: same data, same model family.
+# The manifest, summary and parameters go into each model's card.
 _TARGET_TRAINING = [
     "target.train_batches",
     "target.val_batches",
+    "target.manifest",
     "target.class_weights",
     "target.class_map",
-    "params:backbone",
-    "params:target.input",
-    "params:target.augmentation",
-    "params:finetune",
-    "params:compute",
-    "params:checkpoints",
+    "target.ingestion_summary",
+    "parameters",
 ]
 
 
@@ -36,7 +34,7 @@ def create_pipeline() -> Pipeline:
             ),
             node(
                 finetune_model,
-                ["backbone_model", *_TARGET_TRAINING, "params:seed"],
+                ["backbone_model", *_TARGET_TRAINING],
                 ["finetuned_model", "finetune_history"],
                 name="finetune_model",
             ),
@@ -56,7 +54,7 @@ def create_baseline_pipeline() -> Pipeline:
         [
             node(
                 train_scratch_baseline,
-                [*_TARGET_TRAINING, "params:baseline", "params:seed"],
+                _TARGET_TRAINING,
                 ["scratch_model", "scratch_history"],
                 name="train_scratch_baseline",
             ),

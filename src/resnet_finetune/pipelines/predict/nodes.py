@@ -9,8 +9,9 @@ import pandas as pd
 
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.manifest import discover_unlabelled, validate_files
+from resnet_finetune.evaluation.inference import predict_probabilities
 from resnet_finetune.evaluation.metrics import top_k_table
-from resnet_finetune.pipelines.evaluate.nodes import class_names, split_probabilities
+from resnet_finetune.models.card import card_of
 
 
 def find_images_to_predict(
@@ -35,19 +36,8 @@ def find_images_to_predict(
     return images.assign(split="predict", class_index=0), report
 
 
-def predict_images(
-    model: keras.Model,
-    images: pd.DataFrame,
-    class_map: dict[str, int],
-    input_options: dict,
-    top_k: int,
-) -> pd.DataFrame:
-    """Top-``top_k`` labels and probabilities of each image, in the model's input size."""
-    probabilities = split_probabilities(model, images, "predict", input_options)
-    names = class_names(class_map)
-    if probabilities.shape[1] != len(names):
-        raise ValueError(
-            f"the model predicts {probabilities.shape[1]} classes but the class map names "
-            f"{len(names)}: load the class map of the same run (--load-versions)"
-        )
-    return top_k_table(images["path"].tolist(), probabilities, names, top_k)
+def predict_images(model: keras.Model, images: pd.DataFrame, top_k: int) -> pd.DataFrame:
+    """Top-``top_k`` labels and probabilities of each image, read as the model's card
+    says (input size, resize mode) and named with the card's class names."""
+    probabilities = predict_probabilities(model, images)
+    return top_k_table(images["path"].tolist(), probabilities, card_of(model).class_names, top_k)

@@ -17,13 +17,7 @@ def create_pipeline() -> Pipeline:
             ),
             node(
                 predict_images,
-                [
-                    "finetuned_model",
-                    "images_to_predict",
-                    "target.class_map",
-                    "params:target.input",
-                    "params:predict.top_k",
-                ],
+                ["finetuned_model", "images_to_predict", "params:predict.top_k"],
                 "predictions",
                 name="predict_images",
             ),

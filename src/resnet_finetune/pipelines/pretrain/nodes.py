@@ -6,8 +6,10 @@ import keras
 import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
+from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
+from resnet_finetune.training.engine import index_class_weights
 
 
 def build_model(
@@ -24,32 +26,31 @@ def build_model(
     )
 
 
-def loss_weights(class_weights: dict[str, float], class_map: dict[str, int]):
-    """Keras ``class_weight`` from the per-label weights of ingestion (``None`` if none)."""
-    return {class_map[label]: weight for label, weight in class_weights.items()} or None
-
-
 def train_model(
     model: keras.Model,
     train_batches,
     val_batches,
+    manifest: pd.DataFrame,
     class_weights: dict[str, float],
     class_map: dict[str, int],
+    input_options: dict,
+    augmentation: dict,
     training: dict,
     compute: dict,
     checkpoints: dict,
     seed: int,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history. An
-    interrupted run resumes from its checkpoint."""
+    interrupted run resumes from its checkpoint — only the same data, seed and settings."""
     keras.utils.set_random_seed(seed)
+    identity = data_identity(manifest, seed, input_options, augmentation)
     history = train(
         model,
         train_batches,
         val_batches,
-        class_weight=loss_weights(class_weights, class_map),
+        class_weight=index_class_weights(class_weights, class_map),
         compute=Compute.from_options(compute),
-        checkpoint=TrainingCheckpoint.from_options(checkpoints, "pretrain"),
+        checkpoint=TrainingCheckpoint.from_options(checkpoints, "pretrain", identity),
         **training,
     )
     return model, history

@@ -1,0 +1,91 @@
+"""Reading images and predicting them exactly as a model's own card says.
+
+Evaluation, batch prediction, exports and the MLflow model all go through here, so
+every one of them reads an image the way the model was trained to see it (input size,
+resize mode) and names the classes the model's card names, whatever run is "latest".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from resnet_finetune.data.input_pipeline import image_dataset
+from resnet_finetune.models.card import card_of
+
+BATCH_SIZE = 64
+
+
+def read_images(model: keras.Model, rows: pd.DataFrame, batch_size: int = BATCH_SIZE):
+    """``(uint8 images, class indices)`` batches of ``rows`` in their order, read as
+    ``model`` was trained to see them: no augmentation, no cache."""
+    card = card_of(model)
+    return image_dataset(
+        rows.assign(split="read"),
+        "read",
+        image_size=tuple(model.input_shape[1:3]),
+        batch_size=batch_size,
+        shuffle=False,
+        seed=0,
+        resize=card.resize,
+        cache="none",
+    )
+
+
+def predict_probabilities(model: keras.Model, rows: pd.DataFrame) -> np.ndarray:
+    """Class probabilities of ``rows`` (manifest-like: read_path, format, width, height),
+    in their order, columns in the order of the card's class names."""
+    probabilities = np.asarray(model.predict(read_images(model, rows), verbose=0), "float64")
+    names = card_of(model).class_names
+    if probabilities.shape[1] != len(names):
+        raise ValueError(
+            f"model {model.name!r} predicts {probabilities.shape[1]} classes but its card "
+            f"names {len(names)}: the file is damaged"
+        )
+    return probabilities
+
+
+def image_arrays(model: keras.Model, rows: pd.DataFrame) -> np.ndarray:
+    """The uint8 images of ``rows`` in their order, as ``model`` reads them."""
+    if rows.empty:
+        return np.zeros((0, *model.input_shape[1:3], 3), dtype="uint8")
+    batches = read_images(model, rows, batch_size=len(rows))
+    return np.concatenate([images.numpy() for images, _ in batches])
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def held_out_rows(model: keras.Model) -> pd.DataFrame:
+    """The images ``model`` was never trained or selected on, from its card — checked:
+    each file still exists with the bytes it had, and none of them is (byte for byte)
+    one of the model's training or selection images. Anything else is refused, naming
+    the file: a score on images the model has seen would be a silent wrong answer."""
+    card = card_of(model)
+    split = card.held_out_split
+    rows = card.rows(split)
+    if rows.empty:
+        raise ValueError(f"model {model.name!r} has no held-out image ({split!r} split is empty)")
+    seen = set(card.manifest.loc[card.manifest["split"] != split, "sha256"])
+    overlap = rows[rows["sha256"].isin(seen)]
+    if not overlap.empty:
+        raise ValueError(
+            f"{overlap['path'].iloc[0]!r} (and {len(overlap) - 1} more) of the {split!r} split "
+            "is also a training or validation image of this model: refusing to score it"
+        )
+    for path, read_path, sha256 in rows[["path", "read_path", "sha256"]].itertuples(index=False):
+        if not Path(read_path).is_file():
+            raise FileNotFoundError(
+                f"held-out image {path!r} of this model is gone: evaluate it where its data is"
+            )
+        if read_path == path and file_sha256(path) != sha256:
+            raise ValueError(
+                f"held-out image {path!r} has changed since the model was trained "
+                "(its SHA-256 differs): refusing to score other images than the recorded ones"
+            )
+    return rows
