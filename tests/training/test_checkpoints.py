@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from resnet_finetune.training import NonFiniteLoss, TrainingCheckpoint, make_optimizer, train
+from resnet_finetune.training.checkpoints import clear_trained
 
 OPTIONS = {"epochs": 4, "learning_rate": 0.05, "optimizer": "sgd", "warmup_epochs": 1}
 
@@ -68,7 +69,7 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path,
     interrupted = make_model()
     with pytest.raises(KeyboardInterrupt):
         train(interrupted, data, data, checkpoint=checkpoint, callbacks=[StopAfter(2)], **OPTIONS)
-    state = json.loads((latest_snapshot(tmp_path / "run") / "state.json").read_text())
+    state = json.loads((latest_snapshot(checkpoint.directory) / "state.json").read_text())
     assert state["epoch"] == 2 and not state["finished"]
 
     resumed = make_model()  # a new process builds the model afresh
@@ -103,10 +104,50 @@ def test_a_finished_training_is_not_repeated_and_other_settings_start_afresh(
 
     caplog.clear()
     other = make_model()
+    used = checkpoint.directory
     with caplog.at_level(logging.INFO, "resnet_finetune"):
         train(other, data, checkpoint=checkpoint, **{**OPTIONS, "learning_rate": 0.01})
-    assert "written with other settings" in caplog.text
+    assert "already trained" not in caplog.text
     assert sum("/4:" in r.message for r in caplog.records) == 4
+    # Each training has a folder of its own: the first one's state is still there.
+    assert checkpoint.directory != used and (used / "latest").is_file()
+
+
+def test_other_data_another_seed_or_other_starting_weights_never_resume(data, tmp_path):
+    """The identity covers what the caller knows (data hash, seed) and where training
+    starts (the weights): a finished training is only reused for exactly the same."""
+    folders = set()
+    for context, seed in (({"dataset_sha256": "A", "seed": 42}, 0),
+                          ({"dataset_sha256": "B", "seed": 42}, 0),
+                          ({"dataset_sha256": "A", "seed": 7}, 0),
+                          ({"dataset_sha256": "A", "seed": 42}, 1)):
+        checkpoint = TrainingCheckpoint(tmp_path / "run", context=context)
+        train(make_model(seed), data, checkpoint=checkpoint, **{**OPTIONS, "epochs": 1})
+        folders.add(checkpoint.directory)
+    assert len(folders) == 4
+
+
+def test_a_second_process_training_the_same_thing_gets_its_own_folder(data, tmp_path):
+    import subprocess
+    import sys
+
+    checkpoint = TrainingCheckpoint(tmp_path / "run")
+    train(make_model(), data, checkpoint=checkpoint, **{**OPTIONS, "epochs": 1})
+    held = checkpoint.directory
+    # Another process tries to lock the folder this process trains in.
+    probe = (
+        "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "try:\n fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
+        "except BlockingIOError: print('held')"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(held / "lock")], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert out == "held"
+    removed = clear_trained()
+    assert held in removed and not held.exists()
+    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "run" / "lockfree")],
+                         capture_output=True, text=True, check=False)
+    assert not (tmp_path / "run" / held.name).exists()
 
 
 def test_a_snapshot_killed_while_being_written_leaves_the_previous_one(data, tmp_path, monkeypatch):
@@ -121,10 +162,10 @@ def test_a_snapshot_killed_while_being_written_leaves_the_previous_one(data, tmp
 
     monkeypatch.setattr(np, "savez", killed)  # dies after the weights, before the rest
     with pytest.raises(KeyboardInterrupt):
-        train(model, data, checkpoint=checkpoint, **OPTIONS)
+        train(make_model(), data, checkpoint=checkpoint, **OPTIONS)  # resumes, dies saving
     monkeypatch.undo()
     fresh = compiled(make_model())
-    snapshot = checkpoint.restore(fresh, _identity_of(tmp_path / "run"))
+    snapshot = checkpoint.restore(fresh, _identity_of(checkpoint.directory))
     assert (snapshot.epoch, snapshot.finished) == (1, False)
     for got, want in zip(weights(fresh)[: len(saved)], saved, strict=False):
         np.testing.assert_array_equal(got, want)
@@ -149,22 +190,44 @@ def test_step_checkpoints_record_the_step(data, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(make_model(), data, checkpoint=checkpoint, callbacks=[StopAtStep()], **OPTIONS)
     model = compiled(make_model())
-    snapshot = checkpoint.restore(model, _identity_of(tmp_path / "run"))
+    snapshot = checkpoint.restore(model, _identity_of(checkpoint.directory))
     assert (snapshot.epoch, snapshot.step) == (0, 4)
     assert int(model.optimizer.iterations) == 4
     with pytest.raises(ValueError, match="every_n_steps=0"):
         TrainingCheckpoint(tmp_path, every_n_steps=0)
 
 
-def test_a_diverging_loss_stops_with_a_report_and_keeps_the_last_good_checkpoint(data, tmp_path):
-    images, labels = next(iter(data.unbatch().batch(48)))
-    poisoned = tf.data.Dataset.from_tensor_slices(
-        (tf.where(tf.range(48)[:, None, None, None] == 47, np.inf, images), labels)
-    ).batch(8)
-    with pytest.raises(NonFiniteLoss, match=r"diverged at epoch 1: \{'loss': nan\}"):
-        train(make_model(), poisoned, checkpoint=TrainingCheckpoint(tmp_path / "bad"), **OPTIONS)
+class PoisonWeights(keras.callbacks.Callback):
+    """Makes one kernel non-finite mid-epoch, as an exploding update would: whatever a
+    CPU does with NaN inside the loss, the weights cannot hide it."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2:
+            kernel = self.model.layers[-1].kernel
+            kernel.assign(np.full(kernel.shape, np.nan, dtype="float32"))
+
+
+def test_non_finite_weights_stop_training_and_keep_the_last_good_checkpoint(data, tmp_path):
+    checkpoint = TrainingCheckpoint(tmp_path / "bad")
+    with pytest.raises(NonFiniteLoss, match=r"diverged at epoch 1"):
+        train(make_model(), data, checkpoint=checkpoint, callbacks=[PoisonWeights()], **OPTIONS)
     # Nothing was saved from the diverged epoch.
-    assert not (tmp_path / "bad" / "latest").exists()
+    assert not (checkpoint.directory / "latest").exists()
+
+
+def test_the_guard_reads_the_weights_not_only_the_loss(data, monkeypatch):
+    """A CPU whose cross-entropy turns NaN into a finite loss is modelled by a loss check
+    that sees nothing: the weight check still stops training; without it, training
+    would go on with NaN weights."""
+    from resnet_finetune.training import checkpoints
+
+    monkeypatch.setattr(checkpoints, "check_finite", lambda logs, where: None)
+    with pytest.raises(NonFiniteLoss, match=r"epoch 1: non-finite values in .*kernel"):
+        train(make_model(), data, callbacks=[PoisonWeights()], **{**OPTIONS, "epochs": 1})
+    monkeypatch.setattr(checkpoints, "check_finite_weights", lambda model, where: None)
+    model = make_model()
+    train(model, data, callbacks=[PoisonWeights()], **{**OPTIONS, "epochs": 1})
+    assert not np.isfinite(model.layers[-1].kernel.numpy()).all()
 
 
 def test_plateau_schedule_lowers_the_learning_rate_when_validation_stalls(data):
@@ -208,5 +271,5 @@ def test_a_kill_while_the_finished_state_is_written_leaves_the_last_epoch(
     with pytest.raises(KeyboardInterrupt):
         train(make_model(), data, checkpoint=checkpoint, **OPTIONS)
     monkeypatch.undo()
-    snapshot = checkpoint.restore(compiled(make_model()), _identity_of(tmp_path / "run"))
+    snapshot = checkpoint.restore(compiled(make_model()), _identity_of(checkpoint.directory))
     assert (snapshot.epoch, snapshot.finished) == (OPTIONS["epochs"], False)

@@ -35,6 +35,7 @@ MANIFEST_COLUMNS = [
     "mode",
     "read_path",
     "format",
+    "split_origin",
 ]
 REPORT_COLUMNS = ["path", "reason", "detail"]
 CLASS_WEIGHTS = ("none", "balanced")
@@ -61,15 +62,41 @@ def _extension_rejection(path: Path) -> tuple[str, str] | None:
     return "not an image type", f"extension {path.suffix or '(none)'}"
 
 
-def _visible_files(root: Path, skipped: list):
-    """Every file under ``root`` in sorted order, hidden ones reported into ``skipped``."""
+def _visible_files(root: Path, skipped: list) -> list[Path]:
+    """Every file under ``root`` in sorted order, symbolic links followed while they stay
+    inside ``root``. Reported into ``skipped``: hidden files, links that leave ``root``
+    (refused, as a CSV list refuses such paths), broken links, link loops and empty
+    folders."""
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if _is_hidden(path, root):
-            skipped.append((str(path), "hidden", "hidden file or folder: ignored"))
-        else:
-            yield path
+    real_root, seen, found = root.resolve(), set(), []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        folder = Path(folder)
+        real = folder.resolve()
+        if real in seen:
+            skipped.append((str(folder), "link loop", f"a link back to {str(real)!r}: not read twice"))
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        if not real.is_relative_to(real_root):
+            skipped.append((str(folder), "outside the data root", f"a link to {str(real)!r}: refused"))
+            subfolders[:] = []
+            continue
+        subfolders.sort()
+        if not names and not subfolders and folder != root:
+            skipped.append((str(folder), "empty folder", "no file inside"))
+        for name in names:
+            path = folder / name
+            if _is_hidden(path, root):
+                skipped.append((str(path), "hidden", "hidden file or folder: ignored"))
+            elif not path.exists():
+                skipped.append((str(path), "broken link", f"links to {os.readlink(path)!r}"))
+            elif not path.resolve().is_relative_to(real_root):
+                target = str(path.resolve())
+                skipped.append((str(path), "outside the data root", f"a link to {target!r}: refused"))
+            else:
+                found.append(path)
+    return sorted(found)
 
 
 def discover_files(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -222,6 +249,42 @@ def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
     return images["sha256"].map(by_hash)
 
 
+def _complete_declared(
+    images: pd.DataFrame, spec: SplitSpec, source
+) -> tuple[pd.Series, pd.Series]:
+    """Declared splits, completed so that a model is selected and tested on different
+    images: without a declared ``test/``, the declared ``val/`` becomes the test split
+    and the validation split that picks the best epoch is carved from ``train/``
+    (stratified, seeded, duplicates together, ``val_fraction`` of it); likewise when
+    only ``train/`` (and ``test/``) are declared. Returns the splits and where each
+    came from."""
+    declared = set(images["split"])
+    if "train" not in declared:
+        raise ValueError(
+            f"{str(source)!r} declares {sorted(declared)} but no train split: add a train/ "
+            "folder (or rows with split 'train')"
+        )
+    split = images["split"].copy()
+    origin = split.map({"train": "declared train", "val": "declared val", "test": "declared test"})
+    if "test" not in declared and "val" in declared:
+        split[split == "val"] = "test"
+        origin[split == "test"] = "declared val, used as test"
+    if "val" not in set(split):
+        train = split == "train"
+        fractions = {"val_fraction": spec.val_fraction, "test_fraction": 0.0}
+        if "test" not in set(split):
+            fractions["test_fraction"] = spec.test_fraction
+        carve = SplitSpec(**fractions, seed=spec.seed)
+        if carve.val_fraction <= 0:
+            raise ValueError(
+                f"{str(source)!r} declares no val split and split.val_fraction is 0: "
+                "the best epoch needs a validation split; set split.val_fraction > 0"
+            )
+        split[train] = _split_undeclared(images[train], carve)
+        origin[train & (split != "train")] = "carved from declared train"
+    return split, origin
+
+
 def build_manifest(
     source: str | Path, spec: SplitSpec, checks: ImageChecks, converted_dir: str | Path
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
@@ -249,8 +312,11 @@ def build_manifest(
             f"{str(source)!r} declares a split (train/val/test) for some images and not for "
             f"others, e.g. {loose!r}: declare it for all or for none"
         )
-    if not declared.any():
+    if declared.any():
+        images["split"], images["split_origin"] = _complete_declared(images, spec, source)
+    else:
         images["split"] = _split_undeclared(images, spec)
+        images["split_origin"] = "computed"
     class_map = {label: index for index, label in enumerate(classes)}
     images["class_index"] = images["label"].map(class_map)
     return images[MANIFEST_COLUMNS].reset_index(drop=True), report, class_map
@@ -301,6 +367,12 @@ def summarise(manifest: pd.DataFrame, report: pd.DataFrame) -> dict:
         "left_out_by_reason": {
             reason: int(n) for reason, n in report["reason"].value_counts().items()
         },
+        "split_origin": {
+            split: ", ".join(sorted(set(origins)))
+            for split, origins in manifest.groupby("split")["split_origin"]
+        }
+        if "split_origin" in manifest
+        else {},
     }
 
 
