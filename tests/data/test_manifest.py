@@ -83,8 +83,31 @@ def test_declared_splits_are_respected(tmp_path, ingest):
                     tmp_path / split / label / f"{i}.png", seed=hash((split, label, i)) % 999
                 )
     manifest, _, _ = ingest(tmp_path, SplitSpec())
-    assert manifest.groupby("split").size().to_dict() == {"train": 6, "val": 6}
+    # Without a declared test split, the declared validation folder is the test split and
+    # the validation split that chooses the best epoch is carved from train/.
+    assert manifest.groupby("split").size().to_dict() == {"train": 4, "val": 2, "test": 6}
     assert set(manifest["label"]) == {"ants", "bees"}
+    test = manifest[manifest["split"] == "test"]
+    assert test["path"].str.contains("/validation/").all()
+    assert (manifest.loc[manifest["split"] == "val", "path"].str.contains("/train/")).all()
+    assert set(manifest["split_origin"]) == {
+        "declared train",
+        "carved from declared train",
+        "declared val, used as test",
+    }
+
+
+def test_declared_train_and_test_get_a_validation_split_from_train(tmp_path, ingest):
+    for split, count in (("train", 10), ("test", 2)):
+        for label in ("ants", "bees"):
+            for i in range(count):
+                write_image(tmp_path / split / label / f"{i}.png", seed=hash((split, label, i)) % 999)
+    manifest, _, _ = ingest(tmp_path, SplitSpec(val_fraction=0.2))
+    assert manifest.groupby("split").size().to_dict() == {"train": 16, "val": 4, "test": 4}
+    with pytest.raises(ValueError, match="no train split"):
+        for label in ("ants", "bees"):
+            write_image(tmp_path / "only_val" / "val" / label / "0.png")
+        ingest(tmp_path / "only_val", SplitSpec())
 
 
 def test_one_class_and_missing_folder_are_refused(tmp_path, ingest):

@@ -7,7 +7,7 @@ import pytest
 
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import image_dataset
-from resnet_finetune.data.manifest import SplitSpec, build_manifest, read_csv_list
+from resnet_finetune.data.manifest import SplitSpec, build_manifest, discover_files, read_csv_list
 from tests.conftest import write_image
 from tests.data.messy import BAD_REASONS, MAX_PIXELS, write_messy_folder
 
@@ -109,7 +109,8 @@ def test_csv_list_reads_paths_from_its_folder_and_refuses_escapes(tmp_path):
         root / "labels.csv", SplitSpec(), ImageChecks(), tmp_path / "converted"
     )
     assert class_map == {"cat": 0, "dog": 1}
-    assert manifest.groupby("split").size().to_dict() == {"train": 4, "val": 2}
+    # The declared val rows are the test split; validation is carved from train.
+    assert manifest.groupby("split").size().to_dict() == {"train": 2, "val": 2, "test": 2}
     assert report["reason"].tolist() == [
         "outside the data root",
         "missing",
@@ -127,3 +128,29 @@ def test_csv_list_with_a_bad_split_or_no_label_column_names_the_file(tmp_path):
     (tmp_path / "list.csv").write_text("file,class\na.png,cat\n")
     with pytest.raises(ValueError, match=r"lacks the column\(s\) \['label', 'path'\]"):
         read_csv_list(tmp_path / "list.csv")
+
+
+def test_symlinks_are_followed_inside_the_root_and_refused_outside_it(tmp_path):
+    """Every file accounted for: a class folder that is a link is read, a link that
+    leaves the data folder is refused as a CSV list refuses it, an empty class folder
+    and a broken link are reported."""
+    elsewhere = tmp_path / "elsewhere"
+    for i in range(4):
+        write_image(tmp_path / "store" / f"{i}.png", seed=i)
+        write_image(tmp_path / "root" / "cat" / f"{i}.png", seed=10 + i)
+    write_image(elsewhere / "far.png", seed=99)
+    root = tmp_path / "root"
+    (root / "dog").symlink_to(tmp_path / "store")  # a class folder that is a link (outside)
+    (root / "owl").symlink_to(root / "cat", target_is_directory=True)  # inside: followed
+    (root / "cat" / "far.png").symlink_to(elsewhere / "far.png")
+    (root / "cat" / "gone.png").symlink_to(tmp_path / "nothing.png")
+    (root / "empty_class").mkdir()
+    files, skipped = discover_files(root)
+    assert files.groupby("label").size().to_dict() == {"cat": 4, "owl": 4}
+    reasons = dict(zip(skipped["path"].map(lambda p: Path(p).relative_to(root).as_posix()),
+                       skipped["reason"]))
+    assert reasons["dog"] == "outside the data root"
+    assert reasons["cat/far.png"] == "outside the data root"
+    assert reasons["owl/far.png"] == "outside the data root"
+    assert reasons["cat/gone.png"] == "broken link"
+    assert reasons["empty_class"] == "empty folder"

@@ -69,15 +69,14 @@ def _visible_files(root: Path, skipped: list) -> list[Path]:
     folders."""
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
-    real_root, seen, found = root.resolve(), set(), []
+    real_root, found = root.resolve(), []
     for folder, subfolders, names in os.walk(root, followlinks=True):
         folder = Path(folder)
         real = folder.resolve()
-        if real in seen:
-            skipped.append((str(folder), "link loop", f"a link back to {str(real)!r}: not read twice"))
+        if folder.is_symlink() and folder.parent.resolve().is_relative_to(real):
+            skipped.append((str(folder), "link loop", f"a link back to {str(real)!r}"))
             subfolders[:] = []
             continue
-        seen.add(real)
         if not real.is_relative_to(real_root):
             skipped.append((str(folder), "outside the data root", f"a link to {str(real)!r}: refused"))
             subfolders[:] = []
@@ -232,19 +231,29 @@ def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
     else:
         split = pd.Series("train", index=groups.index)
         held_out = spec.val_fraction + spec.test_fraction
+        # At least one image of each class in each held-out split (stratification needs it).
+        classes = groups["label"].nunique()
         if held_out > 0:
+            counts = [
+                max(classes, round(fraction * len(groups)))
+                for fraction in (spec.val_fraction, spec.test_fraction)
+                if fraction > 0
+            ]
             _, rest = train_test_split(
-                groups.index, test_size=held_out, stratify=groups["label"], random_state=spec.seed
+                groups.index, test_size=sum(counts), stratify=groups["label"],
+                random_state=spec.seed,
             )
             split[rest] = "val"
-            if spec.test_fraction > 0:
+            if spec.test_fraction > 0 and spec.val_fraction > 0:
                 _, test = train_test_split(
                     rest,
-                    test_size=spec.test_fraction / held_out,
+                    test_size=counts[1],
                     stratify=groups.loc[rest, "label"],
                     random_state=spec.seed,
                 )
                 split[test] = "test"
+            elif spec.test_fraction > 0:
+                split[rest] = "test"
     by_hash = dict(zip(groups["sha256"], split))
     return images["sha256"].map(by_hash)
 
