@@ -189,6 +189,24 @@ class MlflowRunHook:
         for key in ("mlflow_tracking_uri", "mlflow_registry_uri"):
             server[key] = anchored_sqlite_uri(server.get(key), Path(context.project_path))
         loader["mlflow"] = config  # what kedro-mlflow reads next
+        create_tracking_database(server["mlflow_tracking_uri"])
+
+
+def create_tracking_database(uri: str | None) -> None:
+    """Create a sqlite tracking database once, under a file lock: two runs starting at
+    once on a new project would otherwise both run MLflow's schema migrations on it."""
+    prefix = "sqlite:///"
+    if not uri or not uri.startswith(prefix):
+        return
+    import fcntl
+
+    import mlflow
+
+    database = Path(uri.removeprefix(prefix))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
     # Last: after kedro-mlflow's before_pipeline_run has started the run.
     @hook_impl(trylast=True)
@@ -346,3 +364,9 @@ class CheckpointCleanupHook:
         from resnet_finetune.training.checkpoints import clear_trained
 
         clear_trained()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        from resnet_finetune.training.checkpoints import release_trained
+
+        release_trained()

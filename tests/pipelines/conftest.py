@@ -55,7 +55,7 @@ def make_project(path: Path) -> Path:
     return path
 
 
-def run_in(project: Path, name: str, tiny: bool = True, **params):
+def run_in(project: Path, name: str, tiny: bool = True, load_versions=None, **params):
     """Run a registered pipeline in ``project`` with SequentialRunner; tiny by default."""
     bootstrap_project(ROOT)
     runtime_params = merge(TINY, params) if tiny else params
@@ -64,7 +64,9 @@ def run_in(project: Path, name: str, tiny: bool = True, **params):
         KedroSession.create(project_path=project, runtime_params=runtime_params) as session,
     ):
         try:
-            return session.run(pipeline_names=[name], runner=SequentialRunner())
+            return session.run(
+                pipeline_names=[name], runner=SequentialRunner(), load_versions=load_versions
+            )
         finally:
             # A run left active in this process would swallow the next session's run.
             while mlflow.active_run():

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models.card import ModelCard, attach_card
 from resnet_finetune.pipelines.evaluate.nodes import compare_with_scratch, score_predictions
 from resnet_finetune.pipelines.finetune.nodes import prepare_backbone
 from resnet_finetune.pipelines.ingestion.nodes import (
@@ -54,44 +55,54 @@ def test_ingest_images_summarises_counts_left_out_files_and_class_weights(class_
 
 def test_prepare_backbone_takes_the_pretrained_backbone_or_refuses_bad_ones():
     pretrained = build_classifier(build_backbone(BACKBONE), 3, image_size=(8, 8))
-    backbone = prepare_backbone(BACKBONE, pretrained)
+    backbone = prepare_backbone(BACKBONE, pretrained, 0)
     assert backbone is pretrained.get_layer("backbone")
     grey = build_classifier(build_backbone(BACKBONE, channels=1), 3, image_size=(8, 8))
     with pytest.raises(ValueError, match="1-channel inputs; the images are RGB"):
-        prepare_backbone(BACKBONE, grey)
+        prepare_backbone(BACKBONE, grey, 0)
     headless = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten()])
     with pytest.raises(ValueError, match="neither a 'backbone' layer nor a global pooling"):
-        prepare_backbone(BACKBONE, headless)
+        prepare_backbone(BACKBONE, headless, 0)
 
 
-def test_score_predictions_reads_the_prediction_table():
+def test_score_predictions_reads_the_prediction_table_with_the_models_class_names():
     table = pd.DataFrame(
         {
             "path": ["a", "b", "c", "d"],
             "split": "test",
-            "true_label": ["x", "x", "y", "y"],
-            "p_x": [0.9, 0.4, 0.2, 0.3],
-            "p_y": [0.1, 0.6, 0.8, 0.7],
+            "true_label": ["x & y", "x & y", "猫", "猫"],
+            "p_x & y": [0.9, 0.4, 0.2, 0.3],
+            "p_猫": [0.1, 0.6, 0.8, 0.7],
         }
     )
-    metrics, figure = score_predictions(table, {"x": 0, "y": 1}, {"top_k": 1})
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    card = ModelCard(
+        class_names=["x & y", "猫"], image_size=[8, 8], resize="squash", preprocessing="tf",
+        data={"held_out_split": "test", "selection_split": "val", "held_out_sha256": "h",
+              "dataset_sha256": "d", "summary": {"split_origin": {"test": "declared test"}}},
+    )
+    metrics, figure = score_predictions(attach_card(model, card), table, {"top_k": 1})
     assert metrics["accuracy"] == 0.75 and metrics["evaluated_split"] == "test"
-    assert metrics["per_class"]["x"]["recall"] == 0.5
+    assert metrics["selection_split"] == "val" and metrics["split_origin"]["test"] == "declared test"
+    assert metrics["per_class"]["x & y"]["recall"] == 0.5
     assert len(figure.axes) >= 2
 
 
-def test_compare_with_scratch_reports_the_gain():
+def test_compare_with_scratch_reports_the_gain_on_the_same_images():
     finetuned = {
         "evaluated_split": "test",
         "num_test_images": 10,
+        "held_out_sha256": "h",
         "accuracy": 0.9,
         "top_k_accuracy": 1.0,
         "macro_f1": 0.8,
     }
-    scratch = {"accuracy": 0.7, "top_k_accuracy": 0.9, "macro_f1": 0.75}
+    scratch = {"accuracy": 0.7, "top_k_accuracy": 0.9, "macro_f1": 0.75, "held_out_sha256": "h"}
     comparison = compare_with_scratch(finetuned, scratch)
     assert comparison["gain_from_pretraining"]["accuracy"] == pytest.approx(0.2)
-    assert comparison["scratch"] == scratch
+    assert comparison["scratch"] == {k: scratch[k] for k in ("accuracy", "top_k_accuracy", "macro_f1")}
+    with pytest.raises(ValueError, match="different images"):
+        compare_with_scratch(finetuned, {**scratch, "held_out_sha256": "other"})
 
 
 def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, tmp_path):

@@ -1,8 +1,17 @@
 """Each registered pipeline, run with SequentialRunner on the embedded digits, tiny."""
 
+import base64
 import hashlib
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import keras
@@ -10,8 +19,9 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-
+from resnet_finetune.evaluation.inference import predict_probabilities
+from resnet_finetune.models import load_model
+from resnet_finetune.models.card import card_of
 from resnet_finetune.pipeline_registry import register_pipelines
 from tests.pipelines.conftest import latest, versions
 
@@ -127,28 +137,80 @@ def test_mlflow_run_is_named_tagged_and_registers_the_finetuned_model(finetune_r
     reports = {Path(a.path).name for a in client.list_artifacts(run_id, "reports")}
     assert {"confusion_matrix.png", "metrics.json", "finetune_learning_curves.png"} <= reports
 
+    # MLflow as users want it: the UI opens on the runs, the datasets show, and only
+    # figures a person compares are metrics (no class maps, weights or summaries).
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"source images", "target images"}
+    assert inputs["target images"].dataset.digest == tags["target.dataset_sha256"][:36]
+    assert not [name for name in run.data.metrics if "class_map" in name or "weights" in name]
+    assert len(run.data.metrics) < 40
+
     logged = client.search_logged_models(
         [experiment.experiment_id], filter_string=f"source_run_id = '{run_id}'"
     )
-    assert sorted(model.name for model in logged) == ["finetuned_model", "pretrained_model"]
+    assert sorted(model.name for model in logged) == ["finetuned_model"]
     (registered,) = (
         version
         for version in client.search_model_versions("name = 'resnet_finetune'")
         if version.run_id == run_id
     )
     uri = f"models:/resnet_finetune/{registered.version}"
-    assert "keras" in mlflow.models.get_model_info(uri).flavors
-    images = np.stack(
-        [
-            np.asarray(Image.open(finetune_run / path).convert("RGB").resize((8, 8)))
-            for path in manifest.loc[manifest["split"] == "test", "path"][:6]
-        ]
+    assert "python_function" in mlflow.models.get_model_info(uri).flavors
+    # The registered model takes image files and answers with the card's class names.
+    test = manifest[manifest["split"] == "test"].head(6)
+    encoded = [base64.b64encode((finetune_run / p).read_bytes()).decode() for p in test["path"]]
+    served = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"image": encoded}))
+    model = load_model(saved("data/06_models/finetuned_model.keras"))
+    probabilities = predict_probabilities(model, test)
+    names = np.array(card_of(model).class_names)
+    assert served["label"].tolist() == names[probabilities.argmax(axis=1)].tolist()
+    np.testing.assert_allclose(served[[f"p_{n}" for n in names]], probabilities, atol=1e-6)
+
+
+def test_the_registered_model_is_served_over_http_with_class_names(finetune_run, run_pipeline):
+    """``mlflow models serve`` on a free loopback port answers two posted images with the
+    labels the predict pipeline gives them."""
+    folder = finetune_run / "to_serve"
+    digits = sorted((finetune_run / "data/01_raw/digits_5-9").rglob("*.png"))[:2]
+    folder.mkdir(exist_ok=True)
+    for digit in digits:
+        (folder / digit.name).write_bytes(digit.read_bytes())
+    run_pipeline("predict", predict={"data_dir": str(folder), "top_k": 1})
+    predicted = pd.read_csv(latest(finetune_run, "data/07_model_output/predictions.csv"), dtype=str)
+    expected = dict(zip(predicted["path"].map(lambda p: Path(p).name), predicted["label_1"]))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"sqlite:///{finetune_run / 'mlflow.db'}"
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/resnet_finetune/1",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        env=environment, start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    assert images.dtype == np.uint8
-    served = mlflow.pyfunc.load_model(uri).predict(images)
-    saved_model = keras.saving.load_model(saved("data/06_models/finetuned_model.keras"))
-    assert served.shape == (6, 5)
-    np.testing.assert_allclose(served, saved_model.predict(images, verbose=0), atol=1e-6)
+    try:
+        body = json.dumps({"dataframe_split": {"columns": ["image"], "data": [
+            [base64.b64encode(d.read_bytes()).decode()] for d in digits]}}).encode()
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations", body,
+                    {"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    answer = json.loads(response.read())
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and server.poll() is None, "server never answered"
+                time.sleep(1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    labels = [row["label"] for row in answer["predictions"]]
+    assert labels == [expected[d.name] for d in digits]
 
 
 def saved_versions(project, relative: str) -> list[Path]:

@@ -211,6 +211,14 @@ class TrainingCheckpoint:
         )
 
 
+def release_trained() -> None:
+    """Forget (and unlock) the folders this process trained in, keeping them: a failed
+    run's state for its next attempt."""
+    for folder, lock in list(_TRAINED.items()):
+        os.close(lock)
+        del _TRAINED[folder]
+
+
 def clear_trained() -> list[Path]:
     """Remove every checkpoint folder this process trained in (a finished run's own),
     release their locks and return them; other runs' folders are left alone."""

@@ -26,7 +26,9 @@ def export_finetuned_model(model: keras.Model, options: dict, seed: int) -> Path
     folder = Path(tempfile.mkdtemp(prefix="exports-"))
     model.save(folder / "model.keras")
     write_card(folder / "model.keras", card_of(model))
-    export_model(model, folder, image_arrays(model, sample), options["formats"])
+    calibration = image_arrays(model, sample)
+    model(calibration[:1])  # Keras exports only a model that has been called once
+    export_model(model, folder, calibration, options["formats"])
     return folder
 
 

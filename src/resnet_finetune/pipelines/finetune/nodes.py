@@ -16,8 +16,12 @@ from resnet_finetune.training.engine import index_class_weights
 from resnet_finetune.training.finetune import baseline_options
 
 
-def prepare_backbone(backbone: dict, pretrained_model: keras.Model | None) -> keras.Model:
-    """The backbone ``backbone.weights`` names (``pretrain`` uses ``pretrained_model``)."""
+def prepare_backbone(
+    backbone: dict, pretrained_model: keras.Model | None, seed: int
+) -> keras.Model:
+    """The backbone ``backbone.weights`` names (``pretrain`` uses ``pretrained_model``);
+    layers without loaded weights are initialised from ``seed``."""
+    keras.utils.set_random_seed(seed)
     return backbone_from_weights(backbone, pretrained_model)
 
 

@@ -28,7 +28,7 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 prepare_backbone,
-                ["params:backbone", "pretrained_model"],
+                ["params:backbone", "pretrained_model", "params:seed"],
                 "backbone_model",
                 name="prepare_backbone",
             ),
