@@ -237,3 +237,14 @@ def test_table_of_an_empty_group_set_has_its_columns():
         {"path": ["a", "b"], "duplicate_group": ["x", "y"], "split": ["train", "test"]}
     )
     assert near_duplicate_table(manifest).empty
+
+
+def test_images_too_small_for_a_perceptual_hash_are_grouped_by_exact_copies_only(tmp_path, ingest):
+    """8x8 digits: look-alikes are not copies; the demo's split stays as it was."""
+    from resnet_finetune.data.embedded import write_digits_folder
+
+    root = write_digits_folder(tmp_path / "digits", [5, 6])
+    manifest, _, _ = ingest(root, SplitSpec(train_per_class=20, val_per_class=10))
+    assert (manifest["phash"] == "").all()
+    assert (manifest["duplicate_group"] == manifest["sha256"]).all()
+    assert manifest.groupby("split").size().to_dict() == {"test": 303, "train": 40, "val": 20}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from resnet_finetune.data.quality import perceptual_hash
+from resnet_finetune.data.quality import MIN_HASH_SIDE, perceptual_hash
 
 # Pillow's names of the formats we accept; MPO is the multi-picture JPEG of cameras.
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"}
@@ -99,8 +99,8 @@ def inspect_image(
     mode, ``read_path``, the file the input pipeline decodes (the file itself, or an RGB
     PNG in ``converted_dir`` named by the content hash, reused by later runs) and the
     image format of ``read_path``; with ``perceptual``, ``phash``, the perceptual hash of
-    the upright RGB image (``quality.perceptual_hash``; empty otherwise), from the same
-    decoding.
+    the upright RGB image (``quality.perceptual_hash``; empty otherwise, and for images
+    under ``quality.MIN_HASH_SIDE`` pixels a side), from the same decoding.
     """
     data = Path(path).read_bytes()
     if not data:
@@ -123,7 +123,8 @@ def inspect_image(
             if converted:
                 rgb = to_rgb(image, checks.background)
                 width, height = rgb.size
-            phash = perceptual_hash(rgb if converted else image) if perceptual else ""
+            hashable = perceptual and min(width, height) >= MIN_HASH_SIDE
+            phash = perceptual_hash(rgb if converted else image) if hashable else ""
     except UnidentifiedImageError:
         return None, ("not an image", "Pillow recognises no image format")
     except Image.DecompressionBombError as error:

@@ -15,6 +15,7 @@ are compared. No all-pairs comparison.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ import pandas as pd
 from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+
+log = logging.getLogger(__name__)
 
 LABEL_CONFLICT_CHOICES = ("exclude", "keep")
 CORRECTION_ACTIONS = ("relabel", "exclude")
@@ -49,6 +52,9 @@ _DCT = 2 * np.cos(np.pi * np.arange(_HASH_SIZE)[:, None] * (2 * _n[None, :] + 1)
 # fall within a few bits of one another: a pair must also agree on its colour layout (the
 # mean RGB of each quarter of the image, 12 bytes), within this mean absolute difference.
 COLOUR_TOLERANCE = 16
+# Below this many pixels a side, distinct images look alike to a perceptual hash (two
+# hand-written 8x8 digits differ by a few pixels): only their exact copies are found.
+MIN_HASH_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -87,13 +93,13 @@ def perceptual_hash(image: Image.Image) -> str:
 
 
 def hash_values(hexes) -> np.ndarray:
-    """The pHash part of perceptual hashes as unsigned 64-bit integers."""
-    return np.array([int(h[:16], 16) for h in hexes], dtype=np.uint64)
+    """The pHash part of perceptual hashes as unsigned 64-bit integers (0 for none)."""
+    return np.array([int(h[:16] or "0", 16) for h in hexes], dtype=np.uint64)
 
 
 def colour_layouts(hexes) -> np.ndarray:
     """The colour-layout part of perceptual hashes: an (n, 12) array of 0-255 values."""
-    data = b"".join(bytes.fromhex(h[16:40]) for h in hexes)
+    data = b"".join(bytes.fromhex(h[16:40] or "00" * 12) for h in hexes)
     return np.frombuffer(data, dtype=np.uint8).reshape(-1, 12).astype(np.int16)
 
 
@@ -161,18 +167,22 @@ def near_pairs(
 def duplicate_groups(images: pd.DataFrame, max_distance: int | None) -> pd.Series:
     """One group id per image: images of one group are copies of one another (same
     SHA-256, or, with ``max_distance``, pHashes linked by chains of near pairs). The id
-    is the SHA-256 of the group's first image; without near-duplicates it is the image's
-    own SHA-256 (exact duplicates only)."""
-    if max_distance is None or "phash" not in images or images.empty:
-        return images["sha256"].copy()
-    distinct, inverse = np.unique(images["phash"].to_numpy(dtype=str), return_inverse=True)
+    is the SHA-256 of the group's first image; without near-duplicates (or a hash: see
+    ``MIN_HASH_SIDE``) it is the image's own SHA-256 (exact duplicates only)."""
+    groups = images["sha256"].copy()
+    hashed = images["phash"] != "" if "phash" in images else pd.Series(False, images.index)
+    if max_distance is None or not hashed.any():
+        return groups
+    subset = images[hashed]
+    distinct, inverse = np.unique(subset["phash"].to_numpy(dtype=str), return_inverse=True)
     i, j = near_pairs(hash_values(distinct), max_distance, colour_layouts(distinct))
     count = len(distinct)
     graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(count, count))
     _, component = connected_components(graph, directed=False)
     by_image = component[inverse.ravel()]
-    first = pd.Series(np.arange(len(images))).groupby(by_image).transform("min").to_numpy()
-    return pd.Series(images["sha256"].to_numpy()[first], index=images.index)
+    first = pd.Series(np.arange(len(subset))).groupby(by_image).transform("min").to_numpy()
+    groups[hashed] = subset["sha256"].to_numpy()[first]
+    return groups
 
 
 # --- label conflicts and corrections -----------------------------------------------
@@ -291,7 +301,7 @@ def near_duplicate_table(manifest: pd.DataFrame) -> pd.DataFrame:
     copies = manifest[sizes > 1].reset_index(drop=True)
     if copies.empty:
         return pd.DataFrame(columns=NEAR_DUPLICATE_COLUMNS)
-    has_phash = "phash" in copies and (copies["phash"] != "").all()
+    has_phash = "phash" in copies and (copies["phash"] != "").any()
     hashes = hash_values(copies["phash"]) if has_phash else None
     rows = []
     for _, group in copies.groupby("duplicate_group", sort=False):
@@ -300,17 +310,16 @@ def near_duplicate_table(manifest: pd.DataFrame) -> pd.DataFrame:
         first = index[0]
         for member in index:
             row = copies.loc[member]
-            other_label = group["label"][group["label"] != row["label"]]
+            different = group["label"] != row["label"]
             if row["split"] in ("test", "val") and len(train):
                 if hashes is None:
                     other, distance = int(train[0]), 0
                 else:
                     other, distance = _nearest(member, train, hashes)
                 kind = "leakage"
-            elif len(other_label) and row["sha256"] in set(group.loc[other_label.index, "sha256"]):
+            elif len(same := group.index[(group["sha256"] == row["sha256"]) & different]):
                 kind = "label conflict"
-                other = int(other_label.index[0])
-                distance = 0
+                other, distance = int(same[0]), 0
             elif member != first:
                 other = int(first)
                 same = row["sha256"] == copies.at[first, "sha256"]
@@ -365,3 +374,23 @@ def quality_summary(
             (manifest["correction"] != "").sum() if "correction" in manifest else 0
         ),
     }
+
+
+def warn_about_quality(summary: dict) -> None:
+    """Say loudly what inflates a score or confuses training (the counts of
+    ``quality_summary``)."""
+    leaked = summary["test_images_with_near_copy_in_train"]
+    if leaked:
+        log.warning(
+            "%d test image(s) have a near-copy in the training split: the test score is "
+            "inflated (see the near_duplicates table, kind 'leakage')",
+            leaked,
+        )
+    if summary["label_conflicts"]:
+        action = "left out" if summary["label_conflict_files_left_out"] else "kept"
+        log.warning(
+            "%d image content(s) are filed under two or more labels (%s; see the "
+            "ingestion report, reason 'label conflict')",
+            summary["label_conflicts"],
+            action,
+        )
