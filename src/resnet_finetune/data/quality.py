@@ -153,12 +153,15 @@ def near_pairs(
             starts = np.repeat(low - np.cumsum(sizes) + sizes, sizes)
             right = order[starts + np.arange(len(left))]
             keep = left < right
-            found.append(left[keep].astype(np.int64) * count + right[keep])
+            left, right = left[keep], right[keep]
+            # Filtered at once: the candidates of clustered hashes can be many.
+            near = hamming(hashes[left], hashes[right]) <= max_distance
+            found.append(left[near].astype(np.int64) * count + right[near])
     if not found:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     codes = np.unique(np.concatenate(found))
     i, j = codes // count, codes % count
-    close = hamming(hashes[i], hashes[j]) <= max_distance
+    close = np.ones(len(i), dtype=bool)
     if colours is not None:
         close &= np.abs(colours[i] - colours[j]).mean(axis=1) <= COLOUR_TOLERANCE
     return i[close], j[close]
