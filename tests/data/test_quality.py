@@ -166,6 +166,7 @@ def test_resized_reencoded_copies_across_declared_splits_are_reported_as_leakage
     assert row["other_path"].endswith("train/a/0.png") and row["split"] == "test"
     summary = quality_summary(manifest, report, table, QualitySpec())
     assert summary["test_images_with_near_copy_in_train"] == len(leaks)
+    assert set(table["kind"]) == {"leakage"}  # the training side is not listed again
 
 
 def test_computed_splits_keep_near_copies_together(tmp_path, ingest):
