@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from resnet_finetune.data.input_pipeline import CACHE_MODES, RESIZE_MODES
 from resnet_finetune.data.manifest import CLASS_WEIGHTS
+from resnet_finetune.data.quality import LABEL_CONFLICT_CHOICES
 from resnet_finetune.models.classifier import PREPROCESSING_MODES
 from resnet_finetune.training.compute import DISTRIBUTIONS, PRECISIONS
 from resnet_finetune.training.engine import OPTIMIZERS
@@ -107,6 +108,15 @@ class Split(Block):
     val_per_class: Positive | None = None
 
 
+class Quality(Block):
+    """Ingestion's data checks (``resnet_finetune.data.quality``)."""
+
+    label_conflicts: Literal[LABEL_CONFLICT_CHOICES] = "exclude"
+    near_duplicates: bool = True
+    max_distance: Annotated[int, Field(ge=0, le=11)] = 7
+    corrections: str | None = None
+
+
 class Input(Block):
     image_size: tuple[Positive, Positive]
     resize: Literal[RESIZE_MODES] = "squash"
@@ -125,6 +135,7 @@ class Task(Block):
     validation: Validation = Validation()
     split: Split = Split()
     class_weights: Literal[CLASS_WEIGHTS] = "none"
+    quality: Quality = Quality()
     input: Input
     augmentation: dict[str, Any] = {}  # options checked by data.augment
 

@@ -34,7 +34,7 @@ def test_ingest_images_summarises_counts_left_out_files_and_class_weights(class_
     for i in range(10, 20):
         write_image(class_folder / "owl" / f"{i}.png", seed=500 + i)
     split = {"val_fraction": 0.2, "test_fraction": 0.2}
-    manifest, report, class_map, summary, weights = ingest_images(
+    manifest, report, class_map, summary, weights, _ = ingest_images(
         str(class_folder), split, {}, "balanced", str(tmp_path / "work"), 3
     )
     assert summary["num_images"] == len(manifest) == 40
@@ -44,7 +44,7 @@ def test_ingest_images_summarises_counts_left_out_files_and_class_weights(class_
     assert summary["imbalance_ratio"] == 2.0 and len(class_map) == 3
     assert weights == summary["balanced_class_weights"]
     assert weights == pytest.approx({"cat": 24 / 18, "dog": 24 / 18, "owl": 24 / 36})
-    *_, no_weights = ingest_images(str(class_folder), split, {}, "none", str(tmp_path / "w"), 3)
+    *_, no_weights, _ = ingest_images(str(class_folder), split, {}, "none", str(tmp_path / "w"), 3)
     assert no_weights == {}
     # The split follows the run's seed.
     other, *_ = ingest_images(str(class_folder), split, {}, "none", str(tmp_path / "w"), 4)
@@ -107,7 +107,7 @@ def test_compare_with_scratch_reports_the_gain_on_the_same_images():
 
 def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, tmp_path):
     split = {"val_fraction": 0.2, "test_fraction": 0}
-    manifest, _, class_map, _, _ = ingest_images(
+    manifest, _, class_map, _, _, _ = ingest_images(
         str(class_folder), split, {}, "none", str(tmp_path / "work"), 0
     )
     figure = preview_augmentation(

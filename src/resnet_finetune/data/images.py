@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from resnet_finetune.data.quality import MIN_HASH_SIDE, perceptual_hash
+
 # Pillow's names of the formats we accept; MPO is the multi-picture JPEG of cameras.
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"}
 _TF_NATIVE_FORMATS = {"JPEG", "MPO", "PNG", "BMP"}
@@ -89,14 +91,16 @@ def _write_atomically(image: Image.Image, path: Path) -> None:
 
 
 def inspect_image(
-    path: str, checks: ImageChecks, converted_dir: Path
+    path: str, checks: ImageChecks, converted_dir: Path, perceptual: bool = False
 ) -> tuple[dict | None, tuple[str, str] | None]:
     """Decode one file fully; return its facts, or ``(reason, detail)`` why it cannot be used.
 
     Facts: sha256, width and height as displayed (after EXIF orientation), the original
     mode, ``read_path``, the file the input pipeline decodes (the file itself, or an RGB
     PNG in ``converted_dir`` named by the content hash, reused by later runs) and the
-    image format of ``read_path``.
+    image format of ``read_path``; with ``perceptual``, ``phash``, the perceptual hash of
+    the upright RGB image (``quality.perceptual_hash``; empty otherwise, and for images
+    under ``quality.MIN_HASH_SIDE`` pixels a side), from the same decoding.
     """
     data = Path(path).read_bytes()
     if not data:
@@ -119,6 +123,8 @@ def inspect_image(
             if converted:
                 rgb = to_rgb(image, checks.background)
                 width, height = rgb.size
+            hashable = perceptual and min(width, height) >= MIN_HASH_SIDE
+            phash = perceptual_hash(rgb if converted else image) if hashable else ""
     except UnidentifiedImageError:
         return None, ("not an image", "Pillow recognises no image format")
     except Image.DecompressionBombError as error:
@@ -143,4 +149,5 @@ def inspect_image(
         "mode": mode,
         "read_path": read_path,
         "format": "PNG" if converted else image_format,
+        "phash": phash,
     }, None

@@ -19,6 +19,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 
 from resnet_finetune.data.images import ImageChecks, inspect_image
+from resnet_finetune.data.quality import (
+    QualitySpec,
+    apply_corrections,
+    duplicate_groups,
+    split_label_conflicts,
+)
 from resnet_finetune.progress import progress_bar
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -35,7 +41,10 @@ MANIFEST_COLUMNS = [
     "mode",
     "read_path",
     "format",
-    "split_origin",
+    "phash",  # perceptual hash (data.quality), empty when near-duplicate detection is off
+    "duplicate_group",  # copies (exact or near) share it: splits keep them together
+    "correction",  # what the user's corrections changed (data.quality.apply_corrections)
+    "split_origin",  # declared, computed, or carved from a declared train split
 ]
 REPORT_COLUMNS = ["path", "reason", "detail"]
 CLASS_WEIGHTS = ("none", "balanced")
@@ -185,15 +194,17 @@ def list_images(source: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def validate_files(
-    files: pd.DataFrame, checks: ImageChecks, converted_dir: str | Path
+    files: pd.DataFrame, checks: ImageChecks, converted_dir: str | Path, perceptual: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split ``files`` into readable images (with their facts) and a report of the rest.
+    """Split ``files`` into readable images (with their facts) and a report of the rest;
+    ``perceptual``: with the perceptual hash of each image (column ``phash``).
 
     Files are decoded on all cores (Pillow and hashlib release the GIL), with a progress
     bar at a terminal (see ``resnet_finetune.progress``)."""
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         inspected = pool.map(
-            lambda path: inspect_image(path, checks, Path(converted_dir)), files["path"]
+            lambda path: inspect_image(path, checks, Path(converted_dir), perceptual),
+            files["path"],
         )
         results = list(
             progress_bar(inspected, total=len(files), desc="validating images", unit="file")
@@ -204,13 +215,14 @@ def validate_files(
             report.append((row["path"], *rejection))
         else:
             kept.append({**row, **facts})
-    columns = [*files.columns, "sha256", "width", "height", "mode", "read_path", "format"]
+    columns = [*files.columns, "sha256", "width", "height", "mode", "read_path", "format", "phash"]
     return pd.DataFrame(kept, columns=columns), pd.DataFrame(report, columns=REPORT_COLUMNS)
 
 
 def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
-    """Stratified, seeded split that keeps exact duplicates (same sha256) together."""
-    groups = images.drop_duplicates("sha256")[["sha256", "label"]].reset_index(drop=True)
+    """Stratified, seeded split that keeps copies (same ``duplicate_group``) together."""
+    groups = images.drop_duplicates("duplicate_group")[["duplicate_group", "label"]]
+    groups = groups.reset_index(drop=True)
     rng = np.random.default_rng(spec.seed)
     if spec.train_per_class is not None:
         split = pd.Series("test", index=groups.index)
@@ -254,8 +266,8 @@ def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
                 split[test] = "test"
             elif spec.test_fraction > 0:
                 split[rest] = "test"
-    by_hash = dict(zip(groups["sha256"], split))
-    return images["sha256"].map(by_hash)
+    by_group = dict(zip(groups["duplicate_group"], split))
+    return images["duplicate_group"].map(by_group)
 
 
 def _complete_declared(
@@ -295,18 +307,30 @@ def _complete_declared(
 
 
 def build_manifest(
-    source: str | Path, spec: SplitSpec, checks: ImageChecks, converted_dir: str | Path
+    source: str | Path,
+    spec: SplitSpec,
+    checks: ImageChecks,
+    converted_dir: str | Path,
+    quality: QualitySpec | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """List, validate and split the images of ``source`` (a folder or a CSV list).
 
     Returns ``(manifest, report, class_map)``. Declared splits (``train/val/test``
     folders or a ``split`` column) are respected as given; otherwise the split follows
     ``spec``. Images that TensorFlow cannot decode faithfully get an RGB copy in
-    ``converted_dir`` (see ``inspect_image``).
+    ``converted_dir`` (see ``inspect_image``). ``quality`` (default: all checks on): the
+    user's corrections are applied, label conflicts left out (or kept), and copies (exact,
+    or near with perceptual hashes) share a ``duplicate_group`` that splits keep together.
     """
+    quality = quality or QualitySpec()
     files, skipped = list_images(source)
-    images, unreadable = validate_files(files, checks, converted_dir)
-    report = pd.concat([skipped, unreadable], ignore_index=True)
+    images, unreadable = validate_files(files, checks, converted_dir, quality.near_duplicates)
+    images, corrected = apply_corrections(images, quality.corrections, source)
+    images, conflicts = split_label_conflicts(images, quality.label_conflicts)
+    frames = [f for f in (skipped, unreadable, corrected, conflicts) if len(f)]
+    report = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=REPORT_COLUMNS)
+    )
     if images.empty:
         raise ValueError(f"{str(source)!r} holds no readable image with a class")
     classes = sorted(images["label"].unique())
@@ -321,6 +345,9 @@ def build_manifest(
             f"{str(source)!r} declares a split (train/val/test) for some images and not for "
             f"others, e.g. {loose!r}: declare it for all or for none"
         )
+    images["duplicate_group"] = duplicate_groups(
+        images, quality.max_distance if quality.near_duplicates else None
+    )
     if declared.any():
         images["split"], images["split_origin"] = _complete_declared(images, spec, source)
     else:

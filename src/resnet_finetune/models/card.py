@@ -105,7 +105,7 @@ def read_card(path: str | Path) -> ModelCard | None:
         card = ModelCard(**json.loads(archive.read(_CARD)))
         if _MANIFEST in names:
             card.manifest = pd.read_csv(
-                io.BytesIO(archive.read(_MANIFEST)), dtype={c: str for c in ("label", "split", "sha256", "mode", "read_path", "format", "split_origin")},
+                io.BytesIO(archive.read(_MANIFEST)), dtype={c: str for c in ("label", "split", "sha256", "mode", "read_path", "format", "split_origin", "phash", "duplicate_group", "correction")},
                 keep_default_na=False,
             )
         if _HISTORY in names:

@@ -23,6 +23,12 @@ from resnet_finetune.data.manifest import (
     check_class_weights,
     summarise,
 )
+from resnet_finetune.data.quality import (
+    QualitySpec,
+    near_duplicate_table,
+    quality_summary,
+    warn_about_quality,
+)
 from resnet_finetune.evaluation.plots import classes_take_turns, image_grid, label_text
 from resnet_finetune.training import Compute
 
@@ -47,22 +53,33 @@ def ingest_images(
     class_weights: str,
     intermediate_dir: str,
     seed: int,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int], dict, dict[str, float]]:
-    """Manifest, report of left-out files, class map, summary, and the loss weight of
-    each class for training: ``balanced`` ones, or none (``{}``)."""
+    quality: dict | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int], dict, dict[str, float], pd.DataFrame]:
+    """Manifest, report of left-out files, class map, summary, the loss weight of each
+    class for training (``balanced`` ones, or none: ``{}``), and the table of copies
+    (leakage across declared splits, near and exact duplicates, kept label conflicts)."""
     check_class_weights(class_weights)
-    checks = ImageChecks(**validation)
+    checks, spec = ImageChecks(**validation), QualitySpec(**(quality or {}))
     manifest, report, class_map = build_manifest(
-        image_root, SplitSpec(**split, seed=seed), checks, Path(intermediate_dir) / "converted"
+        image_root,
+        SplitSpec(**split, seed=seed),
+        checks,
+        Path(intermediate_dir) / "converted",
+        spec,
     )
     balanced = balanced_class_weights(manifest)
+    copies = near_duplicate_table(manifest)
+    checked = quality_summary(manifest, report, copies, spec)
     summary = {
         "image_root": image_root,
+        "test_images_with_near_copy_in_train": checked["test_images_with_near_copy_in_train"],
         **summarise(manifest, report),
+        "data_quality": checked,
         "balanced_class_weights": balanced,
     }
+    warn_about_quality(checked)
     weights = balanced if class_weights == "balanced" else {}
-    return manifest, report, class_map, summary, weights
+    return manifest, report, class_map, summary, weights, copies
 
 
 def make_input_datasets(

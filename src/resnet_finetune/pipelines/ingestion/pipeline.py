@@ -29,6 +29,7 @@ def create_pipeline(namespace: str) -> Pipeline:
                     "params:class_weights",
                     "params:intermediate_dir",
                     "params:seed",
+                    "params:quality",
                 ],
                 [
                     "manifest",
@@ -36,6 +37,7 @@ def create_pipeline(namespace: str) -> Pipeline:
                     "class_map",
                     "ingestion_summary",
                     "class_weights",
+                    "near_duplicates",
                 ],
                 name="ingest_images",
             ),

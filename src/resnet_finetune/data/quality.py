@@ -1,0 +1,403 @@
+"""Trust the data: label conflicts, near-duplicates (and leakage across splits), and the
+user's corrections of labels.
+
+- A *label conflict* is one content (same SHA-256) filed under two or more labels.
+- A *near-duplicate* is a resized, re-encoded or lightly cropped copy: two images whose
+  perceptual hashes (pHash, 64 bits) differ in at most ``max_distance`` bits.
+- *Leakage* is a held-out image (test or val) with a near-copy in the training split.
+
+The perceptual hash is computed in the validation pass that already decodes each image
+(``perceptual_hash``); pairing is linear in the number of images: multi-index hashing
+cuts each hash into ``max_distance + 1`` bands, and two hashes within ``max_distance``
+bits agree exactly on at least one band (pigeonhole), so only images sharing a band value
+are compared. No all-pairs comparison.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+log = logging.getLogger(__name__)
+
+LABEL_CONFLICT_CHOICES = ("exclude", "keep")
+CORRECTION_ACTIONS = ("relabel", "exclude")
+NEAR_DUPLICATE_COLUMNS = [
+    "kind",
+    "path",
+    "label",
+    "split",
+    "other_path",
+    "other_label",
+    "other_split",
+    "distance",
+]
+_BANDS, _BAND_BITS = 4, 16
+_MAX_DISTANCE = 11  # 4 bands: two hashes within 11 bits agree within 2 bits on one band
+
+# pHash as in imagehash (Zauner's): grey image at 32x32, the 8x8 lowest frequencies of its
+# 2-D DCT-II, one bit per coefficient: above their median. Box resampling (an area
+# average) instead of Lanczos: as robust for downscaled copies, 3x faster.
+_HASH_SIZE, _DCT_SIZE = 8, 32
+_n = np.arange(_DCT_SIZE)
+_DCT = 2 * np.cos(np.pi * np.arange(_HASH_SIZE)[:, None] * (2 * _n[None, :] + 1) / (2 * _DCT_SIZE))
+# The pHash of grey levels is blind to colour, and smooth images with a similar layout
+# fall within a few bits of one another: a pair must also agree on its colour layout (the
+# mean RGB of each quarter of the image, 12 bytes), within this mean absolute difference.
+COLOUR_TOLERANCE = 16
+# Below this many pixels a side, distinct images look alike to a perceptual hash (two
+# hand-written 8x8 digits differ by a few pixels): only their exact copies are found.
+MIN_HASH_SIDE = 16
+
+
+@dataclass(frozen=True)
+class QualitySpec:
+    """What ingestion checks beyond readability (parameters ``<task>.quality``)."""
+
+    label_conflicts: str = "exclude"
+    near_duplicates: bool = True
+    max_distance: int = 7
+    corrections: str | None = None
+
+    def __post_init__(self):
+        if self.label_conflicts not in LABEL_CONFLICT_CHOICES:
+            raise ValueError(
+                f"quality.label_conflicts={self.label_conflicts!r} is not allowed; "
+                f"allowed: {list(LABEL_CONFLICT_CHOICES)}"
+            )
+        if not 0 <= self.max_distance <= _MAX_DISTANCE:
+            raise ValueError(
+                f"quality.max_distance={self.max_distance!r} must be 0-{_MAX_DISTANCE} bits "
+                "of 64 (more would pair unrelated images)"
+            )
+
+
+# --- perceptual hashes --------------------------------------------------------------
+
+
+def perceptual_hash(image: Image.Image) -> str:
+    """40 hex digits: the 64-bit pHash of ``image`` (imagehash's bit order), then its
+    colour layout (mean R, G, B of each quarter, 12 bytes)."""
+    grey = image.convert("L").resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX)
+    low = (_DCT @ np.asarray(grey, dtype=np.float64) @ _DCT.T).ravel()
+    median = np.sort(low)[31:33].mean()
+    quarters = image.convert("RGB").resize((2, 2), Image.Resampling.BOX)
+    return np.packbits(low > median).tobytes().hex() + quarters.tobytes().hex()
+
+
+def hash_values(hexes) -> np.ndarray:
+    """The pHash part of perceptual hashes as unsigned 64-bit integers (0 for none)."""
+    return np.array([int(h[:16] or "0", 16) for h in hexes], dtype=np.uint64)
+
+
+def colour_layouts(hexes) -> np.ndarray:
+    """The colour-layout part of perceptual hashes: an (n, 12) array of 0-255 values."""
+    data = b"".join(bytes.fromhex(h[16:40] or "00" * 12) for h in hexes)
+    return np.frombuffer(data, dtype=np.uint8).reshape(-1, 12).astype(np.int16)
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bits that differ between two arrays of 64-bit hashes, element-wise."""
+    return np.bitwise_count(np.bitwise_xor(a, b)).astype(np.int64)
+
+
+def _probes(radius: int) -> np.ndarray:
+    """Every 16-bit mask with at most ``radius`` bits set."""
+    masks = [0]
+    singles = [1 << k for k in range(_BAND_BITS)]
+    if radius >= 1:
+        masks += singles
+    if radius >= 2:
+        masks += [a | b for n, a in enumerate(singles) for b in singles[n + 1 :]]
+    return np.array(masks, dtype=np.uint64)
+
+
+def near_pairs(
+    hashes: np.ndarray, max_distance: int, colours: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs ``(i, j)``, ``i < j``, of hashes within ``max_distance`` bits (and,
+    given ``colours``, colour layouts within ``COLOUR_TOLERANCE``).
+
+    Multi-index hashing (Norouzi et al., 2012): the 64 bits are cut into 4 bands of 16;
+    two hashes within ``max_distance`` bits agree within ``max_distance // 4`` bits on at
+    least one band (pigeonhole), so each hash is compared only with the hashes whose band
+    value lies that close to its own (looked up in the sorted band values). The work is
+    linear in the number of hashes while they outnumber 65,536 band values by little (a
+    few million images); no all-pairs comparison."""
+    if not 0 <= max_distance <= _MAX_DISTANCE:
+        raise ValueError(f"max_distance={max_distance!r} must be 0-{_MAX_DISTANCE} bits")
+    hashes = np.asarray(hashes, dtype=np.uint64)
+    count = len(hashes)
+    probes = _probes(max_distance // _BANDS)
+    found = []
+    for band in range(_BANDS):
+        keys = (hashes >> np.uint64(band * _BAND_BITS)) & np.uint64(0xFFFF)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        for probe in probes:
+            wanted = keys ^ probe
+            low = np.searchsorted(sorted_keys, wanted, side="left")
+            high = np.searchsorted(sorted_keys, wanted, side="right")
+            sizes = high - low
+            if not sizes.any():
+                continue
+            left = np.repeat(np.arange(count), sizes)
+            # Positions low[i] .. high[i]-1 for each i, flattened.
+            starts = np.repeat(low - np.cumsum(sizes) + sizes, sizes)
+            right = order[starts + np.arange(len(left))]
+            keep = left < right
+            left, right = left[keep], right[keep]
+            # Filtered at once: the candidates of clustered hashes can be many.
+            near = hamming(hashes[left], hashes[right]) <= max_distance
+            found.append(left[near].astype(np.int64) * count + right[near])
+    if not found:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    codes = np.unique(np.concatenate(found))
+    i, j = codes // count, codes % count
+    close = np.ones(len(i), dtype=bool)
+    if colours is not None:
+        close &= np.abs(colours[i] - colours[j]).mean(axis=1) <= COLOUR_TOLERANCE
+    return i[close], j[close]
+
+
+def duplicate_groups(images: pd.DataFrame, max_distance: int | None) -> pd.Series:
+    """One group id per image: images of one group are copies of one another (same
+    SHA-256, or, with ``max_distance``, pHashes linked by chains of near pairs). The id
+    is the SHA-256 of the group's first image; without near-duplicates (or a hash: see
+    ``MIN_HASH_SIDE``) it is the image's own SHA-256 (exact duplicates only)."""
+    groups = images["sha256"].copy()
+    hashed = images["phash"] != "" if "phash" in images else pd.Series(False, images.index)
+    if max_distance is None or not hashed.any():
+        return groups
+    subset = images[hashed]
+    distinct, inverse = np.unique(subset["phash"].to_numpy(dtype=str), return_inverse=True)
+    i, j = near_pairs(hash_values(distinct), max_distance, colour_layouts(distinct))
+    count = len(distinct)
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(count, count))
+    _, component = connected_components(graph, directed=False)
+    by_image = component[inverse.ravel()]
+    first = pd.Series(np.arange(len(subset))).groupby(by_image).transform("min").to_numpy()
+    groups[hashed] = subset["sha256"].to_numpy()[first]
+    return groups
+
+
+# --- label conflicts and corrections -----------------------------------------------
+
+
+def split_label_conflicts(images: pd.DataFrame, choice: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Images whose exact content is filed under two or more labels: left out with the
+    reason ``label conflict`` (``choice="exclude"``), or kept. Returns ``(kept, report)``;
+    the report names, for each file, the other labels and a file that has them."""
+    labels = images.groupby("sha256")["label"].nunique()
+    conflicted = images["sha256"].isin(labels.index[labels > 1])
+    rows = []
+    for _, group in images[conflicted].groupby("sha256", sort=False):
+        for row in group.itertuples():
+            others = group[group["label"] != row.label]
+            detail = (
+                f"labelled {row.label!r}; the same content (sha256 {row.sha256[:12]}) is "
+                f"labelled {sorted(others['label'].unique())} in {others['path'].iloc[0]!r}"
+            )
+            rows.append(
+                (row.path, "label conflict", detail + ("" if choice == "exclude" else ": kept"))
+            )
+    report = pd.DataFrame(rows, columns=["path", "reason", "detail"])
+    if choice == "keep":
+        return images, report.iloc[0:0]
+    return images[~conflicted], report
+
+
+def read_corrections(csv_path: str | Path) -> pd.DataFrame:
+    """A corrections CSV ``path,action,label`` (action ``relabel`` or ``exclude``), checked:
+    a bad row is refused with the file and line."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"quality.corrections={str(csv_path)!r}: no such file")
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    missing = {"path", "action"} - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"{str(csv_path)!r} lacks the column(s) {sorted(missing)}: expected a header "
+            "path,action,label"
+        )
+    if "label" not in table:
+        table["label"] = ""
+    table["line"] = np.arange(len(table)) + 2  # line 1 is the header
+    for row in table.itertuples():
+        where = f"{str(csv_path)!r} line {row.line}"
+        if row.action not in CORRECTION_ACTIONS:
+            raise ValueError(
+                f"{where}: action {row.action!r} is not allowed; "
+                f"allowed: {list(CORRECTION_ACTIONS)}"
+            )
+        if row.action == "relabel" and not row.label.strip():
+            raise ValueError(f"{where}: relabel needs a label")
+    return table
+
+
+def apply_corrections(
+    images: pd.DataFrame, csv_path: str | Path | None, root: str | Path
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The user's corrections applied: ``relabel`` rows change the label (the manifest's
+    ``correction`` column says from what, and which line), ``exclude`` rows leave the image
+    out (reason ``excluded by corrections`` in the report). Paths are absolute or relative
+    to the data root ``root``; a path that names no image of the data is refused."""
+    images = images.assign(correction="")
+    report = pd.DataFrame(columns=["path", "reason", "detail"])
+    if csv_path is None or str(csv_path).strip() == "":
+        return images, report
+    table = read_corrections(csv_path)
+    root = Path(root)
+    root = root.parent if root.is_file() else root
+    position = {str(Path(p).resolve()): i for i, p in enumerate(images["path"])}
+    excluded, rows = [], []
+    for row in table.itertuples():
+        index = position.get(str((root / row.path.strip()).resolve()))
+        where = f"{str(csv_path)} line {row.line}"
+        if index is None:
+            raise ValueError(
+                f"{str(csv_path)!r} line {row.line}: {row.path!r} is no readable image of "
+                f"{str(root)!r}"
+            )
+        if row.action == "exclude":
+            excluded.append(index)
+            rows.append((images["path"].iloc[index], "excluded by corrections", where))
+        else:
+            old = images["label"].iloc[index]
+            images.iloc[index, images.columns.get_loc("label")] = row.label.strip()
+            images.iloc[index, images.columns.get_loc("correction")] = (
+                f"relabelled from {old!r} ({where})"
+            )
+    kept = images.drop(images.index[excluded])
+    return kept, pd.DataFrame(rows, columns=["path", "reason", "detail"])
+
+
+# --- what the ingestion reports -----------------------------------------------------
+
+
+def _nearest(member: int, candidates: np.ndarray, hashes: np.ndarray) -> tuple[int, int]:
+    distances = hamming(hashes[candidates], hashes[member])
+    best = int(np.argmin(distances))
+    return int(candidates[best]), int(distances[best])
+
+
+def near_duplicate_table(manifest: pd.DataFrame) -> pd.DataFrame:
+    """One row per image that has a copy in the manifest (its ``duplicate_group``):
+
+    - ``leakage``: a test or val image with a copy in train (``other_path``: the closest
+      training copy). Only where the data declared its splits: computed splits keep copies
+      together.
+    - ``label conflict``: a copy under another label that was kept
+      (``quality.label_conflicts: keep``).
+    - ``exact duplicate`` / ``near duplicate``: other copies, against the group's first image.
+    """
+    if "duplicate_group" not in manifest or manifest.empty:
+        return pd.DataFrame(columns=NEAR_DUPLICATE_COLUMNS)
+    sizes = manifest.groupby("duplicate_group")["path"].transform("size")
+    copies = manifest[sizes > 1].reset_index(drop=True)
+    if copies.empty:
+        return pd.DataFrame(columns=NEAR_DUPLICATE_COLUMNS)
+    has_phash = "phash" in copies and (copies["phash"] != "").any()
+    hashes = hash_values(copies["phash"]) if has_phash else None
+    rows = []
+    for _, group in copies.groupby("duplicate_group", sort=False):
+        index = group.index.to_numpy()
+        train = index[group["split"].to_numpy() == "train"]
+        first = index[0]
+        # A group that straddles train and a held-out split is listed as its leakage only.
+        leaking = len(train) and group["split"].isin(["test", "val"]).any()
+        for member in index:
+            if leaking and copies.at[member, "split"] not in ("test", "val"):
+                continue
+            row = copies.loc[member]
+            different = group["label"] != row["label"]
+            if row["split"] in ("test", "val") and len(train):
+                if hashes is None:
+                    other, distance = int(train[0]), 0
+                else:
+                    other, distance = _nearest(member, train, hashes)
+                kind = "leakage"
+            elif len(same := group.index[(group["sha256"] == row["sha256"]) & different]):
+                kind = "label conflict"
+                other, distance = int(same[0]), 0
+            elif member != first:
+                other = int(first)
+                same = row["sha256"] == copies.at[first, "sha256"]
+                kind = "exact duplicate" if same else "near duplicate"
+                distance = (
+                    0
+                    if same or hashes is None
+                    else int(hamming(hashes[[member]], hashes[[first]])[0])
+                )
+            else:
+                continue
+            mate = copies.loc[other]
+            rows.append(
+                (
+                    kind,
+                    row["path"],
+                    row["label"],
+                    row["split"],
+                    mate["path"],
+                    mate["label"],
+                    mate["split"],
+                    distance,
+                )
+            )
+    return pd.DataFrame(rows, columns=NEAR_DUPLICATE_COLUMNS)
+
+
+def quality_summary(
+    manifest: pd.DataFrame, report: pd.DataFrame, near_duplicates: pd.DataFrame, spec: QualitySpec
+) -> dict:
+    """Counts of each kind of problem, for the ingestion summary."""
+    left_out_conflicts = report[report["reason"] == "label conflict"]
+    kinds = near_duplicates["kind"].value_counts()
+    leaked = near_duplicates[near_duplicates["kind"] == "leakage"]
+    # Distinct contents in conflict: left out (the report names each one's sha256), kept.
+    left_out_contents = left_out_conflicts["detail"].str.extract(r"sha256 ([0-9a-f]+)")[0]
+    kept_contents = (
+        manifest.groupby("sha256")["label"].nunique().gt(1).sum() if len(manifest) else 0
+    )
+    return {
+        "near_duplicate_detection": bool(spec.near_duplicates),
+        "max_distance_bits": int(spec.max_distance) if spec.near_duplicates else None,
+        "label_conflicts": int(left_out_contents.nunique() + kept_contents),
+        "label_conflict_files_left_out": int(len(left_out_conflicts)),
+        "label_conflict_files_kept": int(kinds.get("label conflict", 0)),
+        "exact_duplicates": int(kinds.get("exact duplicate", 0)),
+        "near_duplicates": int(kinds.get("near duplicate", 0)),
+        "test_images_with_near_copy_in_train": int((leaked["split"] == "test").sum()),
+        "val_images_with_near_copy_in_train": int((leaked["split"] == "val").sum()),
+        "excluded_by_corrections": int((report["reason"] == "excluded by corrections").sum()),
+        "relabelled_by_corrections": int(
+            (manifest["correction"] != "").sum() if "correction" in manifest else 0
+        ),
+    }
+
+
+def warn_about_quality(summary: dict) -> None:
+    """Say loudly what inflates a score or confuses training (the counts of
+    ``quality_summary``)."""
+    leaked = summary["test_images_with_near_copy_in_train"]
+    if leaked:
+        log.warning(
+            "%d test image(s) have a near-copy in the training split: the test score is "
+            "inflated (see the near_duplicates table, kind 'leakage')",
+            leaked,
+        )
+    if summary["label_conflicts"]:
+        action = "left out" if summary["label_conflict_files_left_out"] else "kept"
+        log.warning(
+            "%d image content(s) are filed under two or more labels (%s; see the "
+            "ingestion report, reason 'label conflict')",
+            summary["label_conflicts"],
+            action,
+        )

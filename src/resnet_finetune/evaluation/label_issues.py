@@ -1,0 +1,127 @@
+"""Likely mislabelled images, found after training by confident learning (cleanlab).
+
+Every labelled image (all splits) gets out-of-sample predicted probabilities: a logistic
+regression on the fine-tuned backbone's embeddings, cross-validated, so that no model
+ever scores an image it was trained on. Confident learning (Northcutt et al., 2021)
+flags the images whose given label disagrees with those probabilities beyond what each
+class's estimated noise explains; every image is ranked by its label-quality score
+(cleanlab's self-confidence: the probability of the given label; lower is more suspect).
+
+To act on the list: copy rows into a corrections CSV ``path,action,label``
+(``relabel`` with the right label, or ``exclude``) and point ``<task>.quality.corrections``
+at it; the next ingestion applies it and records it (docs/DATA_QUALITY.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+SUSPECT_COLUMNS = [
+    "rank",
+    "path",
+    "split",
+    "given_label",
+    "suggested_label",
+    "score",
+    "suggested_probability",
+    "flagged",
+]
+
+
+@dataclass(frozen=True)
+class LabelIssueSpec:
+    """Parameters ``label_issues``: cross-validation folds, rows listed beyond the flagged
+    ones (the lowest scores), images shown in the report's grid."""
+
+    folds: int = 5
+    min_rows: int = 20
+    grid: int = 16
+
+    def __post_init__(self):
+        if self.folds < 2:
+            raise ValueError(f"label_issues.folds={self.folds!r} must be at least 2")
+
+
+def out_of_sample_probabilities(
+    features: np.ndarray, labels: np.ndarray, folds: int = 5, seed: int = 0
+) -> np.ndarray:
+    """Predicted class probabilities of each row by a logistic regression that never saw
+    it (stratified ``folds``-fold cross-validation; fewer folds when a class is smaller)."""
+    labels = np.asarray(labels)
+    smallest = np.bincount(labels).min(initial=len(labels)) if len(labels) else 0
+    folds = min(folds, int(smallest))
+    if folds < 2:
+        raise ValueError(
+            "every class needs at least 2 labelled images for out-of-sample probabilities"
+        )
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, C=0.5))
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return cross_val_predict(model, features, labels, cv=splitter, method="predict_proba")
+
+
+def rank_label_issues(
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    rows: pd.DataFrame,
+    class_names: list[str],
+    min_rows: int = 20,
+) -> tuple[pd.DataFrame, dict]:
+    """The suspects table (``SUSPECT_COLUMNS``; the flagged images, and at least
+    ``min_rows`` rows, most suspect first) and its summary. ``rows``: path and split of
+    each labelled image, in the order of ``labels``."""
+    from cleanlab.filter import find_label_issues
+    from cleanlab.rank import get_label_quality_scores
+
+    labels = np.asarray(labels)
+    flagged = find_label_issues(labels, probabilities, n_jobs=1)
+    scores = get_label_quality_scores(labels, probabilities)
+    suggested = probabilities.argmax(axis=1)
+    names = np.asarray(class_names)
+    order = np.lexsort((scores, ~flagged))  # flagged first, then by score
+    shown = order[: max(int(flagged.sum()), min(min_rows, len(order)))]
+    table = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(shown) + 1),
+            "path": rows["path"].to_numpy()[shown],
+            "split": rows["split"].to_numpy()[shown],
+            "given_label": names[labels[shown]],
+            "suggested_label": names[suggested[shown]],
+            "score": scores[shown].round(4),
+            "suggested_probability": probabilities[shown, suggested[shown]].round(4),
+            "flagged": flagged[shown],
+        },
+        columns=SUSPECT_COLUMNS,
+    )
+    summary = {
+        "images_scored": int(len(labels)),
+        "flagged_by_confident_learning": int(flagged.sum()),
+        "estimated_label_error_rate": float(flagged.mean()) if len(labels) else 0.0,
+        "out_of_sample_accuracy": float((suggested == labels).mean()) if len(labels) else 0.0,
+        "flagged_per_split": {
+            str(split): int(n)
+            for split, n in pd.Series(rows["split"].to_numpy()[flagged]).value_counts().items()
+        },
+    }
+    return table, summary
+
+
+def embeddings(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The features the classifier's head reads (its input), and the labels, of every
+    batch of ``dataset`` in order."""
+    import keras
+
+    features = keras.Model(model.inputs, model.get_layer("head").input)
+    parts, labels = [], []
+    for images, batch_labels in dataset:
+        parts.append(np.asarray(features(images, training=False), dtype=np.float32))
+        labels.append(np.asarray(batch_labels))
+    if not parts:
+        return np.zeros((0, features.output_shape[-1]), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(parts), np.concatenate(labels).astype(np.int64)
