@@ -350,7 +350,11 @@ class RunRecordHook:
         record.write_text(json.dumps(state, indent=1))
         logger.warning(
             "run %s %s (%s): its %d outputs are in %s, not the latest versions",
-            version, status, reason, len(moved), Path(INCOMPLETE_DIR) / version,
+            version,
+            status,
+            reason,
+            len(moved),
+            Path(INCOMPLETE_DIR) / version,
         )
 
 

@@ -55,7 +55,9 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
             images, rejected = validate_files(files, checks, Path(folder) / "converted")
             if not rejected.empty:
                 row = int(Path(rejected["path"].iloc[0]).name)
-                raise ValueError(f"row {row}: {rejected['reason'].iloc[0]} ({rejected['detail'].iloc[0]})")
+                raise ValueError(
+                    f"row {row}: {rejected['reason'].iloc[0]} ({rejected['detail'].iloc[0]})"
+                )
             probabilities = predict_probabilities(self.model, images.assign(class_index=0))
         names = np.asarray(self.card.class_names)
         table = pd.DataFrame(

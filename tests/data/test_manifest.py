@@ -101,7 +101,9 @@ def test_declared_train_and_test_get_a_validation_split_from_train(tmp_path, ing
     for split, count in (("train", 10), ("test", 2)):
         for label in ("ants", "bees"):
             for i in range(count):
-                write_image(tmp_path / split / label / f"{i}.png", seed=hash((split, label, i)) % 999)
+                write_image(
+                    tmp_path / split / label / f"{i}.png", seed=hash((split, label, i)) % 999
+                )
     manifest, _, _ = ingest(tmp_path, SplitSpec(val_fraction=0.2))
     assert manifest.groupby("split").size().to_dict() == {"train": 16, "val": 4, "test": 4}
     with pytest.raises(ValueError, match="no train split"):

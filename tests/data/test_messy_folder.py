@@ -147,8 +147,9 @@ def test_symlinks_are_followed_inside_the_root_and_refused_outside_it(tmp_path):
     (root / "empty_class").mkdir()
     files, skipped = discover_files(root)
     assert files.groupby("label").size().to_dict() == {"cat": 4, "owl": 4}
-    reasons = dict(zip(skipped["path"].map(lambda p: Path(p).relative_to(root).as_posix()),
-                       skipped["reason"]))
+    reasons = dict(
+        zip(skipped["path"].map(lambda p: Path(p).relative_to(root).as_posix()), skipped["reason"])
+    )
     assert reasons["dog"] == "outside the data root"
     assert reasons["cat/far.png"] == "outside the data root"
     assert reasons["owl/far.png"] == "outside the data root"

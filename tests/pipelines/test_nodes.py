@@ -77,13 +77,23 @@ def test_score_predictions_reads_the_prediction_table_with_the_models_class_name
     )
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     card = ModelCard(
-        class_names=["x & y", "猫"], image_size=[8, 8], resize="squash", preprocessing="tf",
-        data={"held_out_split": "test", "selection_split": "val", "held_out_sha256": "h",
-              "dataset_sha256": "d", "summary": {"split_origin": {"test": "declared test"}}},
+        class_names=["x & y", "猫"],
+        image_size=[8, 8],
+        resize="squash",
+        preprocessing="tf",
+        data={
+            "held_out_split": "test",
+            "selection_split": "val",
+            "held_out_sha256": "h",
+            "dataset_sha256": "d",
+            "summary": {"split_origin": {"test": "declared test"}},
+        },
     )
     metrics, figure = score_predictions(attach_card(model, card), table, {"top_k": 1})
     assert metrics["accuracy"] == 0.75 and metrics["evaluated_split"] == "test"
-    assert metrics["selection_split"] == "val" and metrics["split_origin"]["test"] == "declared test"
+    assert (
+        metrics["selection_split"] == "val" and metrics["split_origin"]["test"] == "declared test"
+    )
     assert metrics["per_class"]["x & y"]["recall"] == 0.5
     assert len(figure.axes) >= 2
 
@@ -100,7 +110,9 @@ def test_compare_with_scratch_reports_the_gain_on_the_same_images():
     scratch = {"accuracy": 0.7, "top_k_accuracy": 0.9, "macro_f1": 0.75, "held_out_sha256": "h"}
     comparison = compare_with_scratch(finetuned, scratch)
     assert comparison["gain_from_pretraining"]["accuracy"] == pytest.approx(0.2)
-    assert comparison["scratch"] == {k: scratch[k] for k in ("accuracy", "top_k_accuracy", "macro_f1")}
+    assert comparison["scratch"] == {
+        k: scratch[k] for k in ("accuracy", "top_k_accuracy", "macro_f1")
+    }
     with pytest.raises(ValueError, match="different images"):
         compare_with_scratch(finetuned, {**scratch, "held_out_sha256": "other"})
 

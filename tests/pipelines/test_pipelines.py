@@ -19,6 +19,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+
 from resnet_finetune.evaluation.inference import predict_probabilities
 from resnet_finetune.models import load_model
 from resnet_finetune.models.card import card_of
@@ -185,26 +186,50 @@ def test_the_registered_model_is_served_over_http_with_class_names(finetune_run,
     uri = f"sqlite:///{finetune_run / 'mlflow.db'}"
     environment = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
     server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/resnet_finetune/1",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        env=environment, start_new_session=True, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            "models:/resnet_finetune/1",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=environment,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        body = json.dumps({"dataframe_split": {"columns": ["image"], "data": [
-            [base64.b64encode(d.read_bytes()).decode()] for d in digits]}}).encode()
+        body = json.dumps(
+            {
+                "dataframe_split": {
+                    "columns": ["image"],
+                    "data": [[base64.b64encode(d.read_bytes()).decode()] for d in digits],
+                }
+            }
+        ).encode()
         deadline = time.monotonic() + 180
         while True:
             try:
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/invocations", body,
+                    f"http://127.0.0.1:{port}/invocations",
+                    body,
                     {"Content-Type": "application/json"},
                 )
                 with urllib.request.urlopen(request, timeout=30) as response:
                     answer = json.loads(response.read())
                 break
             except (urllib.error.URLError, ConnectionError):
-                assert time.monotonic() < deadline and server.poll() is None, "server never answered"
+                assert time.monotonic() < deadline and server.poll() is None, (
+                    "server never answered"
+                )
                 time.sleep(1)
     finally:
         os.killpg(server.pid, signal.SIGTERM)

@@ -117,10 +117,12 @@ def test_other_data_another_seed_or_other_starting_weights_never_resume(data, tm
     """The identity covers what the caller knows (data hash, seed) and where training
     starts (the weights): a finished training is only reused for exactly the same."""
     folders = set()
-    for context, seed in (({"dataset_sha256": "A", "seed": 42}, 0),
-                          ({"dataset_sha256": "B", "seed": 42}, 0),
-                          ({"dataset_sha256": "A", "seed": 7}, 0),
-                          ({"dataset_sha256": "A", "seed": 42}, 1)):
+    for context, seed in (
+        ({"dataset_sha256": "A", "seed": 42}, 0),
+        ({"dataset_sha256": "B", "seed": 42}, 0),
+        ({"dataset_sha256": "A", "seed": 7}, 0),
+        ({"dataset_sha256": "A", "seed": 42}, 1),
+    ):
         checkpoint = TrainingCheckpoint(tmp_path / "run", context=context)
         train(make_model(seed), data, checkpoint=checkpoint, **{**OPTIONS, "epochs": 1})
         folders.add(checkpoint.directory)
@@ -140,13 +142,21 @@ def test_a_second_process_training_the_same_thing_gets_its_own_folder(data, tmp_
         "try:\n fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); print('free')\n"
         "except BlockingIOError: print('held')"
     )
-    out = subprocess.run([sys.executable, "-c", probe, str(held / "lock")], capture_output=True,
-                         text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(held / "lock")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert out == "held"
     removed = clear_trained()
     assert held in removed and not held.exists()
-    out = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "run" / "lockfree")],
-                         capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "run" / "lockfree")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert not (tmp_path / "run" / held.name).exists()
 
 

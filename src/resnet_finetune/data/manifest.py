@@ -87,7 +87,9 @@ def _visible_files(root: Path, skipped: list) -> list[Path]:
             subfolders[:] = []
             continue
         if not real.is_relative_to(real_root):
-            skipped.append((str(folder), "outside the data root", f"a link to {str(real)!r}: refused"))
+            skipped.append(
+                (str(folder), "outside the data root", f"a link to {str(real)!r}: refused")
+            )
             subfolders[:] = []
             continue
         subfolders.sort()
@@ -101,7 +103,9 @@ def _visible_files(root: Path, skipped: list) -> list[Path]:
                 skipped.append((str(path), "broken link", f"links to {os.readlink(path)!r}"))
             elif not path.resolve().is_relative_to(real_root):
                 target = str(path.resolve())
-                skipped.append((str(path), "outside the data root", f"a link to {target!r}: refused"))
+                skipped.append(
+                    (str(path), "outside the data root", f"a link to {target!r}: refused")
+                )
             else:
                 found.append(path)
     return sorted(found)
@@ -252,7 +256,9 @@ def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
                 if fraction > 0
             ]
             _, rest = train_test_split(
-                groups.index, test_size=sum(counts), stratify=groups["label"],
+                groups.index,
+                test_size=sum(counts),
+                stratify=groups["label"],
                 random_state=spec.seed,
             )
             split[rest] = "val"
@@ -412,7 +418,9 @@ def summarise(manifest: pd.DataFrame, report: pd.DataFrame) -> dict:
     }
 
 
-def data_identity(manifest: pd.DataFrame, seed: int, input_options: dict, augmentation: dict) -> dict:
+def data_identity(
+    manifest: pd.DataFrame, seed: int, input_options: dict, augmentation: dict
+) -> dict:
     """What decides the data a training sees, besides its own settings: the images with
     their labels and splits, the seed (order, augmentation), how images are read and
     augmented. Part of a training checkpoint's identity."""

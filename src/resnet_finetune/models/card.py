@@ -22,11 +22,20 @@ if TYPE_CHECKING:  # pandas is not needed to build or load bare models (the benc
     import pandas as pd
 
 _FOLDER = "resnet_finetune"
-_CARD, _MANIFEST, _HISTORY = (f"{_FOLDER}/{name}" for name in ("card.json", "manifest.csv", "history.csv"))
+_CARD, _MANIFEST, _HISTORY = (
+    f"{_FOLDER}/{name}" for name in ("card.json", "manifest.csv", "history.csv")
+)
 _CARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # The parameter blocks that make a model, recorded in its card and shown in its report.
 CARD_PARAMETERS = (
-    "seed", "backbone", "source", "pretrain", "target", "finetune", "baseline", "compute",
+    "seed",
+    "backbone",
+    "source",
+    "pretrain",
+    "target",
+    "finetune",
+    "baseline",
+    "compute",
 )
 
 
@@ -62,7 +71,9 @@ class ModelCard:
 
 def rows_sha256(rows: pd.DataFrame) -> str:
     """One hash for a set of images with their labels, in any row order."""
-    lines = sorted("\t".join(map(str, row)) for row in rows[["sha256", "label"]].itertuples(index=False))
+    lines = sorted(
+        "\t".join(map(str, row)) for row in rows[["sha256", "label"]].itertuples(index=False)
+    )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
@@ -105,7 +116,22 @@ def read_card(path: str | Path) -> ModelCard | None:
         card = ModelCard(**json.loads(archive.read(_CARD)))
         if _MANIFEST in names:
             card.manifest = pd.read_csv(
-                io.BytesIO(archive.read(_MANIFEST)), dtype={c: str for c in ("label", "split", "sha256", "mode", "read_path", "format", "split_origin", "phash", "duplicate_group", "correction")},
+                io.BytesIO(archive.read(_MANIFEST)),
+                dtype={
+                    c: str
+                    for c in (
+                        "label",
+                        "split",
+                        "sha256",
+                        "mode",
+                        "read_path",
+                        "format",
+                        "split_origin",
+                        "phash",
+                        "duplicate_group",
+                        "correction",
+                    )
+                },
                 keep_default_na=False,
             )
         if _HISTORY in names:

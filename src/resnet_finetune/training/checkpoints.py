@@ -206,9 +206,7 @@ class TrainingCheckpoint:
     def child(self, name: str, **context) -> TrainingCheckpoint:
         """The checkpoint of one of several trainings (a phase, a network) under this
         one, with the same context and ``context`` added."""
-        return TrainingCheckpoint(
-            self.root / name, self.every_n_steps, {**self.context, **context}
-        )
+        return TrainingCheckpoint(self.root / name, self.every_n_steps, {**self.context, **context})
 
 
 def release_trained() -> None:
@@ -295,7 +293,9 @@ def check_finite_weights(model: keras.Model, where: str) -> None:
     ]
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        raise NonFiniteLoss(f"training diverged at {where}: non-finite values in {shown}. {_ADVICE}")
+        raise NonFiniteLoss(
+            f"training diverged at {where}: non-finite values in {shown}. {_ADVICE}"
+        )
 
 
 def check_finite(logs: dict | None, where: str) -> None:
