@@ -5,13 +5,33 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+from functools import cache  # noqa: E402
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.ft2font import FT2Font  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
 
 from resnet_finetune.evaluation.metrics import normalise_rows  # noqa: E402
+
+
+@cache
+def _drawable() -> frozenset[int]:
+    """The characters the figures' font has glyphs for."""
+    path = font_manager.findfont(font_manager.FontProperties(family=plt.rcParams["font.family"]))
+    return frozenset(FT2Font(path).get_charmap())
+
+
+def display_name(name: str, width: int = 24) -> str:
+    """A class name as a figure shows it: at most ``width`` characters (an ellipsis
+    marks the cut), and a character the font cannot draw written as its code point
+    (``U+732B``) instead of an empty box. Tables and reports keep the full name."""
+    drawable = _drawable()
+    text = "".join(c if ord(c) in drawable or c.isspace() else f"U+{ord(c):04X}" for c in name)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
@@ -51,7 +71,8 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: list[str], title: s
         (axes[0], matrix, "d", "counts"),
         (axes[1], normalise_rows(matrix), ".2f", "normalised by true class"),
     ):
-        ConfusionMatrixDisplay(values, display_labels=class_names).plot(
+        labels = [display_name(name) for name in class_names]
+        ConfusionMatrixDisplay(values, display_labels=labels).plot(
             ax=axis, values_format=fmt, colorbar=False, cmap="Blues"
         )
         axis.set_title(name)
@@ -84,11 +105,11 @@ def degradation_curves(history: pd.DataFrame, title: str) -> plt.Figure:
 def label_text(label: np.ndarray, class_names: dict[int, str]) -> str:
     """A class name, or for a mixed (MixUp/CutMix) label its two largest shares."""
     if np.ndim(label) == 0:
-        return class_names[int(label)]
+        return display_name(class_names[int(label)])
     top = np.argsort(label)[::-1][:2]
     if label[top[1]] < 0.01:
-        return class_names[int(top[0])]
-    return " / ".join(f"{class_names[int(i)]} {label[i]:.0%}" for i in top)
+        return display_name(class_names[int(top[0])])
+    return " / ".join(f"{display_name(class_names[int(i)], 12)} {label[i]:.0%}" for i in top)
 
 
 def classes_take_turns(rows: pd.DataFrame, by: str, count: int) -> pd.DataFrame:
@@ -140,7 +161,8 @@ def image_grid(
 def example_titles(predictions: pd.DataFrame) -> list[str]:
     """``true → predicted`` and the confidence, for rows of a prediction table."""
     return [
-        f"{row.true_label} → {row.predicted_label}\n{row.confidence:.2f}"
+        f"{display_name(row.true_label, 12)} → {display_name(row.predicted_label, 12)}\n"
+        f"{row.confidence:.2f}"
         for row in predictions.itertuples()
     ]
 
