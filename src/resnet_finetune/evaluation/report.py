@@ -79,6 +79,27 @@ def html_report(title: str, sections: list[tuple[str, list[Block]]]) -> str:
     )
 
 
+def _provenance(metrics: dict) -> str:
+    """Where the scores come from, in a sentence: the scored split and its origin, the
+    split that chose the best epoch and its origin."""
+    split, selection = metrics["evaluated_split"], metrics.get("selection_split", "val")
+    origin = metrics.get("split_origin", {})
+
+    def named(name: str) -> str:
+        return f"{name} ({origin[name]})" if name in origin else name
+
+    if split == selection:
+        return (
+            f"Scored on the {named(split)} split, which also chose the best epoch: the data "
+            "has no test split, so these scores are optimistic."
+        )
+    return (
+        f"Scored once, at the end, on the {named(split)} split: images the model never "
+        f"trained on nor was selected on. The best epoch was chosen on the {named(selection)} "
+        "split."
+    )
+
+
 def evaluation_report(
     *,
     metrics: dict,
@@ -110,7 +131,8 @@ def evaluation_report(
                         "accuracy": metrics["accuracy"],
                         f"top-{metrics['top_k']} accuracy": metrics["top_k_accuracy"],
                         "macro F1": metrics["macro_f1"],
-                    }
+                    },
+                    _provenance(metrics),
                 ],
             ),
             ("Data", [counts.rename_axis("label").reset_index(), data]),
