@@ -123,6 +123,16 @@ def _kedro_run() -> click.Command:
     return run
 
 
+def _reassert_logging_levels() -> None:
+    """The levels of conf/logging.yml again: libraries imported since it was applied
+    may have set their own (kedro-mlflow sets INFO on import)."""
+    from kedro.framework.project import LOGGING
+
+    for name, options in (LOGGING.data.get("loggers") or {}).items():
+        if isinstance(options, dict) and "level" in options:
+            logging.getLogger(name).setLevel(options["level"])
+
+
 def _make_run() -> click.Command:
     kedro_run = _kedro_run()
     command = copy.copy(kedro_run)
@@ -141,6 +151,7 @@ def _make_run() -> click.Command:
             options["pipelines"] = [options["pipeline"]]
             options["pipeline"] = None
         quiet.quiet_tensorflow()
+        _reassert_logging_levels()
         try:
             return kedro_run.callback(**options)
         except Exception as error:
@@ -210,7 +221,7 @@ class RunSummary:
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
-        version = run_params.get("session_id")
+        version = run_params.get("run_id")  # = the save version of every dataset of the run
         outputs = set(pipeline.all_outputs())
         lines = [
             f"  {name}: {path}"
@@ -219,13 +230,23 @@ class RunSummary:
         ]
         minutes, seconds = divmod(round(time.perf_counter() - self._started), 60)
         logger.info(
-            "done in %dm%02ds. Outputs (version %s) under data/:\n%s\n"
-            "  every run and its metrics: kedro mlflow ui   the pipeline: kedro viz run",
+            "done in %dm%02ds; this run's outputs (version %s):\n%s\n  %s\n"
+            "  the pipeline: kedro viz run",
             minutes,
             seconds,
             version,
-            "\n".join(lines) or "  (none of the usual reports in this pipeline)",
+            "\n".join(lines) or "  (see data/)",
+            _mlflow_run(),
         )
+
+
+def _mlflow_run() -> str:
+    """The MLflow run this run was logged to, if kedro-mlflow logged it."""
+    mlflow = sys.modules.get("mlflow")
+    run = mlflow.last_active_run() if mlflow else None
+    if run is None:
+        return "MLflow: kedro mlflow ui"
+    return f"MLflow: run {run.info.run_name!r} ({run.info.run_id}); kedro mlflow ui"
 
 
 @click.group(name="resnet-finetune")

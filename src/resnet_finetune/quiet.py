@@ -41,6 +41,18 @@ QUIET_WARNINGS = (
     (UserWarning, r"(?s)One or more dataset names contain '\.' characters"),
 )
 
+# Log records of libraries that are not a user's concern, by logger and message.
+QUIET_RECORDS = {
+    # Fine-tuning recompiles the model when a phase unfreezes layers: a new trace each
+    # time is expected, not a mistake.
+    "tensorflow": (r".*triggered tf\.function retracing",),
+}
+
+
+def _quiet_record(record: logging.LogRecord) -> bool:
+    text = record.getMessage()
+    return not any(re.match(pattern, text) for pattern in QUIET_RECORDS.get(record.name, ()))
+
 
 def is_quiet(message: object, category: type[Warning]) -> bool:
     """True for a warning in ``QUIET_WARNINGS``."""
@@ -66,6 +78,9 @@ def quiet_warnings() -> None:
 
         showwarning._quiet = True
         warnings.showwarning = showwarning
+    for name in QUIET_RECORDS:
+        if _quiet_record not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_quiet_record)
     py_warnings = logging.getLogger("py.warnings")
     if _drop_quiet_records not in py_warnings.filters:
         py_warnings.addFilter(_drop_quiet_records)
