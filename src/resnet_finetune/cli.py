@@ -157,6 +157,8 @@ def _make_run() -> click.Command:
         except Exception as error:
             if _is_parameter_error(error):
                 raise ParameterError(str(error)) from None
+            if type(error).__name__ == "ExportRuntimeMissing":  # export/formats.py
+                raise click.ClickException(str(error)) from None
             raise
 
     command.callback = run
