@@ -41,7 +41,11 @@ def kedro(project: Path, command: str, timeout: int = 600) -> subprocess.Complet
     """``command`` (a shell command line starting with ``kedro``) in ``project``, as a
     user runs it: its sources first, no telemetry opt-out in the environment (the
     project's ``.telemetry`` must be enough), output as a person sees it."""
-    env = {k: v for k, v in os.environ.items() if k not in ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK", "TF_CPP_MIN_LOG_LEVEL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KEDRO_DISABLE_TELEMETRY", "DO_NOT_TRACK", "TF_CPP_MIN_LOG_LEVEL")
+    }
     env["PATH"] = f"{Path(KEDRO).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(project / "src")
     env["CI"] = "true"  # no progress bars: the log is what a CI console shows

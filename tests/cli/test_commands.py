@@ -113,7 +113,9 @@ def test_a_missing_export_runtime_is_a_message_naming_the_extra(monkeypatch):
         lambda name, *a: None if name == "onnxruntime" else find_spec(name, *a),
     )
     require_runtimes(["saved_model"])  # TensorFlow's own: nothing to install
-    with pytest.raises(ExportRuntimeMissing, match=r'onnxruntime \(for onnx\).*pip install -e "\.\[export\]"'):
+    with pytest.raises(
+        ExportRuntimeMissing, match=r'onnxruntime \(for onnx\).*pip install -e "\.\[export\]"'
+    ):
         require_runtimes(["saved_model", "onnx"])
 
     def export_run(**options):

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 from keras import ops
+
+if TYPE_CHECKING:  # pandas is imported where used: the training bench runs without it
+    import pandas as pd
 
 from resnet_finetune.models.resnet import all_layers
 from resnet_finetune.progress import show_progress

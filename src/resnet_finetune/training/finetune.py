@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import keras
+
+if TYPE_CHECKING:  # pandas is imported where used: the training bench runs without it
+    import pandas as pd
 
 from resnet_finetune.models import build_classifier
 from resnet_finetune.training.checkpoints import TrainingCheckpoint
