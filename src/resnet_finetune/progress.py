@@ -7,8 +7,6 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from tqdm import tqdm
-
 
 def show_progress(stream: TextIO | None = None) -> bool:
     """True when ``stream`` (stderr by default) is a terminal and ``CI`` is not set.
@@ -20,4 +18,6 @@ def show_progress(stream: TextIO | None = None) -> bool:
 
 def progress_bar(iterable: Iterable, *, total: int, desc: str, unit: str) -> Iterable:
     """``iterable`` wrapped in a tqdm bar on stderr (count, rate, ETA) when it is shown."""
+    from tqdm import tqdm  # here: the library imports without tqdm (the training bench)
+
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=not show_progress())

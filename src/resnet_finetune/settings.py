@@ -1,12 +1,23 @@
 """Project settings: hooks and configuration loading."""
 
-from resnet_finetune.hooks import (
-    CheckpointCleanupHook,
-    MlflowReportsHook,
-    MlflowRunHook,
-    ParameterCheckHook,
-    RunRecordHook,
-)
+from __future__ import annotations
+
+from typing import Any
+
+from kedro.config import OmegaConfigLoader
+
+from resnet_finetune import quiet  # first: library noise turned down before any import
+from resnet_finetune.cli import RunSummary
+
+with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks import it
+    from resnet_finetune.hooks import (
+        CheckpointCleanupHook,
+        MlflowReportsHook,
+        MlflowRunHook,
+        ParameterCheckHook,
+        RunRecordHook,
+    )
+quiet.quiet_warnings()  # again: importing TensorFlow resets the warning filters
 
 # kedro-mlflow's own hook (found through its entry point) opens one MLflow run per
 # pipeline run and logs the parameters; MlflowRunHook names it and tags the git commit,
@@ -17,9 +28,59 @@ HOOKS = (
     MlflowRunHook(),
     MlflowReportsHook(),
     CheckpointCleanupHook(),
+    RunSummary(),
 )
 
+
+def override(parameters: Any, overrides: Any, key: str = "") -> Any:
+    """``parameters`` with ``overrides`` merged in: mappings key by key, anything else
+    replaced, and a list item by item where ``overrides`` gives it as a mapping of
+    indices (``finetune.phases.1.epochs=5`` on the command line arrives as
+    ``{"finetune": {"phases": {"1": {"epochs": 5}}}}``)."""
+    if not isinstance(overrides, dict):
+        return overrides
+    if isinstance(parameters, list):
+        merged = list(parameters)
+        for index, value in overrides.items():
+            if not str(index).isdigit() or int(index) >= len(merged):
+                raise ValueError(
+                    f"{key}.{index}: {key} is a list of {len(merged)} item(s); set one by its "
+                    f"index 0 to {len(merged) - 1} ({key}.0.KEY=VALUE), or give the whole "
+                    f"list ({key}=[...])"
+                )
+            merged[int(index)] = override(merged[int(index)], value, f"{key}.{index}")
+        return merged
+    if not isinstance(parameters, dict):
+        return overrides
+    merged = dict(parameters)
+    for name, value in overrides.items():
+        path = f"{key}.{name}" if key else str(name)
+        merged[name] = override(merged[name], value, path) if name in merged else value
+    return merged
+
+
+class ConfigLoader(OmegaConfigLoader):
+    """Kedro's loader, with ``--params`` (runtime parameters) applied by ``override``:
+    an item of a list parameter can be set by its index, which OmegaConf's merge refuses
+    ("Cannot merge incompatible container types")."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key != "parameters" or not self.runtime_params:
+            return super().__getitem__(key)
+        runtime, self.runtime_params = self.runtime_params, {}
+        try:
+            parameters = super().__getitem__(key)
+        finally:
+            self.runtime_params = runtime
+        return override(parameters, runtime)
+
+
+CONFIG_LOADER_CLASS = ConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment (conf/<env>/, and conf/local/) that sets one nested key, e.g.
+    # `target: {input: {image_size: [64, 64]}}`, changes that key only; Kedro's default
+    # ("destructive") would replace the whole `target` block.
+    "merge_strategy": {"parameters": "soft"},
 }

@@ -2,10 +2,22 @@
 
 from resnet_finetune.export.formats import (
     FORMATS,
+    INSTALL_EXPORT,
+    ExportRuntimeMissing,
     check_exports,
     check_formats,
     export_model,
     predictor,
+    require_runtimes,
 )
 
-__all__ = ["FORMATS", "check_exports", "check_formats", "export_model", "predictor"]
+__all__ = [
+    "FORMATS",
+    "INSTALL_EXPORT",
+    "ExportRuntimeMissing",
+    "check_exports",
+    "check_formats",
+    "export_model",
+    "predictor",
+    "require_runtimes",
+]

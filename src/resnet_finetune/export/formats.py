@@ -53,6 +53,40 @@ def _litert_options(name: str, representative_images: np.ndarray) -> dict:
     }
 
 
+# format -> the packages (import name, distribution) it needs beyond TensorFlow and Keras,
+# for converting and for checking the export in its own runtime: the `export` extra.
+RUNTIMES = {
+    "onnx": (("tf2onnx", "tf2onnx"), ("onnxruntime", "onnxruntime")),
+    "tflite_float32": (("ai_edge_litert", "ai-edge-litert"),),
+    "tflite_float16": (("ai_edge_litert", "ai-edge-litert"),),
+    "tflite_int8": (("ai_edge_litert", "ai-edge-litert"),),
+}
+INSTALL_EXPORT = 'pip install -e ".[export]"'
+
+
+class ExportRuntimeMissing(RuntimeError):
+    """An export format's converter or runtime is not installed; the message says what
+    to install (``kedro run`` prints it without a traceback)."""
+
+
+def require_runtimes(formats: Iterable[str]) -> None:
+    """Raise ``ExportRuntimeMissing`` naming the packages ``formats`` need and lack."""
+    import importlib.util
+
+    missing = {}
+    for name in formats:
+        for module, distribution in RUNTIMES.get(name, ()):
+            if importlib.util.find_spec(module) is None:
+                missing.setdefault(distribution, []).append(name)
+    if missing:
+        needs = "; ".join(f"{d} (for {', '.join(f)})" for d, f in missing.items())
+        raise ExportRuntimeMissing(
+            f"export.formats needs packages that are not installed: {needs}. Install them "
+            f"with `{INSTALL_EXPORT}` from the project root, or leave those formats out, "
+            'e.g. --params "export.formats=[saved_model]"'
+        )
+
+
 def check_formats(formats: list[str] | tuple[str, ...]) -> None:
     if unknown := sorted(set(formats) - set(FORMATS)):
         raise ValueError(f"export.formats: {unknown} not allowed; allowed: {list(FORMATS)}")
@@ -66,6 +100,7 @@ def export_model(
 ) -> dict[str, Path]:
     """Write ``formats`` of ``model`` into ``folder``; return the path of each."""
     check_formats(formats)
+    require_runtimes(formats)
     if "tflite_int8" in formats and len(representative_images) == 0:
         raise ValueError("int8 quantisation needs representative images: none were given")
     folder = Path(folder)
@@ -88,6 +123,7 @@ def predictor(name: str, path: Path) -> Callable[[np.ndarray], np.ndarray]:
     """A function from a uint8 image batch to class probabilities, in the runtime of
     format ``name`` (``keras`` for a ``.keras`` file)."""
     path = str(path)
+    require_runtimes([name])
     if name == "keras":
         model = load_model(path)
         return model.predict_on_batch  # Keras's compiled inference step

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from contextlib import contextmanager, nullcontext
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
-import pandas as pd
 from keras import ops
+
+if TYPE_CHECKING:  # pandas is imported where used: the training bench runs without it
+    import pandas as pd
 
 from resnet_finetune.models.resnet import all_layers
 from resnet_finetune.progress import show_progress
@@ -405,4 +408,8 @@ def train(
     if trained is not model:
         _copy_state(trained, model)
         model.compile(**compile_settings())  # compiled like the copy, so evaluate() works
+    try:  # here, not at the top: the training bench runs with keras, jax and numpy only
+        import pandas as pd
+    except ModuleNotFoundError:
+        return snapshot.history
     return pd.DataFrame(snapshot.history)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import keras
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where used: the training bench runs without it
+    import pandas as pd
 
 from resnet_finetune.models import build_classifier
 from resnet_finetune.training.checkpoints import TrainingCheckpoint
@@ -113,6 +116,8 @@ def finetune(
         )
         history.insert(0, "phase", phase.get("name", f"phase{index + 1}"))
         histories.append(history)
+    import pandas as pd  # not at the top: the training bench runs without pandas
+
     history = pd.concat(histories, ignore_index=True)
     history.insert(1, "global_epoch", range(1, len(history) + 1))
     return model, history

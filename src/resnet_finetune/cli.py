@@ -1,0 +1,265 @@
+"""The project's own ``kedro run``: quiet, with plain messages for mistakes.
+
+Kedro loads this module for every ``kedro`` command run in the project (a project's
+``cli.py`` overrides Kedro's commands of the same name), so it stays light: it imports
+no TensorFlow, Keras or MLflow (``kedro --help`` must not wait for them). Library noise
+is turned down by ``resnet_finetune.quiet``, imported first.
+
+``kedro run`` is Kedro's own command with four changes:
+
+- ``--params`` splits on the commas *between* parameters only, not on those inside
+  ``[...]``, ``{...}`` or quotes: ``--params "target.input.image_size=[64,64],seed=1"``;
+  an item of a list parameter is set by its index (``finetune.phases.1.epochs=5``, see
+  ``settings.ConfigLoader``);
+- ``--pipeline NAME`` (the documented spelling) runs as ``--pipelines NAME`` does, without
+  Kedro's deprecation warning;
+- TensorFlow is imported before the session starts, with its native start-up lines
+  silenced (``quiet.quiet_tensorflow``);
+- a mistake in the parameters (the checks that run before any node, or a value Kedro
+  cannot merge) prints its message and exits with status 2, without a traceback.
+
+``RunSummary`` (a hook, registered in ``settings.py``) prints one line per node and,
+at the end, where the outputs went.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from kedro.framework.hooks import hook_impl
+
+from resnet_finetune import quiet  # first: noise turned down before any library loads
+
+# ---------------------------------------------------------------------------- --params
+
+
+def split_parameters(text: str) -> list[str]:
+    """``key=value`` items separated by commas outside brackets, braces and quotes."""
+    items, current, depth, quote = [], [], 0, ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
+def parse_parameters(ctx: click.Context, param: Any, value: Any) -> dict:
+    """``--params``: Kedro's ``key=value`` syntax (OmegaConf dot-list: values are YAML),
+    split as ``split_parameters`` does."""
+    if isinstance(value, dict):  # from `--config`
+        return value
+    from omegaconf import OmegaConf
+
+    dot_list = []
+    for item in split_parameters(value or ""):
+        key, equals, val = item.partition("=")
+        if not equals or not key.strip():
+            ctx.fail(
+                f"--params: {item!r} is not key=value (separate parameters with commas; "
+                "a list or mapping value goes in brackets, e.g. target.input.image_size=[64,64])"
+            )
+        dot_list.append(f"{key.strip()}={val}")
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(dot_list))
+    except Exception as error:  # omegaconf's grammar and YAML errors
+        ctx.fail(f"--params: {error}")
+
+
+# -------------------------------------------------------------------------------- run
+
+
+class ParameterError(click.ClickException):
+    """A mistake in the parameters: the message, no traceback, exit status 2."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return f"Parameters: {self.message}"
+
+
+# Functions whose ValueError or FileNotFoundError is a verdict on the parameters.
+_PARAMETER_CHECKS = {"check_parameters", "validate_parameters", "override"}
+
+
+def _is_parameter_error(error: BaseException) -> bool:
+    """True when ``error`` was raised by the parameter checks that run before any node
+    (``ParameterCheckHook``, ``config.check_parameters``, the schema) or by the merge of
+    ``--params`` into the configuration, not by a node at work."""
+    if isinstance(error, TypeError) and "incompatible container types" in str(error):
+        return True  # OmegaConf, merging a mapping over a list
+    if not isinstance(error, (ValueError, FileNotFoundError)):
+        return False
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_qualname.startswith("ParameterCheckHook.") or code.co_name in _PARAMETER_CHECKS:
+            return True
+        if code.co_name == "run_node" or code.co_qualname.startswith("Node."):
+            return False  # raised inside a node: a traceback is what helps there
+        tb = tb.tb_next
+    return False
+
+
+def _kedro_run() -> click.Command:
+    from kedro.framework.cli.project import run
+
+    return run
+
+
+def _reassert_logging_levels() -> None:
+    """The levels of conf/logging.yml again: libraries imported since it was applied
+    may have set their own (kedro-mlflow sets INFO on import)."""
+    from kedro.framework.project import LOGGING
+
+    for name, options in (LOGGING.data.get("loggers") or {}).items():
+        if isinstance(options, dict) and "level" in options:
+            logging.getLogger(name).setLevel(options["level"])
+
+
+def _make_run() -> click.Command:
+    kedro_run = _kedro_run()
+    command = copy.copy(kedro_run)
+    command.params = [copy.copy(option) for option in kedro_run.params]
+    for option in command.params:
+        if option.name == "params":
+            option.callback = parse_parameters
+            option.help = (
+                "Override parameters: key=value pairs separated by commas, values in YAML "
+                "(lists in brackets: target.input.image_size=[64,64]; an item of a list "
+                "by its index: finetune.phases.0.epochs=5). Quote the whole argument."
+            )
+
+    def run(**options: Any) -> Any:
+        if options.get("pipeline") and not options.get("pipelines"):
+            options["pipelines"] = [options["pipeline"]]
+            options["pipeline"] = None
+        quiet.quiet_tensorflow()
+        _reassert_logging_levels()
+        try:
+            return kedro_run.callback(**options)
+        except Exception as error:
+            if _is_parameter_error(error):
+                raise ParameterError(str(error)) from None
+            if type(error).__name__ == "ExportRuntimeMissing":  # export/formats.py
+                raise click.ClickException(str(error)) from None
+            raise
+
+    command.callback = run
+    return command
+
+
+# ------------------------------------------------------------------- what a run prints
+
+logger = logging.getLogger(__name__)
+
+# Outputs named at the end of a run, when the run wrote them: what a person opens first.
+HEADLINE_OUTPUTS = (
+    "evaluation_report",
+    "metrics",
+    "scratch_comparison",
+    "finetuned_model",
+    "pretrained_model",
+    "predictions",
+    "export_report",
+    "model_exports",
+    "degradation_table",
+)
+
+
+def _saved_path(catalog: Any, name: str, version: str | None) -> str | None:
+    """Where ``name`` was saved in this run, relative to the working directory."""
+    try:
+        dataset = catalog.get(name) if hasattr(catalog, "get") else catalog._get_dataset(name)
+    except Exception:
+        return None
+    filepath = getattr(dataset, "_filepath", None)
+    if filepath is None:
+        return None
+    path = Path(str(filepath))
+    if getattr(dataset, "_version", None) is not None and version:
+        path = path / version / path.name
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class RunSummary:
+    """One line per node as it starts, and at the end where the outputs went."""
+
+    def __init__(self):
+        self._total = self._done = 0
+        self._started = 0.0
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict, pipeline: Any) -> None:
+        self._total, self._done = len(pipeline.nodes), 0
+        self._started = time.perf_counter()
+        names = run_params.get("pipeline_names") or ["__default__"]
+        logger.info("kedro run: pipeline %s, %d nodes", ", ".join(names), self._total)
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        self._done += 1
+        width = len(str(self._total))
+        logger.info("[%*d/%d] %s", width, self._done, self._total, node.name)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
+        version = run_params.get("run_id")  # = the save version of every dataset of the run
+        outputs = set(pipeline.all_outputs())
+        lines = [
+            f"  {name}: {path}"
+            for name in HEADLINE_OUTPUTS
+            if name in outputs and (path := _saved_path(catalog, name, version))
+        ]
+        minutes, seconds = divmod(round(time.perf_counter() - self._started), 60)
+        logger.info(
+            "done in %dm%02ds; this run's outputs (version %s):\n%s\n  %s\n"
+            "  the pipeline: kedro viz run",
+            minutes,
+            seconds,
+            version,
+            "\n".join(lines) or "  (see data/)",
+            _mlflow_run(),
+        )
+
+
+def _mlflow_run() -> str:
+    """The MLflow run this run was logged to, if kedro-mlflow logged it."""
+    mlflow = sys.modules.get("mlflow")
+    run = mlflow.last_active_run() if mlflow else None
+    if run is None:
+        return "MLflow: kedro mlflow ui"
+    return f"MLflow: run {run.info.run_name!r} ({run.info.run_id}); kedro mlflow ui"
+
+
+@click.group(name="resnet-finetune")
+def cli() -> None:
+    """Commands of the resnet-finetune project."""
+
+
+run = _make_run()
+cli.add_command(run, "run")
+
+__all__ = ["RunSummary", "cli", "parse_parameters", "run", "split_parameters"]
+
+if __name__ == "__main__":  # pragma: no cover
+    cli(sys.argv[1:])

@@ -1,0 +1,63 @@
+"""Parameters from the command line and from environments: lists, brackets, one nested key."""
+
+import pytest
+import yaml
+
+from resnet_finetune.cli import split_parameters
+from resnet_finetune.settings import CONFIG_LOADER_ARGS, ConfigLoader, override
+from tests.cli.conftest import ROOT
+
+
+def test_params_split_on_commas_between_parameters_only():
+    text = "target.input.image_size=[64,64], seed=1,finetune.phases=[{name: a, epochs: 2}],x='a,b'"
+    assert split_parameters(text) == [
+        "target.input.image_size=[64,64]",
+        "seed=1",
+        "finetune.phases=[{name: a, epochs: 2}]",
+        "x='a,b'",
+    ]
+
+
+def test_an_item_of_a_list_is_overridden_by_its_index_and_the_rest_is_kept():
+    base = {"finetune": {"phases": [{"epochs": 10, "name": "a"}, {"epochs": 30, "name": "b"}]}}
+    merged = override(base, {"finetune": {"phases": {"1": {"epochs": 5}}}})
+    assert merged["finetune"]["phases"] == [{"epochs": 10, "name": "a"}, {"epochs": 5, "name": "b"}]
+    assert base["finetune"]["phases"][1]["epochs"] == 30  # not modified in place
+    whole = override(base, {"finetune": {"phases": [{"epochs": 1}]}})
+    assert whole["finetune"]["phases"] == [{"epochs": 1}]  # a list value replaces the list
+
+
+def test_an_index_past_the_end_of_a_list_is_refused_by_name():
+    base = {"finetune": {"phases": [{}, {}]}}
+    with pytest.raises(ValueError, match=r"finetune.phases.2: finetune.phases is a list of 2"):
+        override(base, {"finetune": {"phases": {"2": {"epochs": 1}}}})
+
+
+def loader(conf, env, runtime=None):
+    return ConfigLoader(str(conf), env=env, runtime_params=runtime, **CONFIG_LOADER_ARGS)
+
+
+@pytest.mark.parametrize("env", ["local", "small_images"])
+def test_an_environment_setting_one_nested_key_changes_that_key_only(tmp_path, env):
+    conf = tmp_path / "conf"
+    (conf / env).mkdir(parents=True)
+    (conf / "base").symlink_to(ROOT / "conf/base")
+    (conf / env / "parameters.yml").write_text("target:\n  input:\n    image_size: [48, 48]\n")
+    base = loader(ROOT / "conf", "local")["parameters"]  # the repository's conf/local is empty
+    parameters = loader(conf, env)["parameters"]
+    assert parameters["target"]["input"]["image_size"] == [48, 48]
+    parameters["target"]["input"]["image_size"] = base["target"]["input"]["image_size"]
+    assert parameters == base  # every other key, nested or not, as in conf/base
+
+
+def test_command_line_parameters_apply_over_an_environment(tmp_path):
+    conf = tmp_path / "conf"
+    (conf / "local").mkdir(parents=True)
+    (conf / "base").symlink_to(ROOT / "conf/base")
+    (conf / "local/parameters.yml").write_text(yaml.safe_dump({"finetune": {"head_dropout": 0.5}}))
+    runtime = {"finetune": {"phases": {"0": {"epochs": 2}}}, "seed": 7}
+    parameters = loader(conf, "local", runtime)["parameters"]
+    assert parameters["finetune"]["head_dropout"] == 0.5
+    assert parameters["finetune"]["phases"][0]["epochs"] == 2
+    assert parameters["finetune"]["phases"][1]["epochs"] == 30
+    assert parameters["seed"] == 7
