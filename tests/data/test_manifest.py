@@ -107,8 +107,8 @@ def test_declared_train_and_test_get_a_validation_split_from_train(tmp_path, ing
     manifest, _, _ = ingest(tmp_path, SplitSpec(val_fraction=0.2))
     assert manifest.groupby("split").size().to_dict() == {"train": 16, "val": 4, "test": 4}
     with pytest.raises(ValueError, match="no train split"):
-        for label in ("ants", "bees"):
-            write_image(tmp_path / "only_val" / "val" / label / "0.png")
+        for seed, label in enumerate(("ants", "bees")):
+            write_image(tmp_path / "only_val" / "val" / label / "0.png", seed=seed)
         ingest(tmp_path / "only_val", SplitSpec())
 
 

@@ -291,8 +291,9 @@ def _nearest(member: int, candidates: np.ndarray, hashes: np.ndarray) -> tuple[i
 def near_duplicate_table(manifest: pd.DataFrame) -> pd.DataFrame:
     """One row per image that has a copy in the manifest (its ``duplicate_group``):
 
-    - ``leakage``: a test or val image with a copy in train (``other_path``: the closest
-      training copy). Only where the data declared its splits: computed splits keep copies
+    - ``leakage``: a test image with a copy the model trained or was selected on (train
+      or val), or a val image with a copy in train (``other_path``: the closest such
+      copy). Only where the data declared its splits: computed splits keep copies
       together.
     - ``label conflict``: a copy under another label that was kept
       (``quality.label_conflicts: keep``).
@@ -309,20 +310,28 @@ def near_duplicate_table(manifest: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, group in copies.groupby("duplicate_group", sort=False):
         index = group.index.to_numpy()
-        train = index[group["split"].to_numpy() == "train"]
+        splits = group["split"].to_numpy()
         first = index[0]
-        # A group that straddles train and a held-out split is listed as its leakage only.
-        leaking = len(train) and group["split"].isin(["test", "val"]).any()
+
+        def seen_by(split: str) -> np.ndarray:
+            """The copies a model scored on ``split`` was trained or selected on."""
+            if split not in ("test", "val"):
+                return index[:0]
+            return index[np.isin(splits, ("train", "val") if split == "test" else ("train",))]
+
+        # A group that straddles a held-out split and what was seen is listed as its
+        # leakage only.
+        leaking = any(len(seen_by(split)) for split in splits)
         for member in index:
             if leaking and copies.at[member, "split"] not in ("test", "val"):
                 continue
             row = copies.loc[member]
             different = group["label"] != row["label"]
-            if row["split"] in ("test", "val") and len(train):
+            if len(seen := seen_by(row["split"])):
                 if hashes is None:
-                    other, distance = int(train[0]), 0
+                    other, distance = int(seen[0]), 0
                 else:
-                    other, distance = _nearest(member, train, hashes)
+                    other, distance = _nearest(member, seen, hashes)
                 kind = "leakage"
             elif len(same := group.index[(group["sha256"] == row["sha256"]) & different]):
                 kind = "label conflict"
