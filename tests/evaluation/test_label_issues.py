@@ -78,5 +78,5 @@ def test_no_image_is_scored_by_a_model_that_saw_it():
 def test_too_few_images_and_bad_folds_are_refused():
     with pytest.raises(ValueError, match="at least 2 labelled images"):
         out_of_sample_probabilities(np.zeros((3, 2)), np.array([0, 0, 1]))
-    with pytest.raises(ValueError, match="label_issues.folds=1"):
+    with pytest.raises(ValueError, match="label_suspects.folds=1"):
         LabelIssueSpec(folds=1)
