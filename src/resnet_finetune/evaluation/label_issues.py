@@ -184,3 +184,14 @@ def model_label_suspects(model, spec: LabelIssueSpec, seed: int = 0) -> tuple[pd
         "features": f"backbone embeddings ({features.shape[1]} per image)",
     }
     return table, summary
+
+
+def corrections_draft(suspects: pd.DataFrame, flagged_only: bool = True) -> pd.DataFrame:
+    """A corrections table (``path,action,label``) to review and edit: each (flagged)
+    suspect relabelled to its suggested label. Keep the rows you agree with, change
+    ``action`` to ``exclude`` for images that belong to no class, delete the others; the
+    next ingestion applies the file named by ``<task>.quality.corrections``."""
+    rows = suspects[suspects["flagged"].astype(bool)] if flagged_only else suspects
+    return pd.DataFrame(
+        {"path": rows["path"], "action": "relabel", "label": rows["suggested_label"]}
+    ).reset_index(drop=True)
