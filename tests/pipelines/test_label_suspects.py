@@ -2,6 +2,7 @@
 the report shows the worst, ``evaluate`` alone ranks them for the model it evaluates, and
 a suspects table edited into a corrections file is applied by the next ingestion."""
 
+import contextlib
 import json
 
 import pandas as pd
@@ -68,28 +69,31 @@ def test_suspects_edited_into_corrections_are_applied_by_the_next_ingestion(
     """docs/DATA_QUALITY.md, "Acting on it": the draft, reviewed, applied next time."""
     first = versions(transferred, SUSPECTS)[0]  # transfer's (evaluate's may be switched off)
     suspects = pd.read_csv(
-        transferred / SUSPECTS / first / "label_suspects.csv", keep_default_na=False
+        transferred / SUSPECTS / first / "label_suspects.csv",
+        dtype={"given_label": str, "suggested_label": str},
+        keep_default_na=False,
     )
     draft = corrections_draft(suspects.head(3).assign(flagged=True))
     draft.loc[2, ["action", "label"]] = ["exclude", ""]  # the reviewer's edit
     corrections = tmp_path / "corrections.csv"
     draft.to_csv(corrections, index=False)
-    split = TINY["target"]["split"]
-    manifest, report, *_, summary, _, _ = ingest_images(
-        str(transferred / "data/01_raw/digits_5-9"),
-        split,
-        {},
-        "none",
-        str(tmp_path / "work"),
-        42,
-        {"corrections": str(corrections)},
-    )
+    # As a run does: from the project root, the manifest's paths relative to it.
+    with contextlib.chdir(transferred):
+        manifest, report, _, summary, _, _ = ingest_images(
+            "data/01_raw/digits_5-9",
+            TINY["target"]["split"],
+            {},
+            "none",
+            str(tmp_path / "work"),
+            42,
+            {"corrections": str(corrections)},
+        )
     relabelled = manifest.set_index("path").loc[draft["path"][:2]]
-    assert relabelled["label"].tolist() == draft["label"][:2].astype(str).tolist()
+    assert relabelled["label"].tolist() == draft["label"][:2].tolist()
     for line, (given, note) in enumerate(
         zip(suspects["given_label"][:2], relabelled["correction"]), start=2
     ):
-        assert note == f"relabelled from {str(given)!r} ({corrections} line {line})"
+        assert note == f"relabelled from {given!r} ({corrections} line {line})"
     assert draft["path"][2] not in set(manifest["path"])
     assert report.loc[report["path"] == draft["path"][2], "reason"].tolist() == [
         "excluded by corrections"

@@ -247,8 +247,10 @@ def apply_corrections(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The user's corrections applied: ``relabel`` rows change the label (the manifest's
     ``correction`` column says from what, and which line), ``exclude`` rows leave the image
-    out (reason ``excluded by corrections`` in the report). Paths are absolute or relative
-    to the data root ``root``; a path that names no image of the data is refused."""
+    out (reason ``excluded by corrections`` in the report). Paths are absolute, relative
+    to the data root ``root``, or written as the manifest (and ``label_suspects.csv``)
+    write them: relative to the working directory, the project root in a Kedro run. A path
+    that names no image of the data is refused."""
     images = images.assign(correction="")
     report = pd.DataFrame(columns=["path", "reason", "detail"])
     if csv_path is None or str(csv_path).strip() == "":
@@ -259,7 +261,10 @@ def apply_corrections(
     position = {str(Path(p).resolve()): i for i, p in enumerate(images["path"])}
     excluded, rows = [], []
     for row in table.itertuples():
-        index = position.get(str((root / row.path.strip()).resolve()))
+        candidates = (root / row.path.strip(), Path(row.path.strip()))
+        index = next(
+            (position[key] for c in candidates if (key := str(c.resolve())) in position), None
+        )
         where = f"{str(csv_path)} line {row.line}"
         if index is None:
             raise ValueError(

@@ -193,5 +193,5 @@ def corrections_draft(suspects: pd.DataFrame, flagged_only: bool = True) -> pd.D
     next ingestion applies the file named by ``<task>.quality.corrections``."""
     rows = suspects[suspects["flagged"].astype(bool)] if flagged_only else suspects
     return pd.DataFrame(
-        {"path": rows["path"], "action": "relabel", "label": rows["suggested_label"]}
+        {"path": rows["path"], "action": "relabel", "label": rows["suggested_label"].astype(str)}
     ).reset_index(drop=True)
