@@ -63,9 +63,7 @@ def test_evaluate_alone_ranks_suspects_of_the_model_it_evaluates(transferred):
     assert "test images have a near-copy in train" in report
 
 
-def test_suspects_edited_into_corrections_are_applied_by_the_next_ingestion(
-    transferred, tmp_path
-):
+def test_suspects_edited_into_corrections_are_applied_by_the_next_ingestion(transferred, tmp_path):
     """docs/DATA_QUALITY.md, "Acting on it": the draft, reviewed, applied next time."""
     first = versions(transferred, SUSPECTS)[0]  # transfer's (evaluate's may be switched off)
     suspects = pd.read_csv(

@@ -118,7 +118,9 @@ def data_quality_blocks(
     top = suspects.head(shown)
     if suspects_grid is not None:
         blocks.append(suspects_grid)
-    blocks.append(top[["rank", "path", "split", "given_label", "suggested_label", "score", "flagged"]])
+    blocks.append(
+        top[["rank", "path", "split", "given_label", "suggested_label", "score", "flagged"]]
+    )
     return blocks
 
 
