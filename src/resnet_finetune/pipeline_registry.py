@@ -3,7 +3,10 @@
 ``finetune`` is the whole job (pretrain → fine-tune → evaluate, with the from-scratch
 baseline); ``transfer`` re-runs fine-tuning and evaluation on the latest versioned
 pretrained model without retraining it; ``predict`` labels a folder of new images;
-``export`` writes the fine-tuned model for other runtimes and checks each export.
+``export`` writes the fine-tuned model for other runtimes and checks each export;
+``label_suspects`` ranks the likely mislabelled images of the latest fine-tuned model's
+data. ``evaluate`` ranks them too, so that its report's data-quality section always
+describes the model it evaluates, never another run's table.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from resnet_finetune.pipelines import (
+    data_quality,
     degradation,
     evaluate,
     export,
@@ -24,7 +28,8 @@ from resnet_finetune.pipelines import (
 def register_pipelines() -> dict[str, Pipeline]:
     target = ingestion.pipeline.create_pipeline("target")
     pretraining = pretrain.pipeline.create_pipeline()
-    evaluation = evaluate.pipeline.create_pipeline()
+    suspects = data_quality.pipeline.create_pipeline()
+    evaluation = suspects + evaluate.pipeline.create_pipeline()
     transfer = target + finetune.pipeline.create_pipeline() + evaluation
     baseline = (
         target
@@ -37,6 +42,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "transfer": transfer,
         "baseline": baseline,
         "evaluate": evaluation,
+        "label_suspects": suspects,
         "degradation": degradation.pipeline.create_pipeline(),
         "predict": predict.pipeline.create_pipeline(),
         "export": export.pipeline.create_pipeline(),

@@ -149,6 +149,15 @@ class Degradation(Task):
 class Report(Block):
     misclassified: Count = 24
     grad_cam: Count = 8
+    label_suspects: Count = 16
+
+
+class LabelSuspects(Block):
+    """Likely mislabelled images after training (``evaluation.label_issues``)."""
+
+    enabled: bool = True
+    folds: Annotated[int, Field(ge=2)] = 5
+    max_images: Annotated[int, Field(ge=2)] | None = None
 
 
 class Evaluate(Block):
@@ -196,6 +205,7 @@ class Parameters(Block):
     target: Task | None = None
     degradation: Degradation | None = None
     evaluate: Evaluate | None = None
+    label_suspects: LabelSuspects | None = None
     predict: Predict | None = None
     export: Export | None = None
     from_scratch: FromScratch | None = None

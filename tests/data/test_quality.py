@@ -249,3 +249,23 @@ def test_images_too_small_for_a_perceptual_hash_are_grouped_by_exact_copies_only
     assert (manifest["phash"] == "").all()
     assert (manifest["duplicate_group"] == manifest["sha256"]).all()
     assert manifest.groupby("split").size().to_dict() == {"test": 303, "train": 40, "val": 20}
+
+
+def test_bulk_hashes_equal_the_per_image_definition():
+    """``perceptual_hashes`` (vectorised, after validation) gives the very hash that the
+    per-image definition gives: pHash of the grey 32x32 box-filtered image, colour layout."""
+    from PIL import Image
+
+    from resnet_finetune.data.quality import _DCT, hash_thumbnail, perceptual_hashes
+
+    def reference(image):
+        grey = image.convert("L").resize((32, 32), Image.Resampling.BOX)
+        low = (_DCT @ np.asarray(grey, dtype=np.float64) @ _DCT.T).ravel()
+        quarters = image.convert("RGB").resize((2, 2), Image.Resampling.BOX)
+        bits = np.packbits(low > np.sort(low)[31:33].mean()).tobytes().hex()
+        return bits + quarters.tobytes().hex()
+
+    images = [natural_image(n, size) for n in range(20) for size in (16, 32, 57, 200)]
+    images += [image.convert("P") for image in images[:8]] + [images[3].convert("L")]
+    thumbnails = [hash_thumbnail(image) for image in images]
+    assert perceptual_hashes([*thumbnails, b""]) == [*map(reference, images), ""]

@@ -78,5 +78,37 @@ def test_no_image_is_scored_by_a_model_that_saw_it():
 def test_too_few_images_and_bad_folds_are_refused():
     with pytest.raises(ValueError, match="at least 2 labelled images"):
         out_of_sample_probabilities(np.zeros((3, 2)), np.array([0, 0, 1]))
-    with pytest.raises(ValueError, match="label_issues.folds=1"):
+    with pytest.raises(ValueError, match="label_suspects.folds=1"):
         LabelIssueSpec(folds=1)
+
+
+def test_max_images_samples_every_class_in_manifest_order():
+    from resnet_finetune.evaluation.label_issues import labelled_rows
+
+    manifest = pd.DataFrame(
+        {"path": [f"{n}.png" for n in range(100)], "class_index": [0] * 90 + [1] * 10}
+    )
+    rows = labelled_rows(manifest, 20, seed=0)
+    assert len(rows) == 20 and rows["class_index"].value_counts().to_dict() == {0: 18, 1: 2}
+    assert rows["path"].str.extract(r"(\d+)")[0].astype(int).is_monotonic_increasing
+    assert labelled_rows(manifest, None).equals(manifest)
+    with pytest.raises(ValueError, match="label_suspects.max_images=1"):
+        LabelIssueSpec(max_images=1)
+
+
+def test_corrections_draft_relabels_flagged_suspects_to_their_suggestion():
+    from resnet_finetune.evaluation.label_issues import corrections_draft
+
+    suspects = pd.DataFrame(
+        {
+            "path": ["a/1.png", "b/2.png", "a/3.png"],
+            "suggested_label": ["b", "a", "a"],
+            "flagged": [True, True, False],
+        }
+    )
+    draft = corrections_draft(suspects)
+    assert draft.to_dict("list") == {
+        "path": ["a/1.png", "b/2.png"],
+        "action": ["relabel", "relabel"],
+        "label": ["b", "a"],
+    }

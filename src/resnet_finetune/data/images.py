@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from resnet_finetune.data.quality import MIN_HASH_SIDE, perceptual_hash
+from resnet_finetune.data.quality import MIN_HASH_SIDE, hash_thumbnail
 
 # Pillow's names of the formats we accept; MPO is the multi-picture JPEG of cameras.
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"}
@@ -98,9 +98,10 @@ def inspect_image(
     Facts: sha256, width and height as displayed (after EXIF orientation), the original
     mode, ``read_path``, the file the input pipeline decodes (the file itself, or an RGB
     PNG in ``converted_dir`` named by the content hash, reused by later runs) and the
-    image format of ``read_path``; with ``perceptual``, ``phash``, the perceptual hash of
-    the upright RGB image (``quality.perceptual_hash``; empty otherwise, and for images
-    under ``quality.MIN_HASH_SIDE`` pixels a side), from the same decoding.
+    image format of ``read_path``; with ``perceptual``, ``hash_thumbnail``, what the
+    perceptual hash of the upright RGB image needs (``quality.hash_thumbnail``, hashed
+    in bulk by ``quality.perceptual_hashes``; empty otherwise, and for images under
+    ``quality.MIN_HASH_SIDE`` pixels a side), from the same decoding.
     """
     data = Path(path).read_bytes()
     if not data:
@@ -124,7 +125,7 @@ def inspect_image(
                 rgb = to_rgb(image, checks.background)
                 width, height = rgb.size
             hashable = perceptual and min(width, height) >= MIN_HASH_SIDE
-            phash = perceptual_hash(rgb if converted else image) if hashable else ""
+            thumbnail = hash_thumbnail(rgb if converted else image) if hashable else b""
     except UnidentifiedImageError:
         return None, ("not an image", "Pillow recognises no image format")
     except Image.DecompressionBombError as error:
@@ -149,5 +150,5 @@ def inspect_image(
         "mode": mode,
         "read_path": read_path,
         "format": "PNG" if converted else image_format,
-        "phash": phash,
+        "hash_thumbnail": thumbnail,
     }, None

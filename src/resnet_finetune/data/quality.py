@@ -82,14 +82,49 @@ class QualitySpec:
 # --- perceptual hashes --------------------------------------------------------------
 
 
+_THUMBNAIL_BYTES = _DCT_SIZE * _DCT_SIZE + 12  # grey 32x32, then 2x2 RGB
+_HASH_CHUNK = 8192  # thumbnails hashed at once (8192 x 32 x 32 float64: 64 MiB)
+
+
+def hash_thumbnail(image: Image.Image) -> bytes:
+    """What the perceptual hash needs of one decoded image, cheaply (a few C calls, no
+    Python-level arithmetic: it runs in the validation threads): the image in grey at
+    32×32 (box filter), then the mean R, G, B of each quarter. ``perceptual_hashes``
+    hashes many of them at once."""
+    grey = image.convert("L")
+    if grey.size != (_DCT_SIZE, _DCT_SIZE):
+        grey = grey.resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX)
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return grey.tobytes() + rgb.resize((2, 2), Image.Resampling.BOX).tobytes()
+
+
+def perceptual_hashes(thumbnails: list[bytes]) -> list[str]:
+    """40 hex digits per ``hash_thumbnail`` (``""`` for an empty one): the 64-bit pHash
+    (imagehash's bit order: a bit per lowest 8×8 DCT coefficient of the grey 32×32,
+    above their median), then the colour layout (12 bytes). Vectorised over chunks."""
+    hashes = [""] * len(thumbnails)
+    present = [index for index, thumbnail in enumerate(thumbnails) if thumbnail]
+    for start in range(0, len(present), _HASH_CHUNK):
+        chunk = present[start : start + _HASH_CHUNK]
+        data = np.frombuffer(b"".join(thumbnails[i] for i in chunk), dtype=np.uint8)
+        data = data.reshape(len(chunk), _THUMBNAIL_BYTES)
+        grey = data[:, : _DCT_SIZE * _DCT_SIZE].reshape(-1, _DCT_SIZE, _DCT_SIZE)
+        low = (_DCT @ grey.astype(np.float64) @ _DCT.T).reshape(len(chunk), -1)
+        median = np.sort(low, axis=1)[:, 31:33].mean(axis=1, keepdims=True)
+        packed = np.concatenate(
+            [np.packbits(low > median, axis=1), data[:, _DCT_SIZE * _DCT_SIZE :]], axis=1
+        )
+        text = packed.tobytes().hex()
+        width = 2 * packed.shape[1]
+        for offset, index in enumerate(chunk):
+            hashes[index] = text[offset * width : (offset + 1) * width]
+    return hashes
+
+
 def perceptual_hash(image: Image.Image) -> str:
     """40 hex digits: the 64-bit pHash of ``image`` (imagehash's bit order), then its
     colour layout (mean R, G, B of each quarter, 12 bytes)."""
-    grey = image.convert("L").resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.BOX)
-    low = (_DCT @ np.asarray(grey, dtype=np.float64) @ _DCT.T).ravel()
-    median = np.sort(low)[31:33].mean()
-    quarters = image.convert("RGB").resize((2, 2), Image.Resampling.BOX)
-    return np.packbits(low > median).tobytes().hex() + quarters.tobytes().hex()
+    return perceptual_hashes([hash_thumbnail(image)])[0]
 
 
 def hash_values(hexes) -> np.ndarray:
@@ -247,8 +282,10 @@ def apply_corrections(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The user's corrections applied: ``relabel`` rows change the label (the manifest's
     ``correction`` column says from what, and which line), ``exclude`` rows leave the image
-    out (reason ``excluded by corrections`` in the report). Paths are absolute or relative
-    to the data root ``root``; a path that names no image of the data is refused."""
+    out (reason ``excluded by corrections`` in the report). Paths are absolute, relative
+    to the data root ``root``, or written as the manifest (and ``label_suspects.csv``)
+    write them: relative to the working directory, the project root in a Kedro run. A path
+    that names no image of the data is refused."""
     images = images.assign(correction="")
     report = pd.DataFrame(columns=["path", "reason", "detail"])
     if csv_path is None or str(csv_path).strip() == "":
@@ -259,7 +296,10 @@ def apply_corrections(
     position = {str(Path(p).resolve()): i for i, p in enumerate(images["path"])}
     excluded, rows = [], []
     for row in table.itertuples():
-        index = position.get(str((root / row.path.strip()).resolve()))
+        candidates = (root / row.path.strip(), Path(row.path.strip()))
+        index = next(
+            (position[key] for c in candidates if (key := str(c.resolve())) in position), None
+        )
         where = f"{str(csv_path)} line {row.line}"
         if index is None:
             raise ValueError(

@@ -37,16 +37,21 @@ SUSPECT_COLUMNS = [
 
 @dataclass(frozen=True)
 class LabelIssueSpec:
-    """Parameters ``label_issues``: cross-validation folds, rows listed beyond the flagged
-    ones (the lowest scores), images shown in the report's grid."""
+    """Parameters ``label_suspects``: on or off, cross-validation folds, and at most how
+    many labelled images are scored (``None``: all; else a class-stratified, seeded
+    sample, for very large data)."""
 
+    enabled: bool = True
     folds: int = 5
-    min_rows: int = 20
-    grid: int = 16
+    max_images: int | None = None
 
     def __post_init__(self):
         if self.folds < 2:
-            raise ValueError(f"label_issues.folds={self.folds!r} must be at least 2")
+            raise ValueError(f"label_suspects.folds={self.folds!r} must be at least 2")
+        if self.max_images is not None and self.max_images < 2:
+            raise ValueError(
+                f"label_suspects.max_images={self.max_images!r} must be at least 2 (or null: all)"
+            )
 
 
 def out_of_sample_probabilities(
@@ -125,3 +130,68 @@ def embeddings(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     if not parts:
         return np.zeros((0, features.output_shape[-1]), np.float32), np.zeros(0, np.int64)
     return np.concatenate(parts), np.concatenate(labels).astype(np.int64)
+
+
+def labelled_rows(manifest: pd.DataFrame, max_images: int | None, seed: int = 0) -> pd.DataFrame:
+    """Every labelled image of ``manifest`` (all splits), or a class-stratified, seeded
+    sample of ``max_images`` of them (at least 2 per class), in manifest order."""
+    if max_images is None or max_images >= len(manifest):
+        return manifest.reset_index(drop=True)
+    fraction = max_images / len(manifest)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, members in manifest.groupby("class_index", sort=True).groups.items():
+        count = min(len(members), max(2, round(fraction * len(members))))
+        keep.extend(rng.choice(np.asarray(members), count, replace=False))
+    return manifest.loc[sorted(keep)].reset_index(drop=True)
+
+
+def no_suspects() -> pd.DataFrame:
+    """The suspects table when none were computed (``label_suspects.enabled: false``)."""
+    return pd.DataFrame(columns=SUSPECT_COLUMNS)
+
+
+def model_label_suspects(model, spec: LabelIssueSpec, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Every labelled image the model's card lists (all splits; ``spec.max_images`` caps
+    it), ranked from most to least likely mislabelled: out-of-sample probabilities of a
+    logistic regression on the fine-tuned backbone's embeddings (what the head reads),
+    then confident learning. One row per scored image; the summary counts the flagged
+    ones and estimates the label error rate."""
+    from resnet_finetune.evaluation.inference import read_images
+    from resnet_finetune.models.card import card_of
+
+    card = card_of(model)
+    if not spec.enabled:
+        return no_suspects(), {"enabled": False, "images_labelled": int(len(card.manifest))}
+    rows = labelled_rows(card.manifest, spec.max_images, seed)
+    sizes = rows["label"].value_counts()
+    if sizes.min() < 2:
+        raise ValueError(
+            f"class {sizes.idxmin()!r} has {sizes.min()} labelled image(s): likely mislabelled "
+            "images need at least 2 per class (raise label_suspects.max_images, or set "
+            "label_suspects.enabled: false)"
+        )
+    features, labels = embeddings(model, read_images(model, rows))
+    probabilities = out_of_sample_probabilities(features, labels, spec.folds, seed)
+    table, summary = rank_label_issues(
+        probabilities, labels, rows, card.class_names, min_rows=len(rows)
+    )
+    summary = {
+        "enabled": True,
+        "images_labelled": int(len(card.manifest)),
+        **summary,
+        "folds": int(min(spec.folds, sizes.min())),
+        "features": f"backbone embeddings ({features.shape[1]} per image)",
+    }
+    return table, summary
+
+
+def corrections_draft(suspects: pd.DataFrame, flagged_only: bool = True) -> pd.DataFrame:
+    """A corrections table (``path,action,label``) to review and edit: each (flagged)
+    suspect relabelled to its suggested label. Keep the rows you agree with, change
+    ``action`` to ``exclude`` for images that belong to no class, delete the others; the
+    next ingestion applies the file named by ``<task>.quality.corrections``."""
+    rows = suspects[suspects["flagged"].astype(bool)] if flagged_only else suspects
+    return pd.DataFrame(
+        {"path": rows["path"], "action": "relabel", "label": rows["suggested_label"].astype(str)}
+    ).reset_index(drop=True)

@@ -167,6 +167,14 @@ def example_titles(predictions: pd.DataFrame) -> list[str]:
     ]
 
 
+def suspect_titles(suspects: pd.DataFrame) -> list[str]:
+    """``given → suggested`` and the label-quality score, for rows of a suspects table."""
+    return [
+        f"{row.given_label} → {row.suggested_label}\n{row.score:.2f}"
+        for row in suspects.itertuples()
+    ]
+
+
 def grad_cam_grid(
     images: np.ndarray, heat_maps: np.ndarray, titles: list[str], title: str
 ) -> plt.Figure:

@@ -100,6 +100,51 @@ def _provenance(metrics: dict) -> str:
     )
 
 
+def data_quality_blocks(
+    ingestion_summary: dict,
+    suspects: pd.DataFrame | None,
+    suspects_grid: plt.Figure | None,
+    shown: int,
+) -> list[Block]:
+    """The report's "Data quality" section: what ingestion found (leakage headline, counts
+    of conflicts, copies and corrections) and the most likely mislabelled images."""
+    quality = dict(ingestion_summary.get("data_quality", {}))
+    if not quality:
+        blocks: list[Block] = ["This model's data was ingested without data-quality checks."]
+    else:
+        leaked = int(quality.get("test_images_with_near_copy_in_train", 0))
+        val = int(quality.get("val_images_with_near_copy_in_train", 0))
+        blocks = [
+            f"{leaked} test images have a near-copy in train"
+            + (f" (and {val} validation images)" if val else "")
+            + (": the test score is inflated." if leaked else "."),
+            quality,
+        ]
+    if suspects is None:
+        return [*blocks, "Likely mislabelled images were not ranked for this model."]
+    if suspects.empty:
+        return [
+            *blocks,
+            "Likely mislabelled images were not ranked (label_suspects.enabled: false).",
+        ]
+    flagged = int(suspects["flagged"].astype(bool).sum())
+    blocks.append(
+        f"Likely mislabelled: {flagged} of {len(suspects)} labelled images (all splits) are "
+        f"flagged by confident learning, an estimated label error rate of "
+        f"{flagged / len(suspects):.1%}. Each image was scored by a classifier on the "
+        "fine-tuned backbone's embeddings that never saw it (cross-validation). The full "
+        "ranking is label_suspects.csv; to fix labels, turn rows of it into a corrections "
+        "CSV for the next run (docs/DATA_QUALITY.md)."
+    )
+    top = suspects.head(shown)
+    if suspects_grid is not None:
+        blocks.append(suspects_grid)
+    blocks.append(
+        top[["rank", "path", "split", "given_label", "suggested_label", "score", "flagged"]]
+    )
+    return blocks
+
+
 def evaluation_report(
     *,
     metrics: dict,
@@ -111,8 +156,10 @@ def evaluation_report(
     mistaken_rows: pd.DataFrame,
     grad_cams: plt.Figure,
     parameters: dict,
+    data_quality: list[Block] | None = None,
 ) -> str:
-    """The evaluation of a fine-tuned model on one page: scores, data, learning curves,
+    """The evaluation of a fine-tuned model on one page: scores, data, data quality
+    (``data_quality_blocks``), learning curves,
     confusion matrix, per-class scores, the most confidently wrong images (and their
     files), Grad-CAM heat maps and the parameters of the run."""
     split = metrics["evaluated_split"]
@@ -136,6 +183,7 @@ def evaluation_report(
                 ],
             ),
             ("Data", [counts.rename_axis("label").reset_index(), data]),
+            ("Data quality", data_quality or ["Not recorded."]),
             ("Learning curves", [learning_curves]),
             ("Confusion matrix", [confusion]),
             ("Precision, recall and F1 per class", [per_class]),

@@ -24,8 +24,9 @@ from resnet_finetune.evaluation.plots import (
     grad_cam_grid,
     image_grid,
     learning_curves,
+    suspect_titles,
 )
-from resnet_finetune.evaluation.report import evaluation_report
+from resnet_finetune.evaluation.report import data_quality_blocks, evaluation_report
 from resnet_finetune.models.card import card_of
 
 
@@ -92,13 +93,27 @@ def _images(model: keras.Model, rows: pd.DataFrame) -> np.ndarray:
     return image_arrays(model, manifest.loc[rows["path"]].reset_index())
 
 
+def _suspects_grid(model: keras.Model, suspects: pd.DataFrame, count: int) -> plt.Figure | None:
+    """The ``count`` most likely mislabelled images: given → suggested label, score."""
+    top = suspects.head(count)
+    if top.empty:
+        return None
+    title = "Most likely mislabelled: given → suggested label, score"
+    return image_grid(_images(model, top), suspect_titles(top), title)
+
+
 def build_report(
-    model: keras.Model, predictions: pd.DataFrame, metrics: dict, options: dict
+    model: keras.Model,
+    predictions: pd.DataFrame,
+    metrics: dict,
+    options: dict,
+    label_suspects: pd.DataFrame,
 ) -> tuple[plt.Figure, plt.Figure, str]:
     """The most confidently wrong held-out images, Grad-CAM heat maps over a few of them
     (classes taking turns), and the HTML report that gathers them with the scores, data,
-    learning curves, confusion matrix and the parameters that made the model — all from
-    the model's own card."""
+    data quality (ingestion's checks, the most likely mislabelled images), learning
+    curves, confusion matrix and the parameters that made the model — all from the
+    model's own card."""
     card, counts = card_of(model), options["report"]
     wrong = most_confident_mistakes(predictions, counts["misclassified"])
     mistakes = image_grid(
@@ -115,6 +130,8 @@ def build_report(
     matrix = confusion_matrix_figure(
         _confusion(predictions, card.class_map), card.class_names, "Confusion matrix"
     )
+    shown = counts.get("label_suspects", 16)
+    suspects_grid = _suspects_grid(model, label_suspects, shown)
     report = evaluation_report(
         metrics=metrics,
         per_class=per_class_table(metrics),
@@ -125,10 +142,14 @@ def build_report(
         mistaken_rows=wrong,
         grad_cams=cams,
         parameters={**card.parameters, "evaluate": options},
+        data_quality=data_quality_blocks(
+            card.data["summary"], label_suspects, suspects_grid, shown
+        ),
     )
     # Drawn for the page only; the saved figures are closed once saved.
-    plt.close(curves)
-    plt.close(matrix)
+    for figure in (curves, matrix, suspects_grid):
+        if figure is not None:
+            plt.close(figure)
     return mistakes, cams, report
 
 

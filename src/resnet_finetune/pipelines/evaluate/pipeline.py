@@ -32,7 +32,9 @@ def _scoring(model: str, prefix: str = "") -> list:
 
 
 def create_pipeline() -> Pipeline:
-    """Score the fine-tuned model, then the reports a person reads."""
+    """Score the fine-tuned model, then the reports a person reads. The report's
+    data-quality section reads ``label_suspects`` (pipeline ``data_quality``, which the
+    registered ``evaluate`` runs first, on the same model)."""
     return Pipeline(
         [
             *_scoring("finetuned_model"),
@@ -44,7 +46,13 @@ def create_pipeline() -> Pipeline:
             ),
             node(
                 build_report,
-                ["finetuned_model", "test_predictions", "metrics", "params:evaluate"],
+                [
+                    "finetuned_model",
+                    "test_predictions",
+                    "metrics",
+                    "params:evaluate",
+                    "label_suspects",
+                ],
                 ["misclassified_examples", "grad_cam_examples", "evaluation_report"],
                 name="build_report",
             ),
