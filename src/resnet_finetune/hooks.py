@@ -162,6 +162,23 @@ def anchored_sqlite_uri(uri: str | None, root: Path) -> str | None:
     return uri
 
 
+def create_tracking_database(uri: str | None) -> None:
+    """Create a sqlite tracking database once, under a file lock: two runs starting at
+    once on a new project would otherwise both run MLflow's schema migrations on it."""
+    prefix = "sqlite:///"
+    if not uri or not uri.startswith(prefix):
+        return
+    import fcntl
+
+    import mlflow
+
+    database = Path(uri.removeprefix(prefix))
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+
+
 class MlflowRunHook:
     """Keeps the tracking database at the project root, names the MLflow run that
     kedro-mlflow opened after its pipeline and start time ("finetune 2026-11-28 03:40:12")
@@ -190,23 +207,6 @@ class MlflowRunHook:
             server[key] = anchored_sqlite_uri(server.get(key), Path(context.project_path))
         loader["mlflow"] = config  # what kedro-mlflow reads next
         create_tracking_database(server["mlflow_tracking_uri"])
-
-
-def create_tracking_database(uri: str | None) -> None:
-    """Create a sqlite tracking database once, under a file lock: two runs starting at
-    once on a new project would otherwise both run MLflow's schema migrations on it."""
-    prefix = "sqlite:///"
-    if not uri or not uri.startswith(prefix):
-        return
-    import fcntl
-
-    import mlflow
-
-    database = Path(uri.removeprefix(prefix))
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.with_name(database.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
     # Last: after kedro-mlflow's before_pipeline_run has started the run.
     @hook_impl(trylast=True)
