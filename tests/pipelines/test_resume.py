@@ -32,10 +32,12 @@ def kedro_run(project: Path) -> subprocess.Popen:
 
 
 def epochs_saved(project: Path) -> int:
+    """Epochs in the newest snapshot of the (one) pretraining checkpoint folder."""
     try:
-        snapshot = (project / CHECKPOINT / "latest").read_text()
-        return json.loads((project / CHECKPOINT / snapshot / "state.json").read_text())["epoch"]
-    except (FileNotFoundError, json.JSONDecodeError):
+        [folder] = [p.parent for p in (project / CHECKPOINT).glob("*/latest")]
+        snapshot = (folder / "latest").read_text()
+        return json.loads((folder / snapshot / "state.json").read_text())["epoch"]
+    except (FileNotFoundError, ValueError, json.JSONDecodeError):
         return 0
 
 
@@ -74,4 +76,4 @@ def test_a_run_killed_after_the_second_epoch_resumes_and_trains_the_epochs_left(
     )
     assert history["epoch"].tolist() == list(range(1, EPOCHS + 1))
     assert len(versions(project, "data/06_models/pretrained_model.keras")) == 1
-    assert not (project / CHECKPOINT).exists()  # a finished run clears its checkpoints
+    assert not list((project / CHECKPOINT).glob("*/latest"))  # a finished run clears its own
