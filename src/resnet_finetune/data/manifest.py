@@ -26,6 +26,7 @@ from resnet_finetune.data.quality import (
     perceptual_hashes,
     split_label_conflicts,
 )
+from resnet_finetune.data.tables import read_text_table
 from resnet_finetune.progress import progress_bar
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -155,13 +156,7 @@ def read_csv_list(csv_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     folder, which is also the data root: a path that leaves it is refused (reported)."""
     csv_path = Path(csv_path)
     root = csv_path.parent.resolve()
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    missing = {"path", "label"} - set(table.columns)
-    if missing:
-        raise ValueError(
-            f"{str(csv_path)!r} lacks the column(s) {sorted(missing)}: "
-            "expected a header path,label[,split]"
-        )
+    table = read_text_table(csv_path, {"path", "label"}, "path,label[,split]")
     rows, skipped, seen = [], [], set()
     for number, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
         path = (root / row["path"].strip()).resolve()

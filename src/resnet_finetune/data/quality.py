@@ -25,6 +25,8 @@ from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from resnet_finetune.data.tables import read_text_table
+
 log = logging.getLogger(__name__)
 
 LABEL_CONFLICT_CHOICES = ("exclude", "keep")
@@ -255,13 +257,7 @@ def read_corrections(csv_path: str | Path) -> pd.DataFrame:
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise FileNotFoundError(f"quality.corrections={str(csv_path)!r}: no such file")
-    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    missing = {"path", "action"} - set(table.columns)
-    if missing:
-        raise ValueError(
-            f"{str(csv_path)!r} lacks the column(s) {sorted(missing)}: expected a header "
-            "path,action,label"
-        )
+    table = read_text_table(csv_path, {"path", "action"}, "path,action,label")
     if "label" not in table:
         table["label"] = ""
     table["line"] = np.arange(len(table)) + 2  # line 1 is the header
@@ -328,6 +324,14 @@ def _nearest(member: int, candidates: np.ndarray, hashes: np.ndarray) -> tuple[i
     return int(candidates[best]), int(distances[best])
 
 
+def _seen_copies(index: np.ndarray, splits: np.ndarray, split: str) -> np.ndarray:
+    """The copies (of one group) that a model scored on ``split`` was trained or selected
+    on: train and val for a test image, train for a val image."""
+    if split not in ("test", "val"):
+        return index[:0]
+    return index[np.isin(splits, ("train", "val") if split == "test" else ("train",))]
+
+
 def near_duplicate_table(manifest: pd.DataFrame) -> pd.DataFrame:
     """One row per image that has a copy in the manifest (its ``duplicate_group``):
 
@@ -353,21 +357,16 @@ def near_duplicate_table(manifest: pd.DataFrame) -> pd.DataFrame:
         splits = group["split"].to_numpy()
         first = index[0]
 
-        def seen_by(split: str) -> np.ndarray:
-            """The copies a model scored on ``split`` was trained or selected on."""
-            if split not in ("test", "val"):
-                return index[:0]
-            return index[np.isin(splits, ("train", "val") if split == "test" else ("train",))]
-
         # A group that straddles a held-out split and what was seen is listed as its
         # leakage only.
-        leaking = any(len(seen_by(split)) for split in splits)
+        leaking = any(len(_seen_copies(index, splits, split)) for split in splits)
         for member in index:
-            if leaking and copies.at[member, "split"] not in ("test", "val"):
+            seen = _seen_copies(index, splits, copies.at[member, "split"])
+            if leaking and not len(seen):
                 continue
             row = copies.loc[member]
             different = group["label"] != row["label"]
-            if len(seen := seen_by(row["split"])):
+            if len(seen):
                 if hashes is None:
                     other, distance = int(seen[0]), 0
                 else:
