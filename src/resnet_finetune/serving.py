@@ -10,6 +10,7 @@ model and the predict pipeline give the same labels.
 from __future__ import annotations
 
 import base64
+import logging
 import tempfile
 from pathlib import Path
 
@@ -75,18 +76,25 @@ def log_classifier(model_file: str | Path, name: str, registered_name: str | Non
 
     import keras
 
-    class_names = card_of(load_model(model_file)).class_names
     backend = keras.backend.backend()
-    mlflow.pyfunc.log_model(
-        name=name,
-        python_model=ImageClassifier(),
-        artifacts={"model": str(model_file)},
-        signature=signature(class_names),
-        registered_model_name=registered_name,
-        # Given, not inferred: this project (installed) reads the images the same way.
-        pip_requirements=[
-            f"resnet_finetune=={version('resnet_finetune')}",
-            f"keras=={keras.__version__}",
-            f"{backend}=={version(backend)}",
-        ],
-    )
+    # MLflow warns that a Python object gets pickled: ImageClassifier is pickled by
+    # reference to this installed module, which is what serving it needs.
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_logger.level
+    pyfunc_logger.setLevel(logging.ERROR)
+    try:
+        mlflow.pyfunc.log_model(
+            name=name,
+            python_model=ImageClassifier(),
+            artifacts={"model": str(model_file)},
+            signature=signature(card_of(load_model(model_file)).class_names),
+            registered_model_name=registered_name,
+            # Given, not inferred: this project (installed) reads the images the same way.
+            pip_requirements=[
+                f"resnet_finetune=={version('resnet_finetune')}",
+                f"keras=={keras.__version__}",
+                f"{backend}=={version(backend)}",
+            ],
+        )
+    finally:
+        pyfunc_logger.setLevel(level)

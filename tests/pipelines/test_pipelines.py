@@ -1,6 +1,7 @@
 """Each registered pipeline, run with SequentialRunner on the embedded digits, tiny."""
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -163,7 +164,8 @@ def test_mlflow_run_is_named_tagged_and_registers_the_finetuned_model(finetune_r
     encoded = [base64.b64encode((finetune_run / p).read_bytes()).decode() for p in test["path"]]
     served = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame({"image": encoded}))
     model = load_model(saved("data/06_models/finetuned_model.keras"))
-    probabilities = predict_probabilities(model, test)
+    with contextlib.chdir(finetune_run):  # the manifest's paths are the project's
+        probabilities = predict_probabilities(model, test)
     names = np.array(card_of(model).class_names)
     assert served["label"].tolist() == names[probabilities.argmax(axis=1)].tolist()
     np.testing.assert_allclose(served[[f"p_{n}" for n in names]], probabilities, atol=1e-6)

@@ -76,8 +76,9 @@ def test_report_shows_the_most_confident_mistakes_only(outputs):
 def test_report_gathers_figures_data_and_parameters(finetune_run, outputs):
     _, metrics, html = outputs
     page = Page(html)
-    # Learning curves, confusion matrix, mistakes, Grad-CAM: each a whole embedded PNG.
-    assert len(png_sizes(page.images)) == 4
+    # Learning curves, confusion matrix, mistakes, Grad-CAM, likely mislabelled images:
+    # each a whole embedded PNG.
+    assert len(png_sizes(page.images)) == 5
     scores = dict(page.tables["Scores"][0].to_numpy())
     assert float(scores["accuracy"]) == pytest.approx(metrics["accuracy"], abs=5e-5)
     counts, data = page.tables["Data"]
@@ -95,4 +96,4 @@ def test_report_gathers_figures_data_and_parameters(finetune_run, outputs):
 
 def test_report_opens_in_headless_chromium_without_missing_images(outputs, tmp_path):
     *_, html = outputs
-    assert chromium_images(html, tmp_path) == (4, 4)
+    assert chromium_images(html, tmp_path) == (5, 5)

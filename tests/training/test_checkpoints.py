@@ -77,8 +77,8 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path,
         history = train(resumed, data, data, checkpoint=checkpoint, **OPTIONS)
     assert "resuming from epoch 2 (step 0) of 4" in caplog.text
     # Only epochs 3 and 4 were trained again; the history holds all four.
-    assert sum("epoch 3/4:" in r.message or "epoch 4/4:" in r.message for r in caplog.records) == 2
-    assert not any("epoch 1/4:" in r.message for r in caplog.records)
+    trained = {r.message.split(":")[0] for r in caplog.records if "/4:" in r.message}
+    assert trained == {"epoch 3/4", "epoch 4/4"}
     assert history["epoch"].tolist() == [1, 2, 3, 4]
     np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-5)
     # Weights, optimizer moments, the schedule's position and the layers' random
