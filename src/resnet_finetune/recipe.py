@@ -30,10 +30,18 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"
+# The blocks whose `auto` values the recipe chooses (compute.* has `auto` values of its
+# own, which resnet_finetune.training.Compute resolves for the hardware).
+RECIPE_BLOCKS = ("backbone", "target", "finetune", "baseline")
 
 # The demo's recipe, as measured (README, "Results"); applies only with target.data_dir null.
 DEMO = {
-    "backbone": {"weights": "pretrain", "architecture": "resnet20", "preprocessing": "tf"},
+    "backbone": {
+        "weights": "pretrain",
+        "architecture": "resnet20",
+        "width": 1.0,
+        "preprocessing": "tf",
+    },
     "target": {
         "split": {"train_per_class": 20, "val_per_class": 10},
         "input": {"image_size": [16, 16], "batch_size": 16, "cache": "memory"},
@@ -75,6 +83,7 @@ IMAGENET_NETWORK = ("resnet50", "v1")
 # From scratch: a ResNet-18 at half width: 4x fewer operations than the full width, the
 # difference between minutes and a quarter of an hour on two CPU cores.
 SCRATCH_ARCHITECTURE = "resnet18"
+SCRATCH_WIDTH = 0.5
 SCRATCH_MAX_SIDE = 112
 SCRATCH_IMAGES_SEEN = 6000  # epochs x training images: about 2.5 minutes on 2 CPU cores
 SCRATCH_LEARNING_RATE = 0.002
@@ -151,7 +160,7 @@ def data_facts(data_dir: str, sample: int = 24) -> dict:
 def _training_images(facts: dict, split: dict) -> int:
     """About how many images will train: declared train split or what fractions leave."""
     held_out = float(split.get("val_fraction") or 0) + (
-        0.0 if "test" in facts["declared_splits"] else float(split.get("test_fraction") or 0)
+        0.0 if facts["declared_splits"] else float(split.get("test_fraction") or 0)
     )
     images = facts.get("train_images") or facts["images"]
     return max(1, int(images * (1 - held_out)))
@@ -241,6 +250,7 @@ def _imagenet_recipe(recipe: Recipe, training_images: int) -> None:
     variant = recipe.value("backbone.variant") or "v1"
     side, preprocessing = IMAGENET_INPUT.get(variant, (224, "tf"))
     recipe.choose("backbone.preprocessing", preprocessing, f"what the {variant} weights expect")
+    recipe.choose("backbone.width", 1.0, "the width the ImageNet weights have")
     recipe.choose("target.input.image_size", [side, side], "the size the ImageNet weights saw")
     recipe.choose("target.input.batch_size", 32, "photographs")
     epochs = max(4, min(30, round(IMAGENET_IMAGES_SEEN / training_images)))
@@ -263,6 +273,7 @@ def _imagenet_recipe(recipe: Recipe, training_images: int) -> None:
 def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str) -> None:
     recipe.choose("backbone.architecture", SCRATCH_ARCHITECTURE, f"from scratch ({why})")
     recipe.choose("backbone.preprocessing", "tf", "no pretrained weights to match")
+    recipe.choose("backbone.width", SCRATCH_WIDTH, "half the channels: minutes, not a quarter hour, on 2 CPU cores")
     side = facts.get("median_short_side") or SCRATCH_MAX_SIDE
     side = max(32, min(SCRATCH_MAX_SIDE, side // 16 * 16))
     recipe.choose(
@@ -310,7 +321,7 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None) -
     from resnet_finetune.models.resnet import fetch_imagenet_weights
 
     resolved = copy.deepcopy(parameters)
-    if not auto_keys(resolved):
+    if not _recipe_autos(resolved):
         return resolved
     recipe = Recipe(resolved)
     target_dir = recipe.value("target.data_dir")
@@ -333,12 +344,16 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None) -
         else:
             _scratch_recipe(recipe, facts, training, reason)
         _cache(recipe, int(facts["images"]), available_memory() if memory is None else memory)
-    left = auto_keys(resolved)
+    left = _recipe_autos(resolved)
     if left:
         raise ValueError(f"no recipe chooses {left}: give them a value")
     resolved["recipe"] = {"start": start, "start_reason": reason, "data": facts,
                           "chosen": recipe.why}
     return resolved
+
+
+def _recipe_autos(parameters: dict) -> list[str]:
+    return [key for block in RECIPE_BLOCKS for key in auto_keys(parameters.get(block), f"{block}.")]
 
 
 def _paths(tree: dict, prefix: str = "") -> list[str]:

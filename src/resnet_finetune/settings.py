@@ -1,5 +1,6 @@
 """Project settings: hooks and configuration loading."""
 
+from resnet_finetune.context import ProjectContext
 from resnet_finetune.hooks import (
     CheckpointCleanupHook,
     MlflowReportsHook,
@@ -22,4 +23,9 @@ HOOKS = (
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    "merge_strategy": {"parameters": "soft"},
 }
+
+# Parameters left `auto` are chosen for the data (resnet_finetune.recipe) once, before
+# the catalog is built: nodes receive resolved values.
+CONTEXT_CLASS = ProjectContext
