@@ -271,7 +271,7 @@ def _imagenet_recipe(recipe: Recipe, training_images: int) -> None:
 
 
 def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str) -> None:
-    recipe.choose("backbone.architecture", SCRATCH_ARCHITECTURE, f"from scratch ({why})")
+    recipe.choose("backbone.architecture", SCRATCH_ARCHITECTURE, "from scratch: small and fast")
     recipe.choose("backbone.preprocessing", "tf", "no pretrained weights to match")
     recipe.choose("backbone.width", SCRATCH_WIDTH, "half the channels: minutes, not a quarter hour, on 2 CPU cores")
     side = facts.get("median_short_side") or SCRATCH_MAX_SIDE

@@ -416,9 +416,8 @@ def fetch_imagenet_weights(name: str, variant: str, timeout: float = 20.0) -> Pa
     except ValueError as error:  # keras.utils.get_file: hash mismatch after download
         raise WeightsUnavailable(f"checksum mismatch for {file_name} ({error})") from None
     except Exception as error:  # noqa: BLE001 - get_file wraps URL errors in Exception
-        raise WeightsUnavailable(
-            f"offline: {file_name} could not be downloaded from {_KERAS_WEIGHTS_URL} ({error})"
-        ) from None
+        cause = str(error).rpartition(" -- ")[2] or str(error)
+        raise WeightsUnavailable(f"offline: {file_name} could not be downloaded ({cause})") from None
     finally:
         socket.setdefaulttimeout(previous)
 
