@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 AUTO = "auto"
 # The blocks whose `auto` values the recipe chooses (compute.* has `auto` values of its
 # own, which resnet_finetune.training.Compute resolves for the hardware).
-RECIPE_BLOCKS = ("backbone", "target", "finetune", "baseline")
+RECIPE_BLOCKS = ("backbone", "source", "target", "finetune", "baseline")
 
 # The demo's recipe, as measured (README, "Results"); applies only with target.data_dir null.
 DEMO = {
@@ -42,6 +42,7 @@ DEMO = {
         "width": 1.0,
         "preprocessing": "tf",
     },
+    "source": {"input": {"image_size": [16, 16]}},
     "target": {
         "split": {"train_per_class": 20, "val_per_class": 10},
         "input": {"image_size": [16, 16], "batch_size": 16, "cache": "memory"},
@@ -87,6 +88,7 @@ SCRATCH_WIDTH = 0.5
 SCRATCH_MAX_SIDE = 112
 SCRATCH_IMAGES_SEEN = 6000  # epochs x training images: about 2.5 minutes on 2 CPU cores
 SCRATCH_LEARNING_RATE = 0.002
+SCRATCH_TRAINING = {"warmup_epochs": 2, "label_smoothing": 0.1, "weight_decay": 0.05}
 IMAGENET_IMAGES_SEEN = 20000
 # input.cache: auto keeps decoded images in memory below this share of available memory.
 MEMORY_SHARE = 0.25
@@ -289,15 +291,21 @@ def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str)
         [
             {"name": "from scratch", "unfreeze_stages": "all", "epochs": epochs,
              "learning_rate": SCRATCH_LEARNING_RATE, "train_batchnorm": True,
-             "warmup_epochs": 2, "label_smoothing": 0.1, "weight_decay": 0.05},
+             **SCRATCH_TRAINING},
         ],
         f"{training_images} training images: {epochs} epochs (about {SCRATCH_IMAGES_SEEN} "
         f"images seen), AdamW {SCRATCH_LEARNING_RATE}, cosine schedule, every layer learning",
     )
     recipe.choose("finetune.training.early_stopping_patience", None, "the cosine schedule runs out")
     recipe.choose(
-        "baseline.learning_rate", SCRATCH_LEARNING_RATE, "the same recipe (the start is scratch)"
+        "baseline.learning_rate", SCRATCH_LEARNING_RATE, "the same recipe as the fine-tuning"
     )
+    baseline = recipe.value("baseline")
+    if isinstance(baseline, dict):
+        for key, value in SCRATCH_TRAINING.items():
+            if key not in baseline:
+                baseline[key] = value
+                recipe.why[f"baseline.{key}"] = "the same recipe as the fine-tuning"
 
 
 def _cache(recipe: Recipe, images: int, memory: int) -> None:
@@ -343,6 +351,11 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None) -
             _imagenet_recipe(recipe, training)
         else:
             _scratch_recipe(recipe, facts, training, reason)
+        recipe.choose(
+            "source.input.image_size",
+            recipe.value("target.input.image_size"),
+            "the target's size (the backbone sees one size)",
+        )
         _cache(recipe, int(facts["images"]), available_memory() if memory is None else memory)
     left = _recipe_autos(resolved)
     if left:

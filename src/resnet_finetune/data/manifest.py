@@ -7,7 +7,9 @@ nothing disappears silently.
 
 from __future__ import annotations
 
+
 import hashlib
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -249,6 +251,16 @@ def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
         held_out = spec.val_fraction + spec.test_fraction
         # At least one image of each class in each held-out split (stratification needs it).
         classes = groups["label"].nunique()
+        sizes = groups["label"].value_counts()
+        both = spec.val_fraction > 0 and spec.test_fraction > 0
+        needed = max(3, math.ceil(2 / held_out)) if both else 2
+        if held_out > 0 and sizes.min() < needed:
+            raise ValueError(
+                f"class {sizes.idxmin()!r} has {sizes.min()} distinct images; "
+                f"split.val_fraction={spec.val_fraction} and split.test_fraction="
+                f"{spec.test_fraction} need at least {needed} per class (stratified splits): "
+                "add images to it, leave it out, or set split.test_fraction=0"
+            )
         if held_out > 0:
             counts = [
                 max(classes, round(fraction * len(groups)))
