@@ -7,7 +7,6 @@ nothing disappears silently.
 
 from __future__ import annotations
 
-
 import hashlib
 import math
 import os
