@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import pickle
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,21 +199,89 @@ def list_images(source: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return discover_files(source)
 
 
+def _file_key(path: str) -> tuple | None:
+    """What says a file is unchanged since it was validated: path, size, modification time."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (path, status.st_size, status.st_mtime_ns)
+
+
+def _load_validated(cache_file: Path | None, signature: str) -> dict:
+    if cache_file is None or not cache_file.is_file():
+        return {}
+    try:
+        with open(cache_file, "rb") as handle:
+            stored = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+        return {}
+    return stored.get("results", {}) if stored.get("signature") == signature else {}
+
+
+def _save_validated(cache_file: Path, signature: str, results: dict) -> None:
+    """Written whole or not at all: a hidden sibling first, renamed into place."""
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = cache_file.with_name(f".partial-{os.getpid()}-{cache_file.name}")
+    with open(partial, "wb") as handle:
+        pickle.dump({"signature": signature, "results": results}, handle, protocol=5)
+    os.replace(partial, cache_file)
+
+
+def _still_valid(result) -> bool:
+    """A cached result whose RGB copy (``read_path``) was removed must be redone."""
+    facts, _ = result
+    return facts is None or Path(facts["read_path"]).exists()
+
+
+def validated_cache(intermediate_dir: str | Path, source: str | Path) -> Path:
+    """Where the validation results of the images under ``source`` are kept."""
+    digest = hashlib.sha256(str(Path(source).resolve()).encode()).hexdigest()[:16]
+    return Path(intermediate_dir) / "validated" / f"{digest}.pkl"
+
+
 def validate_files(
-    files: pd.DataFrame, checks: ImageChecks, converted_dir: str | Path, perceptual: bool = False
+    files: pd.DataFrame,
+    checks: ImageChecks,
+    converted_dir: str | Path,
+    perceptual: bool = False,
+    cache_file: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``files`` into readable images (with their facts) and a report of the rest;
     ``perceptual``: with the perceptual hash of each image (column ``phash``).
 
     Files are decoded on all cores (Pillow and hashlib release the GIL), with a progress
-    bar at a terminal (see ``resnet_finetune.progress``)."""
+    bar at a terminal (see ``resnet_finetune.progress``). With ``cache_file``, a file
+    whose path, size and modification time match an earlier validation under the same
+    checks is not read again: its facts (or its rejection) come from the cache, which is
+    then rewritten atomically with this run's files."""
+    cache_file = Path(cache_file) if cache_file is not None else None
+    signature = repr((checks, perceptual, str(Path(converted_dir).resolve())))
+    known = _load_validated(cache_file, signature)
+    keys = [_file_key(path) for path in files["path"]]
+    results: list = [None] * len(keys)
+    todo = []
+    for index, key in enumerate(keys):
+        cached = known.get(key) if key is not None else None
+        if cached is not None and _still_valid(cached):
+            results[index] = cached
+        else:
+            todo.append(index)
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         inspected = pool.map(
-            lambda path: inspect_image(path, checks, Path(converted_dir), perceptual),
-            files["path"],
+            lambda index: inspect_image(
+                files["path"].iat[index], checks, Path(converted_dir), perceptual
+            ),
+            todo,
         )
-        results = list(
-            progress_bar(inspected, total=len(files), desc="validating images", unit="file")
+        fresh = list(progress_bar(inspected, total=len(todo), desc="validating images", unit="file"))
+    for index, result in zip(todo, fresh):
+        results[index] = result
+    if cache_file is not None and (todo or len(known) != len(keys)):
+        _save_validated(
+            cache_file,
+            signature,
+            {key: result for key, result in zip(keys, results) if key is not None},
         )
     kept, report = [], []
     for row, (facts, rejection) in zip(files.to_dict("records"), results):
@@ -329,6 +398,7 @@ def build_manifest(
     checks: ImageChecks,
     converted_dir: str | Path,
     quality: QualitySpec | None = None,
+    validated_cache: str | Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """List, validate and split the images of ``source`` (a folder or a CSV list).
 
@@ -338,10 +408,14 @@ def build_manifest(
     ``converted_dir`` (see ``inspect_image``). ``quality`` (default: all checks on): the
     user's corrections are applied, label conflicts left out (or kept), and copies (exact,
     or near with perceptual hashes) share a ``duplicate_group`` that splits keep together.
+    ``validated_cache``: a file where validation results are kept, so that a later run
+    reads only the files that are new or changed (``validate_files``).
     """
     quality = quality or QualitySpec()
     files, skipped = list_images(source)
-    images, unreadable = validate_files(files, checks, converted_dir, quality.near_duplicates)
+    images, unreadable = validate_files(
+        files, checks, converted_dir, quality.near_duplicates, validated_cache
+    )
     images, corrected = apply_corrections(images, quality.corrections, source)
     images, conflicts = split_label_conflicts(images, quality.label_conflicts)
     frames = [f for f in (skipped, unreadable, corrected, conflicts) if len(f)]

@@ -79,6 +79,14 @@ def html_report(title: str, sections: list[tuple[str, list[Block]]]) -> str:
     )
 
 
+def _start(parameters: dict) -> dict:
+    """Where the backbone started (ImageNet, pretraining, scratch) and why, from the recipe."""
+    recipe = parameters.get("recipe") or {}
+    if not recipe:
+        return {}
+    return {"backbone start": f"{recipe.get('start')}: {recipe.get('start_reason')}"}
+
+
 def evaluation_report(
     *,
     metrics: dict,
@@ -110,6 +118,7 @@ def evaluation_report(
                         "accuracy": metrics["accuracy"],
                         f"top-{metrics['top_k']} accuracy": metrics["top_k_accuracy"],
                         "macro F1": metrics["macro_f1"],
+                        **_start(parameters),
                     }
                 ],
             ),
