@@ -97,10 +97,13 @@ def _visible_files(root: Path, skipped: list) -> list[Path]:
         subfolders.sort()
         if not names and not subfolders and folder != root:
             skipped.append((str(folder), "empty folder", "no file inside"))
+        hidden_folder = _is_hidden(folder, root)
         for name in names:
             path = folder / name
-            if _is_hidden(path, root):
+            if hidden_folder or name.startswith(".") or name == "__MACOSX":
                 skipped.append((str(path), "hidden", "hidden file or folder: ignored"))
+            elif not os.path.islink(path):
+                found.append(path)  # a plain file in a folder already inside the root
             elif not path.exists():
                 skipped.append((str(path), "broken link", f"links to {os.readlink(path)!r}"))
             elif not path.resolve().is_relative_to(real_root):
@@ -228,10 +231,10 @@ def _save_validated(cache_file: Path, signature: str, results: dict) -> None:
     os.replace(partial, cache_file)
 
 
-def _still_valid(result) -> bool:
+def _still_valid(path: str, result) -> bool:
     """A cached result whose RGB copy (``read_path``) was removed must be redone."""
     facts, _ = result
-    return facts is None or Path(facts["read_path"]).exists()
+    return facts is None or facts["read_path"] == path or Path(facts["read_path"]).exists()
 
 
 def validated_cache(intermediate_dir: str | Path, source: str | Path) -> Path:
@@ -263,7 +266,7 @@ def validate_files(
     todo = []
     for index, key in enumerate(keys):
         cached = known.get(key) if key is not None else None
-        if cached is not None and _still_valid(cached):
+        if cached is not None and _still_valid(key[0], cached):
             results[index] = cached
         else:
             todo.append(index)
