@@ -340,6 +340,9 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None) -
         if recipe.value("backbone.weights") != "pretrain":
             start, reason = str(recipe.value("backbone.weights")), "given"
     else:
+        from resnet_finetune.config import check_image_folder
+
+        check_image_folder("target.data_dir", target_dir)  # a folder of classes, or why not
         facts = data_facts(str(target_dir))
         start, reason = _choose_start(recipe, fetch or fetch_imagenet_weights)
         recipe.choose("target.split.train_per_class", None, "every image is used")
