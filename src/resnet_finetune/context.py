@@ -23,7 +23,13 @@ class ProjectContext(KedroContext):
             from resnet_finetune.recipe import describe, resolve_recipe
             from resnet_finetune.schema import validate_parameters
 
-            validate_parameters(raw)  # a typo is named before the recipe reads anything
+            try:
+                validate_parameters(raw)
+            except ValueError:
+                # Left as given: ParameterCheckHook names every problem before any node
+                # runs, as it does for any parameter; the recipe reads only valid ones.
+                self._recipe_of, self._resolved_params = raw, raw
+                return raw
             self._resolved_params = resolve_recipe(raw)
             self._recipe_of = raw
             if "recipe" in self._resolved_params:
