@@ -26,8 +26,10 @@ def base_parameters() -> dict:
 
 
 def offline(*_):
-    raise WeightsUnavailable("offline: resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 "
-                             "could not be downloaded (Name or service not known)")
+    raise WeightsUnavailable(
+        "offline: resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 "
+        "could not be downloaded (Name or service not known)"
+    )
 
 
 def with_target(data_dir, **extra) -> dict:
@@ -57,29 +59,50 @@ def test_demo_recipe_is_unchanged():
     resolved = resolve_recipe(base_parameters(), fetch=offline)
     validate_parameters(resolved)
     assert resolved["backbone"] == {
-        "weights": "pretrain", "architecture": "resnet20", "variant": "v1", "width": 1.0,
-        "bn_momentum": 0.9, "preprocessing": "tf",
+        "weights": "pretrain",
+        "architecture": "resnet20",
+        "variant": "v1",
+        "width": 1.0,
+        "bn_momentum": 0.9,
+        "preprocessing": "tf",
     }
     assert resolved["source"]["input"]["image_size"] == [16, 16]
     target = resolved["target"]
     assert target["input"] == {
-        "image_size": [16, 16], "resize": "squash", "batch_size": 16, "cache": "memory",
+        "image_size": [16, 16],
+        "resize": "squash",
+        "batch_size": 16,
+        "cache": "memory",
         "shuffle_buffer": 2048,
     }
     assert target["split"] == {
-        "val_fraction": 0.15, "test_fraction": 0.15, "train_per_class": 20, "val_per_class": 10,
+        "val_fraction": 0.15,
+        "test_fraction": 0.15,
+        "train_per_class": 20,
+        "val_per_class": 10,
     }
     augmentation = target["augmentation"]
-    assert (augmentation["flip"], augmentation["rotation"], augmentation["zoom"],
-            augmentation["translation"], augmentation["random_resized_crop"]) == (
-        "none", 0.04, 0.1, 0.1, None)
+    assert (
+        augmentation["flip"],
+        augmentation["rotation"],
+        augmentation["zoom"],
+        augmentation["translation"],
+        augmentation["random_resized_crop"],
+    ) == ("none", 0.04, 0.1, 0.1, None)
     assert resolved["finetune"]["training"] == {
-        "optimizer": "adamw", "weight_decay": 0.0005, "early_stopping_patience": 8,
+        "optimizer": "adamw",
+        "weight_decay": 0.0005,
+        "early_stopping_patience": 8,
     }
     assert resolved["finetune"]["phases"] == [
         {"name": "frozen backbone", "unfreeze_stages": 0, "epochs": 10, "learning_rate": 0.01},
-        {"name": "backbone unfrozen", "unfreeze_stages": "all", "epochs": 30,
-         "learning_rate": 0.001, "train_batchnorm": True},
+        {
+            "name": "backbone unfrozen",
+            "unfreeze_stages": "all",
+            "epochs": 30,
+            "learning_rate": 0.001,
+            "train_batchnorm": True,
+        },
     ]
     assert resolved["baseline"] == {"learning_rate": 0.003}
     assert resolved["recipe"]["start"] == "pretrain"
@@ -116,9 +139,14 @@ def test_offline_folder_trains_from_scratch_on_every_image(photos, tmp_path, cap
 
 def test_a_value_given_wins_over_the_recipe(photos):
     resolved = resolve_recipe(
-        with_target(photos, **{"target.input.image_size": [64, 48],
-                               "target.augmentation.flip": "none",
-                               "target.split.train_per_class": 5}),
+        with_target(
+            photos,
+            **{
+                "target.input.image_size": [64, 48],
+                "target.augmentation.flip": "none",
+                "target.split.train_per_class": 5,
+            },
+        ),
         fetch=offline,
     )
     assert resolved["target"]["input"]["image_size"] == [64, 48]
@@ -128,7 +156,9 @@ def test_a_value_given_wins_over_the_recipe(photos):
 
 
 def test_explicit_imagenet_offline_stops_before_work_naming_reason_and_alternatives(photos):
-    with pytest.raises(ValueError, match=r"offline.*weights_tf_dim_ordering.*backbone.weights=none"):
+    with pytest.raises(
+        ValueError, match=r"offline.*weights_tf_dim_ordering.*backbone.weights=none"
+    ):
         resolve_recipe(with_target(photos, **{"backbone.weights": "imagenet"}), fetch=offline)
 
 
@@ -148,7 +178,9 @@ def test_a_class_of_three_images_stops_naming_the_class_and_minimum(photos, tmp_
     resolved = resolve_recipe(with_target(photos), fetch=offline)
     try:
         manifest, _, _ = build_manifest(
-            photos, SplitSpec(**resolved["target"]["split"], seed=42), ImageChecks(),
+            photos,
+            SplitSpec(**resolved["target"]["split"], seed=42),
+            ImageChecks(),
             tmp_path / "converted",
         )
     except ValueError as error:
@@ -158,9 +190,7 @@ def test_a_class_of_three_images_stops_naming_the_class_and_minimum(photos, tmp_
         assert set(wasps["split"]) == {"train", "val", "test"}
 
 
-def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(
-    photos, tmp_path
-):
+def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(photos, tmp_path):
     """A keras.applications-layout ResNet-50 file given as the start: the recipe picks
     ResNet-50 V1, 224x224 and caffe preprocessing by itself, and the backbone computes
     what keras.applications does with that file."""
@@ -174,8 +204,7 @@ def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(
     path = tmp_path / "resnet50_imagenet.weights.h5"
     reference.save_weights(path)
 
-    resolved = resolve_recipe(with_target(photos, **{"backbone.weights": str(path)}),
-                              fetch=offline)
+    resolved = resolve_recipe(with_target(photos, **{"backbone.weights": str(path)}), fetch=offline)
     validate_parameters(resolved)
     assert resolved["recipe"]["start"] == "imagenet"
     assert resolved["backbone"]["architecture"] == "resnet50"

@@ -228,7 +228,9 @@ def _choose_start(recipe: Recipe, fetch) -> tuple[str, str]:
                     "keras.applications file downloaded elsewhere), or backbone.weights=none"
                 ) from None
             logger.warning(_weights_line(error.reason))
-            recipe.choose("backbone.weights", "none", f"ImageNet weights unavailable: {error.reason}")
+            recipe.choose(
+                "backbone.weights", "none", f"ImageNet weights unavailable: {error.reason}"
+            )
             return "scratch", f"ImageNet weights unavailable: {error.reason}"
         recipe.choose(
             "backbone.weights", "imagenet", f"keras.applications ImageNet weights ({path})"
@@ -260,10 +262,18 @@ def _imagenet_recipe(recipe: Recipe, training_images: int) -> None:
     recipe.choose(
         "finetune.phases",
         [
-            {"name": "frozen backbone", "unfreeze_stages": 0, "epochs": head,
-             "learning_rate": 0.001},
-            {"name": "top stages unfrozen", "unfreeze_stages": 2, "epochs": epochs - head,
-             "learning_rate": 0.0001},
+            {
+                "name": "frozen backbone",
+                "unfreeze_stages": 0,
+                "epochs": head,
+                "learning_rate": 0.001,
+            },
+            {
+                "name": "top stages unfrozen",
+                "unfreeze_stages": 2,
+                "epochs": epochs - head,
+                "learning_rate": 0.0001,
+            },
         ],
         f"{training_images} training images: {epochs} epochs in all, head first, then the "
         "top two stages at a tenth of the rate (BatchNorm frozen)",
@@ -275,7 +285,11 @@ def _imagenet_recipe(recipe: Recipe, training_images: int) -> None:
 def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str) -> None:
     recipe.choose("backbone.architecture", SCRATCH_ARCHITECTURE, "from scratch: small and fast")
     recipe.choose("backbone.preprocessing", "tf", "no pretrained weights to match")
-    recipe.choose("backbone.width", SCRATCH_WIDTH, "half the channels: minutes, not a quarter hour, on 2 CPU cores")
+    recipe.choose(
+        "backbone.width",
+        SCRATCH_WIDTH,
+        "half the channels: minutes, not a quarter hour, on 2 CPU cores",
+    )
     side = facts.get("median_short_side") or SCRATCH_MAX_SIDE
     side = max(32, min(SCRATCH_MAX_SIDE, side // 16 * 16))
     recipe.choose(
@@ -289,9 +303,14 @@ def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str)
     recipe.choose(
         "finetune.phases",
         [
-            {"name": "from scratch", "unfreeze_stages": "all", "epochs": epochs,
-             "learning_rate": SCRATCH_LEARNING_RATE, "train_batchnorm": True,
-             **SCRATCH_TRAINING},
+            {
+                "name": "from scratch",
+                "unfreeze_stages": "all",
+                "epochs": epochs,
+                "learning_rate": SCRATCH_LEARNING_RATE,
+                "train_batchnorm": True,
+                **SCRATCH_TRAINING,
+            },
         ],
         f"{training_images} training images: {epochs} epochs (about {SCRATCH_IMAGES_SEEN} "
         f"images seen), AdamW {SCRATCH_LEARNING_RATE}, cosine schedule, every layer learning",
@@ -363,8 +382,12 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None) -
     left = _recipe_autos(resolved)
     if left:
         raise ValueError(f"no recipe chooses {left}: give them a value")
-    resolved["recipe"] = {"start": start, "start_reason": reason, "data": facts,
-                          "chosen": recipe.why}
+    resolved["recipe"] = {
+        "start": start,
+        "start_reason": reason,
+        "data": facts,
+        "chosen": recipe.why,
+    }
     return resolved
 
 
@@ -390,7 +413,9 @@ def describe(parameters: dict) -> str:
     facts = recipe.get("data", {})
     phases = (parameters.get("finetune") or {}).get("phases") or []
     augmentation = {
-        k: v for k, v in (target.get("augmentation") or {}).items() if v not in (0, 0.0, None, "none")
+        k: v
+        for k, v in (target.get("augmentation") or {}).items()
+        if v not in (0, 0.0, None, "none")
     }
     lines = [
         "Recipe for this run:",

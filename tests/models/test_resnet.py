@@ -157,9 +157,13 @@ def test_imagenet_weights_come_from_keras_applications(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     "failure, reason",
     [
-        (Exception("URL fetch failure on https://x: None -- [Errno -2] Name or service not known"),
-         "offline: resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 could not be downloaded "
-         "([Errno -2] Name or service not known)"),
+        (
+            Exception(
+                "URL fetch failure on https://x: None -- [Errno -2] Name or service not known"
+            ),
+            "offline: resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 could not be downloaded "
+            "([Errno -2] Name or service not known)",
+        ),
         (ValueError("Incomplete or corrupted file detected."), "checksum mismatch"),
     ],
 )

@@ -61,12 +61,19 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as intermediate:
         first = ingest(args.folder, Path(intermediate))
         second = ingest(args.folder, Path(intermediate))
-    print(json.dumps({
-        "date": date.today().isoformat(), "images": args.images, "first_s": round(first, 2),
-        "second_s": round(second, 2), "speed_up": round(first / second, 1),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-        "load_average": os.getloadavg(),
-    }))
+    print(
+        json.dumps(
+            {
+                "date": date.today().isoformat(),
+                "images": args.images,
+                "first_s": round(first, 2),
+                "second_s": round(second, 2),
+                "speed_up": round(first / second, 1),
+                "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                "load_average": os.getloadavg(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -417,7 +417,9 @@ def fetch_imagenet_weights(name: str, variant: str, timeout: float = 20.0) -> Pa
         raise WeightsUnavailable(f"checksum mismatch for {file_name} ({error})") from None
     except Exception as error:  # noqa: BLE001 - get_file wraps URL errors in Exception
         cause = str(error).rpartition(" -- ")[2] or str(error)
-        raise WeightsUnavailable(f"offline: {file_name} could not be downloaded ({cause})") from None
+        raise WeightsUnavailable(
+            f"offline: {file_name} could not be downloaded ({cause})"
+        ) from None
     finally:
         socket.setdefaulttimeout(previous)
 
