@@ -217,39 +217,42 @@ def list_images(source: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return discover_files(source)
 
 
-def _file_key(path: str) -> tuple | None:
-    """What says a file is unchanged since it was validated: path, size, modification time."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return (path, status.st_size, status.st_mtime_ns)
+_FACTS = ["sha256", "width", "height", "mode", "read_path", "format", "phash"]
+_RESULTS = ["reason", "detail", *_FACTS]
 
 
-def _load_validated(cache_file: Path | None, signature: str) -> dict:
+def _load_validated(cache_file: Path | None, signature: str) -> pd.DataFrame | None:
+    """The cached validation results (one row per path: size, mtime, reason, detail and
+    the facts), or ``None`` without a cache made under the same checks."""
     if cache_file is None or not cache_file.is_file():
-        return {}
+        return None
     try:
         with open(cache_file, "rb") as handle:
             stored = pickle.load(handle)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
-        return {}
-    return stored.get("results", {}) if stored.get("signature") == signature else {}
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        return None
+    return stored.get("table") if stored.get("signature") == signature else None
 
 
-def _save_validated(cache_file: Path, signature: str, results: dict) -> None:
+def _save_validated(cache_file: Path, signature: str, table: pd.DataFrame) -> None:
     """Written whole or not at all: a hidden sibling first, renamed into place."""
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     partial = cache_file.with_name(f".partial-{os.getpid()}-{cache_file.name}")
     with open(partial, "wb") as handle:
-        pickle.dump({"signature": signature, "results": results}, handle, protocol=5)
+        pickle.dump({"signature": signature, "table": table}, handle, protocol=5)
     os.replace(partial, cache_file)
 
 
-def _still_valid(path: str, result) -> bool:
-    """A cached result whose RGB copy (``read_path``) was removed must be redone."""
-    facts, _ = result
-    return facts is None or facts["read_path"] == path or Path(facts["read_path"]).exists()
+def _file_stats(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Size and modification time (ns) of each file; -1 where it cannot be read."""
+    sizes, mtimes = np.full(len(paths), -1, np.int64), np.full(len(paths), -1, np.int64)
+    for index, path in enumerate(paths):
+        try:
+            status = os.stat(path)
+        except OSError:
+            continue
+        sizes[index], mtimes[index] = status.st_size, status.st_mtime_ns
+    return sizes, mtimes
 
 
 def validated_cache(intermediate_dir: str | Path, source: str | Path) -> Path:
@@ -275,42 +278,55 @@ def validate_files(
     then rewritten atomically with this run's files."""
     cache_file = Path(cache_file) if cache_file is not None else None
     signature = repr((checks, perceptual, str(Path(converted_dir).resolve())))
+    paths = files["path"].astype(str).tolist()
+    sizes, mtimes = _file_stats(paths)
+    results = pd.DataFrame(index=range(len(paths)), columns=_RESULTS, dtype=object)
+    reuse = np.zeros(len(paths), bool)
     known = _load_validated(cache_file, signature)
-    keys = [_file_key(path) for path in files["path"]]
-    results: list = [None] * len(keys)
-    todo = []
-    for index, key in enumerate(keys):
-        cached = known.get(key) if key is not None else None
-        if cached is not None and _still_valid(key[0], cached):
-            results[index] = cached
-        else:
-            todo.append(index)
+    if known is not None and len(known):
+        cached = known.reindex(paths)
+        reuse = (cached["size"].to_numpy() == sizes) & (cached["mtime"].to_numpy() == mtimes)
+        reuse &= sizes >= 0
+        read_paths = cached["read_path"].to_numpy()
+        for index in np.flatnonzero(reuse):  # an RGB copy that was removed is made again
+            read_path = read_paths[index]
+            if isinstance(read_path, str) and read_path != paths[index]:
+                reuse[index] = os.path.exists(read_path)
+        results.loc[reuse, _RESULTS] = cached.loc[:, _RESULTS].to_numpy()[reuse]
+    todo = np.flatnonzero(~reuse)
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         inspected = pool.map(
-            lambda index: inspect_image(
-                files["path"].iat[index], checks, Path(converted_dir), perceptual
-            ),
+            lambda index: inspect_image(paths[index], checks, Path(converted_dir), perceptual),
             todo,
         )
         fresh = list(
             progress_bar(inspected, total=len(todo), desc="validating images", unit="file")
         )
-    for index, result in zip(todo, fresh):
-        results[index] = result
-    if cache_file is not None and (todo or len(known) != len(keys)):
-        _save_validated(
-            cache_file,
-            signature,
-            {key: result for key, result in zip(keys, results) if key is not None},
-        )
-    kept, report = [], []
-    for row, (facts, rejection) in zip(files.to_dict("records"), results):
-        if rejection:
-            report.append((row["path"], *rejection))
-        else:
-            kept.append({**row, **facts})
-    columns = [*files.columns, "sha256", "width", "height", "mode", "read_path", "format", "phash"]
-    return pd.DataFrame(kept, columns=columns), pd.DataFrame(report, columns=REPORT_COLUMNS)
+    for index, (facts, rejection) in zip(todo, fresh):
+        row = dict(zip(("reason", "detail"), rejection)) if rejection else facts
+        results.loc[index, _RESULTS] = [row.get(column) for column in _RESULTS]
+    if cache_file is not None and (len(todo) or known is None or len(known) != len(paths)):
+        table = results.assign(path=paths, size=sizes, mtime=mtimes)[sizes >= 0]
+        table = table.drop_duplicates("path").set_index("path")
+        _save_validated(cache_file, signature, table)
+    rejected = results["reason"].notna().to_numpy()
+    report = pd.DataFrame(
+        {
+            "path": np.asarray(paths, dtype=object)[rejected],
+            "reason": results.loc[rejected, "reason"].to_numpy(),
+            "detail": results.loc[rejected, "detail"].to_numpy(),
+        },
+        columns=REPORT_COLUMNS,
+    )
+    kept = pd.concat(
+        [
+            files[~rejected].reset_index(drop=True),
+            results.loc[~rejected, _FACTS].reset_index(drop=True),
+        ],
+        axis=1,
+    )
+    kept = kept.astype({"width": "int64", "height": "int64"})
+    return kept, report
 
 
 def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
