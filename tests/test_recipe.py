@@ -221,3 +221,16 @@ def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(
         axis=(1, 2),
     )
     assert np.max(np.abs(np.asarray(ours) - np.asarray(theirs))) <= 1e-5
+
+
+def test_pretraining_is_skipped_with_a_reason_when_nothing_uses_it(caplog):
+    """backbone.weights other than pretrain: the pretrain node trains nothing, says why,
+    and passes the untrained model and an empty history on."""
+    from resnet_finetune.pipelines.pretrain.nodes import train_model
+
+    sentinel = object()
+    model, history = train_model(
+        sentinel, None, None, None, {}, {}, {}, {}, {}, {}, {}, 42, {"weights": "none"}
+    )
+    assert model is sentinel and history.empty
+    assert "pretraining skipped: backbone.weights='none'" in caplog.text

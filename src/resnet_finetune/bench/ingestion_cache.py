@@ -23,7 +23,7 @@ from PIL import Image
 
 
 def make_folder(folder: Path, images: int, side: int = 16, classes: int = 4) -> None:
-    marker = folder / f".complete-{images}"
+    marker = folder / f".complete-{images}-{side}"
     if marker.exists():
         return
     shutil.rmtree(folder, ignore_errors=True)
@@ -55,9 +55,10 @@ def ingest(folder: Path, intermediate: Path) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m resnet_finetune.bench.ingestion_cache")
     parser.add_argument("--images", type=int, default=40000)
+    parser.add_argument("--side", type=int, default=16, help="pixels of each square image")
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "many")
     args = parser.parse_args(argv)
-    make_folder(args.folder, args.images)
+    make_folder(args.folder, args.images, args.side)
     with tempfile.TemporaryDirectory() as intermediate:
         first = ingest(args.folder, Path(intermediate))
         second = ingest(args.folder, Path(intermediate))
