@@ -141,6 +141,6 @@ def check_parameters(
         sizes = {
             f"{task}.input.image_size": parameters[task]["input"]["image_size"]
             for task in tasks
-            if task in parameters
+            if task in parameters and task != "degradation"  # its networks are its own
         }
         check_backbone(parameters["backbone"], sizes)

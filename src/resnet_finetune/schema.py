@@ -23,6 +23,9 @@ from resnet_finetune.training.schedules import SCHEDULES
 Positive = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
+# "auto": chosen for the data by resnet_finetune.recipe before any work (the digits demo
+# gets its measured recipe, a user's folder one fit for it); a value given always wins.
+Auto = Literal["auto"]
 
 
 class Block(BaseModel):
@@ -46,19 +49,19 @@ class Checkpoints(Block):
 
 
 class Backbone(Block):
-    weights: str = "pretrain"
-    architecture: str
+    weights: str = "auto"
+    architecture: str = "auto"
     variant: str = "v1"
-    width: Annotated[float, Field(gt=0)] = 1.0
+    width: Annotated[float, Field(gt=0)] | Auto = "auto"
     bn_momentum: Fraction = 0.9
-    preprocessing: Literal[PREPROCESSING_MODES] = "tf"
+    preprocessing: Literal[PREPROCESSING_MODES] | Auto = "auto"
 
 
 class TrainingOptions(Block):
     """Options of one ``train`` call; ranges beyond types are the engine's to check."""
 
     epochs: Positive | None = None
-    learning_rate: Annotated[float, Field(gt=0)] | None = None
+    learning_rate: Annotated[float, Field(gt=0)] | Auto | None = None
     optimizer: Literal[OPTIMIZERS] = "adamw"
     momentum: Fraction = 0.9
     weight_decay: Annotated[float, Field(ge=0, le=1)] = 0.0
@@ -67,7 +70,7 @@ class TrainingOptions(Block):
     label_smoothing: Fraction = 0.0
     gradient_clip_norm: Annotated[float, Field(gt=0)] | None = None
     ema_momentum: Fraction | None = None
-    early_stopping_patience: Positive | None = None
+    early_stopping_patience: Positive | Auto | None = None
     plateau_patience: Positive = 3
     plateau_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1
 
@@ -81,7 +84,7 @@ class Phase(TrainingOptions):
 class Finetune(Block):
     head_dropout: Fraction = 0.0
     training: TrainingOptions = TrainingOptions()
-    phases: Annotated[list[Phase], Field(min_length=1)]
+    phases: Annotated[list[Phase], Field(min_length=1)] | Auto = "auto"
 
 
 class Embedded(Block):
@@ -104,8 +107,8 @@ class Validation(Block):
 class Split(Block):
     val_fraction: Fraction = 0.15
     test_fraction: Fraction = 0.0
-    train_per_class: Positive | None = None
-    val_per_class: Positive | None = None
+    train_per_class: Positive | Auto | None = None
+    val_per_class: Positive | Auto | None = None
 
 
 class Quality(Block):
@@ -118,10 +121,10 @@ class Quality(Block):
 
 
 class Input(Block):
-    image_size: tuple[Positive, Positive]
+    image_size: tuple[Positive, Positive] | Auto = "auto"
     resize: Literal[RESIZE_MODES] = "squash"
-    batch_size: Positive
-    cache: Literal[CACHE_MODES] = "memory"
+    batch_size: Positive | Auto = "auto"
+    cache: Literal[CACHE_MODES] | Auto = "auto"
     shuffle_buffer: Positive = 2048
 
     model_config = ConfigDict(extra="forbid", strict=False)  # YAML gives lists
@@ -209,6 +212,9 @@ class Parameters(Block):
     predict: Predict | None = None
     export: Export | None = None
     from_scratch: FromScratch | None = None
+    # Written by resnet_finetune.recipe (the start and why each auto value was chosen):
+    # a record, not a setting.
+    recipe: dict[str, Any] | None = None
 
 
 # How pydantic names one branch of a union in an error's location: not a key.

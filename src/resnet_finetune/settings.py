@@ -8,6 +8,7 @@ from kedro.config import OmegaConfigLoader
 
 from resnet_finetune import quiet  # first: library noise turned down before any import
 from resnet_finetune.cli import RunSummary
+from resnet_finetune.context import ProjectContext
 
 with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks import it
     from resnet_finetune.hooks import (
@@ -84,3 +85,7 @@ CONFIG_LOADER_ARGS = {
     # ("destructive") would replace the whole `target` block.
     "merge_strategy": {"parameters": "soft"},
 }
+
+# Parameters left `auto` are chosen for the data (resnet_finetune.recipe) once, before
+# the catalog is built: nodes receive resolved values.
+CONTEXT_CLASS = ProjectContext

@@ -188,3 +188,31 @@ def test_validation_shows_a_progress_bar_only_at_a_terminal_outside_ci(
     assert log.getvalue() == ""
     monkeypatch.setenv("CI", "true")
     assert _written_to_a_terminal(*args) == ""
+
+
+def test_a_second_validation_reads_only_new_or_changed_files(class_folder, tmp_path, monkeypatch):
+    """The cache under intermediate_dir: unchanged files (path, size, mtime) are not read
+    again; new and changed ones are; every file is still accounted for."""
+    from resnet_finetune.data import manifest as manifest_module
+    from resnet_finetune.data.manifest import list_images, validate_files, validated_cache
+
+    (class_folder / "cat" / "broken.png").write_bytes(b"not an image")
+    cache = validated_cache(tmp_path / "intermediate", class_folder)
+    files, _ = list_images(class_folder)
+    first, first_report = validate_files(files, ImageChecks(), tmp_path / "conv", True, cache)
+    assert cache.is_file() and len(first) == 30 and len(first_report) == 1
+
+    read = []
+    inspect = manifest_module.inspect_image
+    monkeypatch.setattr(
+        manifest_module, "inspect_image", lambda path, *a: read.append(path) or inspect(path, *a)
+    )
+    write_image(class_folder / "dog" / "new.png", seed=999)
+    changed = class_folder / "owl" / "0.png"
+    write_image(changed, size=(14, 14), seed=998)
+    files, _ = list_images(class_folder)
+    second, second_report = validate_files(files, ImageChecks(), tmp_path / "conv", True, cache)
+    assert sorted(read) == sorted([str(class_folder / "dog" / "new.png"), str(changed)])
+    assert len(second) == 31 and len(second_report) == 1
+    assert second.loc[second["path"] == str(changed), "width"].item() == 14
+    assert not list(cache.parent.glob(".partial-*"))

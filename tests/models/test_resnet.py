@@ -127,26 +127,56 @@ def test_weight_file_in_the_published_layout_loads_by_name(tmp_path):
     )
 
 
-def test_imagenet_weights_come_from_keras_applications(monkeypatch):
-    """Offline stand-in for the download: the same constructor, random weights."""
-    made, original = {}, keras.applications.ResNet50V2
+def test_imagenet_weights_come_from_keras_applications(monkeypatch, tmp_path):
+    """Offline stand-in for the download: a keras.applications file of random weights,
+    asked for by network and variant."""
+    from resnet_finetune.models import resnet as resnet_module
 
-    def offline(**kwargs):
-        made.update(kwargs)
-        made["model"] = original(**{**kwargs, "weights": None, "input_shape": (32, 32, 3)})
-        return made["model"]
-
-    monkeypatch.setattr(keras.applications, "ResNet50V2", offline)
+    reference = keras.applications.ResNet50V2(
+        weights=None, include_top=False, input_shape=(32, 32, 3)
+    )
+    path = tmp_path / "resnet50v2_notop.weights.h5"
+    reference.save_weights(path)
+    asked = []
+    monkeypatch.setattr(
+        resnet_module, "fetch_imagenet_weights", lambda *network: asked.append(network) or path
+    )
     model = build_resnet(
         "resnet50", input_shape=(32, 32, 3), variant="v2", include_top=False, weights="imagenet"
     )
-    assert made["weights"] == "imagenet" and made["include_top"] is False
+    assert asked == [("resnet50", "v2")]
     np.testing.assert_array_equal(
         model.get_layer("conv5_block3_3_conv").get_weights()[0],
-        made["model"].get_layer("conv5_block3_3_conv").get_weights()[0],
+        reference.get_layer("conv5_block3_3_conv").get_weights()[0],
     )
+    assert resnet_module.imagenet_network_of_file(path) == ("resnet50", "v2")
     with pytest.raises(ValueError, match="weights='imagenet' exists for"):
         build_resnet("resnet18", input_shape=(32, 32, 3), weights="imagenet")
+
+
+@pytest.mark.parametrize(
+    "failure, reason",
+    [
+        (
+            Exception(
+                "URL fetch failure on https://x: None -- [Errno -2] Name or service not known"
+            ),
+            "offline: resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 could not be downloaded "
+            "([Errno -2] Name or service not known)",
+        ),
+        (ValueError("Incomplete or corrupted file detected."), "checksum mismatch"),
+    ],
+)
+def test_a_failed_download_names_its_reason(monkeypatch, failure, reason):
+    from resnet_finetune.models.resnet import WeightsUnavailable, fetch_imagenet_weights
+
+    def get_file(*_, **__):
+        raise failure
+
+    monkeypatch.setattr(keras.utils, "get_file", get_file)
+    with pytest.raises(WeightsUnavailable) as raised:
+        fetch_imagenet_weights("resnet50", "v1")
+    assert raised.value.reason.startswith(reason)
 
 
 def test_weights_that_do_not_fit_name_the_layer():

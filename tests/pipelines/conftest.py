@@ -20,7 +20,7 @@ TINY = {
         "input": {"image_size": [8, 8]},
         "split": {"train_per_class": 6, "val_per_class": 4},
     },
-    "backbone": {"width": 0.25},
+    "backbone": {"width": 0.25, "architecture": "resnet20"},  # tiny, whatever the recipe
     "pretrain": {"epochs": 1},
     "finetune": {
         "phases": [

@@ -145,6 +145,14 @@ def data_quality_blocks(
     return blocks
 
 
+def _start(parameters: dict) -> dict:
+    """Where the backbone started (ImageNet, pretraining, scratch) and why, from the recipe."""
+    recipe = parameters.get("recipe") or {}
+    if not recipe:
+        return {}
+    return {"backbone start": f"{recipe.get('start')}: {recipe.get('start_reason')}"}
+
+
 def evaluation_report(
     *,
     metrics: dict,
@@ -180,6 +188,10 @@ def evaluation_report(
                         "macro F1": metrics["macro_f1"],
                     },
                     _provenance(metrics),
+
+
+                        **_start(parameters),
+                    }
                 ],
             ),
             ("Data", [counts.rename_axis("label").reset_index(), data]),

@@ -28,6 +28,7 @@ _CARD, _MANIFEST, _HISTORY = (
 _CARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # The parameter blocks that make a model, recorded in its card and shown in its report.
 CARD_PARAMETERS = (
+    "recipe",  # where the backbone started and why each `auto` value was chosen
     "seed",
     "backbone",
     "source",

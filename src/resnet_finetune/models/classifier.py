@@ -9,6 +9,7 @@ from keras import layers, ops
 
 from resnet_finetune.models.resnet import (
     build_resnet,
+    imagenet_network_of_file,
     load_imagenet_weights,
     load_model,
     load_weights_by_name,
@@ -132,7 +133,18 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
             raise FileNotFoundError(f"backbone.weights={weights!r}: no such file")
         if weights.endswith(".keras"):
             return backbone_of(load_model(weights))
-        load_weights_by_name(backbone, weights)
+        network = imagenet_network_of_file(weights)
+        wanted = (config["architecture"], config.get("variant", "v1"))
+        if network is None:
+            load_weights_by_name(backbone, weights)
+        elif network != wanted:
+            raise ValueError(
+                f"backbone.weights={weights!r} holds keras.applications' {network[0]} "
+                f"{network[1]} weights, not {wanted[0]} {wanted[1]}: set backbone.architecture "
+                f"and backbone.variant to match (or leave them auto)"
+            )
+        else:
+            load_imagenet_weights(backbone, *network, include_top=False, weights_file=weights)
         return backbone
     raise ValueError(
         f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"

@@ -351,8 +351,113 @@ IMAGENET_MODELS = {
 }
 
 
-def load_imagenet_weights(model: keras.Model, name: str, variant: str, include_top: bool) -> None:
-    """Copy keras.applications' published ImageNet weights into ``model`` (downloads once)."""
+# keras.applications' published ImageNet files (keras.src.applications.resnet): where they
+# are downloaded from, and the md5 of each headless ("notop") file.
+_KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+_NOTOP_MD5 = {
+    "resnet50": "4d473c1dd8becc155b73f8504c6f6626",
+    "resnet101": "88cf7a10940856eca736dc7b7e228a21",
+    "resnet152": "ee4c566cf9a93f14d82f913c2dc6dd0c",
+    "resnet50v2": "fac2f116257151a9d068a22e544a4917",
+    "resnet101v2": "c0ed64b8031c3730f411d2eb4eea35b5",
+    "resnet152v2": "ed17cf2e0169df9d443503ef94b23b33",
+}
+# Numbers of values (weights and BatchNorm statistics) in each headless keras.applications
+# network: a weights file holding one of these counts (or that plus the 1000-class head,
+# 2048 x 1000 + 1000) is that network's, whatever its name.
+_NOTOP_VALUES = {
+    ("resnet50", "v1"): 23_587_712,
+    ("resnet101", "v1"): 42_658_176,
+    ("resnet152", "v1"): 58_370_944,
+    ("resnet50", "v2"): 23_564_800,
+    ("resnet101", "v2"): 42_626_560,
+    ("resnet152", "v2"): 58_331_648,
+}
+_TOP_VALUES = 2048 * 1000 + 1000
+# What the ImageNet weights of each variant expect: input side and preprocessing.
+IMAGENET_INPUT = {"v1": (224, "caffe"), "v2": (224, "tf")}
+
+
+class WeightsUnavailable(RuntimeError):
+    """ImageNet weights that could not be obtained; ``reason`` says why in a few words."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def imagenet_file_name(name: str, variant: str) -> str:
+    """The file keras.applications downloads for the headless network, e.g.
+    ``resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5``."""
+    return f"{IMAGENET_MODELS[(name, variant)].lower()}_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def fetch_imagenet_weights(name: str, variant: str, timeout: float = 20.0) -> Path:
+    """The headless ImageNet weights file of ``(name, variant)`` in the Keras cache
+    (``~/.keras/models``), downloaded there once and checked against its published md5.
+
+    Raises ``WeightsUnavailable`` naming the reason: offline (or the server unreachable),
+    or a checksum mismatch (a corrupt or tampered download, removed again)."""
+    import socket
+
+    file_name = imagenet_file_name(name, variant)
+    model_name = IMAGENET_MODELS[(name, variant)].lower()
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        return Path(
+            keras.utils.get_file(
+                file_name,
+                _KERAS_WEIGHTS_URL + file_name,
+                cache_subdir="models",
+                file_hash=_NOTOP_MD5[model_name],
+            )
+        )
+    except ValueError as error:  # keras.utils.get_file: hash mismatch after download
+        raise WeightsUnavailable(f"checksum mismatch for {file_name} ({error})") from None
+    except Exception as error:  # noqa: BLE001 - get_file wraps URL errors in Exception
+        cause = str(error).rpartition(" -- ")[2] or str(error)
+        raise WeightsUnavailable(
+            f"offline: {file_name} could not be downloaded ({cause})"
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def imagenet_network_of_file(path: str | Path) -> tuple[str, str] | None:
+    """``(architecture, variant)`` of a keras.applications-layout ResNet weights file
+    (``.h5`` as downloaded, or ``.weights.h5`` from ``save_weights``), told by the
+    number of values it holds; ``None`` for any other file."""
+    import h5py
+
+    total = 0
+
+    def count(_, item):
+        nonlocal total
+        if isinstance(item, h5py.Dataset) and item.shape:
+            total += int(item.size)
+
+    try:
+        with h5py.File(path, "r") as weights:
+            weights.visititems(count)
+    except OSError:
+        return None
+    for network, values in _NOTOP_VALUES.items():
+        if total in (values, values + _TOP_VALUES):
+            return network
+    return None
+
+
+def load_imagenet_weights(
+    model: keras.Model,
+    name: str,
+    variant: str,
+    include_top: bool,
+    weights_file: str | Path | None = None,
+) -> None:
+    """Copy keras.applications' published ImageNet weights into ``model``: downloaded
+    once into the Keras cache, or read from ``weights_file`` (a keras.applications-layout
+    file, for machines without internet)."""
     if (name, variant) not in IMAGENET_MODELS:
         raise ValueError(
             f"weights='imagenet' exists for (name, variant) in {sorted(IMAGENET_MODELS)}, "
@@ -360,9 +465,14 @@ def load_imagenet_weights(model: keras.Model, name: str, variant: str, include_t
         )
     if include_top and model.output_shape[-1] != 1000:
         raise ValueError("weights='imagenet' with include_top=True needs num_classes=1000")
-    reference = getattr(keras.applications, IMAGENET_MODELS[(name, variant)])(
-        include_top=include_top, weights="imagenet"
-    )
+    application = getattr(keras.applications, IMAGENET_MODELS[(name, variant)])
+    if include_top and weights_file is None:
+        reference = application(include_top=True, weights="imagenet")
+    else:
+        if weights_file is None:
+            weights_file = fetch_imagenet_weights(name, variant)
+        reference = application(include_top=include_top, weights=None)
+        reference.load_weights(str(weights_file))
     transfer_weights(reference, model)
 
 

@@ -22,6 +22,7 @@ from resnet_finetune.data.manifest import (
     build_manifest,
     check_class_weights,
     summarise,
+    validated_cache,
 )
 from resnet_finetune.data.quality import (
     QualitySpec,
@@ -66,6 +67,7 @@ def ingest_images(
         checks,
         Path(intermediate_dir) / "converted",
         spec,
+        validated_cache(intermediate_dir, image_root),
     )
     balanced = balanced_class_weights(manifest)
     copies = near_duplicate_table(manifest)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import pandas as pd
 
@@ -10,6 +12,8 @@ from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
 from resnet_finetune.training.engine import index_class_weights
+
+logger = logging.getLogger(__name__)
 
 
 def build_model(
@@ -39,9 +43,22 @@ def train_model(
     compute: dict,
     checkpoints: dict,
     seed: int,
+    backbone: dict | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history. An
-    interrupted run resumes from its checkpoint — only the same data, seed and settings."""
+    interrupted run resumes from its checkpoint — only the same data, seed and settings.
+    When ``backbone.weights`` is not ``pretrain`` nothing will use a pretrained model:
+    training is skipped, said in the log, and the untrained model and an empty history
+    pass on (fine-tuning starts from what ``backbone.weights`` names)."""
+    weights = (backbone or {}).get("weights", "pretrain")
+    if weights != "pretrain":
+        logger.warning(
+            "pretraining skipped: backbone.weights=%r, so fine-tuning starts from that, not "
+            "from a model pretrained on the source task (pretraining runs with "
+            "backbone.weights=pretrain and your own source.data_dir)",
+            weights,
+        )
+        return model, pd.DataFrame(columns=["epoch", "loss", "accuracy"])
     keras.utils.set_random_seed(seed)
     identity = data_identity(manifest, seed, input_options, augmentation)
     history = train(

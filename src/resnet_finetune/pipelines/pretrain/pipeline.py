@@ -37,6 +37,7 @@ def create_pipeline() -> Pipeline:
                     "params:compute",
                     "params:checkpoints",
                     "params:seed",
+                    "params:backbone",
                 ],
                 ["pretrained_model", "pretrain_history"],
                 name="pretrain_model",

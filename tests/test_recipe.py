@@ -1,0 +1,236 @@
+"""The recipe (resnet_finetune.recipe): `auto` values chosen for the data, user values
+winning, the demo's recipe unchanged, ImageNet weights or a loud from-scratch fallback."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from resnet_finetune.data.images import ImageChecks
+from resnet_finetune.data.manifest import SplitSpec, build_manifest
+from resnet_finetune.models.resnet import WeightsUnavailable
+from resnet_finetune.recipe import resolve_recipe
+from resnet_finetune.schema import validate_parameters
+from tests.conftest import write_image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def base_parameters() -> dict:
+    """conf/base merged as Kedro does (each top-level key lives in one file)."""
+    parameters = {}
+    for path in sorted((ROOT / "conf" / "base").glob("parameters*.yml")):
+        parameters.update(yaml.safe_load(path.read_text()) or {})
+    return parameters
+
+
+def offline(*_):
+    raise WeightsUnavailable(
+        "offline: resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 "
+        "could not be downloaded (Name or service not known)"
+    )
+
+
+def with_target(data_dir, **extra) -> dict:
+    parameters = base_parameters()
+    parameters["target"]["data_dir"] = str(data_dir)
+    for key, value in extra.items():
+        node = parameters
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return parameters
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """Two classes of 100 small JPEG "photos" each, no declared splits."""
+    root = tmp_path / "photos"
+    for c, label in enumerate(("ants", "bees")):
+        for i in range(100):
+            write_image(root / label / f"{i}.jpg", size=(40, 30), seed=1000 * c + i)
+    return root
+
+
+def test_demo_recipe_is_unchanged():
+    """target.data_dir null: exactly the values the demo's results were measured with."""
+    resolved = resolve_recipe(base_parameters(), fetch=offline)
+    validate_parameters(resolved)
+    assert resolved["backbone"] == {
+        "weights": "pretrain",
+        "architecture": "resnet20",
+        "variant": "v1",
+        "width": 1.0,
+        "bn_momentum": 0.9,
+        "preprocessing": "tf",
+    }
+    assert resolved["source"]["input"]["image_size"] == [16, 16]
+    target = resolved["target"]
+    assert target["input"] == {
+        "image_size": [16, 16],
+        "resize": "squash",
+        "batch_size": 16,
+        "cache": "memory",
+        "shuffle_buffer": 2048,
+    }
+    assert target["split"] == {
+        "val_fraction": 0.15,
+        "test_fraction": 0.15,
+        "train_per_class": 20,
+        "val_per_class": 10,
+    }
+    augmentation = target["augmentation"]
+    assert (
+        augmentation["flip"],
+        augmentation["rotation"],
+        augmentation["zoom"],
+        augmentation["translation"],
+        augmentation["random_resized_crop"],
+    ) == ("none", 0.04, 0.1, 0.1, None)
+    assert resolved["finetune"]["training"] == {
+        "optimizer": "adamw",
+        "weight_decay": 0.0005,
+        "early_stopping_patience": 8,
+    }
+    assert resolved["finetune"]["phases"] == [
+        {"name": "frozen backbone", "unfreeze_stages": 0, "epochs": 10, "learning_rate": 0.01},
+        {
+            "name": "backbone unfrozen",
+            "unfreeze_stages": "all",
+            "epochs": 30,
+            "learning_rate": 0.001,
+            "train_batchnorm": True,
+        },
+    ]
+    assert resolved["baseline"] == {"learning_rate": 0.003}
+    assert resolved["recipe"]["start"] == "pretrain"
+
+
+def test_offline_folder_trains_from_scratch_on_every_image(photos, tmp_path, caplog):
+    """No internet: one warning naming the reason and the alternatives, then the
+    from-scratch recipe; fraction splits use every image (100 per class → 70 train)."""
+    resolved = resolve_recipe(with_target(photos), fetch=offline)
+    validate_parameters(resolved)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "offline" in warnings[0] and "backbone.weights=/path/to/" in warnings[0]
+    assert "backbone.weights=none" in warnings[0]
+    assert resolved["recipe"]["start"] == "scratch"
+    assert resolved["backbone"]["weights"] == "none"
+    assert resolved["backbone"]["architecture"] == "resnet18"
+    assert resolved["target"]["split"]["train_per_class"] is None
+    assert resolved["target"]["augmentation"]["flip"] == "horizontal"
+    assert resolved["target"]["augmentation"]["random_resized_crop"] == [0.35, 1.0]
+    side = resolved["target"]["input"]["image_size"]
+    assert side == [32, 32]  # the images' short side (30 px), at least the stride 32
+    assert resolved["target"]["input"]["cache"] == "memory"
+    assert resolved["finetune"]["phases"][0]["epochs"] >= 10
+
+    split = resolved["target"]["split"]
+    manifest, _, _ = build_manifest(
+        photos, SplitSpec(**split, seed=42), ImageChecks(), tmp_path / "converted"
+    )
+    counts = manifest.groupby(["label", "split"]).size().unstack()
+    assert len(manifest) == 200
+    assert counts["train"].tolist() == [70, 70]
+
+
+def test_a_value_given_wins_over_the_recipe(photos):
+    resolved = resolve_recipe(
+        with_target(
+            photos,
+            **{
+                "target.input.image_size": [64, 48],
+                "target.augmentation.flip": "none",
+                "target.split.train_per_class": 5,
+            },
+        ),
+        fetch=offline,
+    )
+    assert resolved["target"]["input"]["image_size"] == [64, 48]
+    assert resolved["target"]["augmentation"]["flip"] == "none"
+    assert resolved["target"]["split"]["train_per_class"] == 5
+    assert "target.input.image_size" not in resolved["recipe"]["chosen"]
+
+
+def test_explicit_imagenet_offline_stops_before_work_naming_reason_and_alternatives(photos):
+    with pytest.raises(
+        ValueError, match=r"offline.*weights_tf_dim_ordering.*backbone.weights=none"
+    ):
+        resolve_recipe(with_target(photos, **{"backbone.weights": "imagenet"}), fetch=offline)
+
+
+def test_pretraining_on_the_digits_for_photos_is_refused(photos):
+    with pytest.raises(ValueError, match="source.data_dir"):
+        resolve_recipe(with_target(photos, **{"backbone.weights": "pretrain"}), fetch=offline)
+
+
+def test_memory_cache_only_when_it_fits(photos):
+    resolved = resolve_recipe(with_target(photos), fetch=offline, memory=10_000)
+    assert resolved["target"]["input"]["cache"] == "disk"
+
+
+def test_a_class_of_three_images_stops_naming_the_class_and_minimum(photos, tmp_path):
+    for i in range(3):
+        write_image(photos / "wasps" / f"{i}.jpg", size=(40, 30), seed=5000 + i)
+    resolved = resolve_recipe(with_target(photos), fetch=offline)
+    try:
+        manifest, _, _ = build_manifest(
+            photos,
+            SplitSpec(**resolved["target"]["split"], seed=42),
+            ImageChecks(),
+            tmp_path / "converted",
+        )
+    except ValueError as error:
+        assert "'wasps'" in str(error) and "at least" in str(error)
+    else:
+        wasps = manifest[manifest["label"] == "wasps"]
+        assert set(wasps["split"]) == {"train", "val", "test"}
+
+
+def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(photos, tmp_path):
+    """A keras.applications-layout ResNet-50 file given as the start: the recipe picks
+    ResNet-50 V1, 224x224 and caffe preprocessing by itself, and the backbone computes
+    what keras.applications does with that file."""
+    import keras
+
+    from resnet_finetune.models import backbone_from_weights
+    from resnet_finetune.models.classifier import ImagePreprocessing
+
+    keras.utils.set_random_seed(1)
+    reference = keras.applications.ResNet50(weights=None, include_top=False)
+    path = tmp_path / "resnet50_imagenet.weights.h5"
+    reference.save_weights(path)
+
+    resolved = resolve_recipe(with_target(photos, **{"backbone.weights": str(path)}), fetch=offline)
+    validate_parameters(resolved)
+    assert resolved["recipe"]["start"] == "imagenet"
+    assert resolved["backbone"]["architecture"] == "resnet50"
+    assert resolved["backbone"]["preprocessing"] == "caffe"
+    assert resolved["backbone"]["width"] == 1.0
+    assert resolved["target"]["input"]["image_size"] == [224, 224]
+    assert resolved["finetune"]["phases"][0]["unfreeze_stages"] == 0
+
+    backbone = backbone_from_weights(resolved["backbone"])
+    images = np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3)).astype("uint8")
+    ours = backbone(ImagePreprocessing("caffe")(images))
+    theirs = keras.ops.mean(
+        reference(keras.applications.resnet.preprocess_input(images.astype("float32"))),
+        axis=(1, 2),
+    )
+    assert np.max(np.abs(np.asarray(ours) - np.asarray(theirs))) <= 1e-5
+
+
+def test_pretraining_is_skipped_with_a_reason_when_nothing_uses_it(caplog):
+    """backbone.weights other than pretrain: the pretrain node trains nothing, says why,
+    and passes the untrained model and an empty history on."""
+    from resnet_finetune.pipelines.pretrain.nodes import train_model
+
+    sentinel = object()
+    model, history = train_model(
+        sentinel, None, None, None, {}, {}, {}, {}, {}, {}, {}, 42, {"weights": "none"}
+    )
+    assert model is sentinel and history.empty
+    assert "pretraining skipped: backbone.weights='none'" in caplog.text
