@@ -186,12 +186,9 @@ def evaluation_report(
                         "accuracy": metrics["accuracy"],
                         f"top-{metrics['top_k']} accuracy": metrics["top_k_accuracy"],
                         "macro F1": metrics["macro_f1"],
+                        **_start(parameters),
                     },
                     _provenance(metrics),
-
-
-                        **_start(parameters),
-                    }
                 ],
             ),
             ("Data", [counts.rename_axis("label").reset_index(), data]),
