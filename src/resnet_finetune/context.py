@@ -24,14 +24,66 @@ class ProjectContext(KedroContext):
             from resnet_finetune.schema import validate_parameters
 
             try:
-                validate_parameters(raw)
+                validate_parameters(_without_pending_items(raw))
             except ValueError:
                 # Left as given: ParameterCheckHook names every problem before any node
                 # runs, as it does for any parameter; the recipe reads only valid ones.
                 self._recipe_of, self._resolved_params = raw, raw
                 return raw
+            pending = _take_pending_items(raw)
             self._resolved_params = resolve_recipe(raw)
+            for path, items in pending.items():
+                _apply_items(self._resolved_params, path, items)
             self._recipe_of = raw
             if "recipe" in self._resolved_params:
                 logger.info(describe(self._resolved_params))
         return self._resolved_params
+
+
+def _pending_paths(tree: Any, path: tuple = ()) -> dict[tuple, dict]:
+    """Where the command line set items of a list left ``auto`` (settings.override)."""
+    from resnet_finetune.settings import PENDING_ITEMS
+
+    if not isinstance(tree, dict):
+        return {}
+    if set(tree) == {PENDING_ITEMS}:
+        return {path: tree[PENDING_ITEMS]}
+    found = {}
+    for key, value in tree.items():
+        found.update(_pending_paths(value, (*path, key)))
+    return found
+
+
+def _without_pending_items(parameters: dict) -> dict:
+    """A copy with those lists back to ``auto``, as the schema and the recipe read them."""
+    import copy
+
+    copied = copy.deepcopy(parameters)
+    for path in _pending_paths(copied):
+        _set(copied, path, "auto")
+    return copied
+
+
+def _take_pending_items(parameters: dict) -> dict[tuple, dict]:
+    """Remove the pending items from ``parameters`` (lists back to ``auto``), returned by
+    path."""
+    pending = _pending_paths(parameters)
+    for path in pending:
+        _set(parameters, path, "auto")
+    return pending
+
+
+def _apply_items(parameters: dict, path: tuple, items: dict) -> None:
+    """Set list items by index once the recipe has chosen the list."""
+    from resnet_finetune.settings import override
+
+    parent = parameters
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = override(parent[path[-1]], items, ".".join(path))
+
+
+def _set(tree: dict, path: tuple, value: Any) -> None:
+    for key in path[:-1]:
+        tree = tree[key]
+    tree[path[-1]] = value

@@ -154,9 +154,14 @@ def data_facts(data_dir: str, sample: int = 24) -> dict:
         "classes": len(per_class),
         "smallest_class": [str(per_class.idxmin()), int(per_class.min())] if len(files) else None,
         "declared_splits": [str(s) for s in splits if s],
-        "train_images": int((files["split"] == "train").sum()) if "split" in files else None,
+        "train_images": int((files["split"] == "train").sum()) if splits else None,
         "median_short_side": int(sorted(sides)[len(sides) // 2]) if sides else None,
     }
+
+
+def _batch_size(training_images: int) -> int:
+    """32 images a batch, fewer for a small folder: at least 4 batches an epoch."""
+    return max(1, min(32, training_images // 4))
 
 
 def _training_images(facts: dict, split: dict) -> int:
@@ -198,6 +203,7 @@ def _choose_start(recipe: Recipe, fetch) -> tuple[str, str]:
     """``(start, reason)``: where the backbone starts for a user's folder — ImageNet
     (downloaded or a file), the user's own pretraining, or from scratch."""
     from resnet_finetune.models.resnet import (
+        IMAGENET_MODELS,
         WeightsUnavailable,
         imagenet_network_of_file,
     )
@@ -216,6 +222,10 @@ def _choose_start(recipe: Recipe, fetch) -> tuple[str, str]:
                 "none or a weights file"
             )
         return "pretrain", f"your own pretraining images ({source_dir})"
+    if weights == AUTO and network not in IMAGENET_MODELS:
+        reason = f"no ImageNet weights exist for {network[0]} {network[1]} (backbone.architecture)"
+        recipe.choose("backbone.weights", "none", reason)
+        return "scratch", reason
     if weights in (AUTO, "imagenet"):
         try:
             path = fetch(*network)
@@ -256,7 +266,11 @@ def _imagenet_recipe(recipe: Recipe, training_images: int) -> None:
     recipe.choose("backbone.preprocessing", preprocessing, f"what the {variant} weights expect")
     recipe.choose("backbone.width", 1.0, "the width the ImageNet weights have")
     recipe.choose("target.input.image_size", [side, side], "the size the ImageNet weights saw")
-    recipe.choose("target.input.batch_size", 32, "photographs")
+    recipe.choose(
+        "target.input.batch_size",
+        _batch_size(training_images),
+        "photographs: 32, or fewer to keep 4 batches an epoch",
+    )
     epochs = max(4, min(30, round(IMAGENET_IMAGES_SEEN / training_images)))
     head = max(2, epochs // 4)
     recipe.choose(
@@ -298,7 +312,11 @@ def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str)
         f"median short side {facts.get('median_short_side')} px, at most {SCRATCH_MAX_SIDE} "
         "for minutes on a CPU",
     )
-    recipe.choose("target.input.batch_size", 32, "photographs")
+    recipe.choose(
+        "target.input.batch_size",
+        _batch_size(training_images),
+        "photographs: 32, or fewer to keep 4 batches an epoch",
+    )
     epochs = max(10, min(60, round(SCRATCH_IMAGES_SEEN / training_images)))
     recipe.choose(
         "finetune.phases",
@@ -406,6 +424,14 @@ def _paths(tree: dict, prefix: str = "") -> list[str]:
     return paths
 
 
+def _by_reason(recipe: dict) -> dict[str, list[str]]:
+    """The chosen keys grouped by the reason they were chosen for (one line each)."""
+    reasons: dict[str, list[str]] = {}
+    for key, why in (recipe.get("chosen") or {}).items():
+        reasons.setdefault(why, []).append(key)
+    return reasons
+
+
 def describe(parameters: dict) -> str:
     """The recipe of resolved ``parameters`` as a short block a person reads."""
     recipe = parameters.get("recipe") or {}
@@ -434,7 +460,7 @@ def describe(parameters: dict) -> str:
             for i, p in enumerate(phases)
         ),
         "  why:",
-        *(f"    {key}: {why}" for key, why in (recipe.get("chosen") or {}).items()),
+        *(f"    {why}: {', '.join(keys)}" for why, keys in _by_reason(recipe).items()),
         "  (every value above can be set with the same key, e.g. "
         "--params target.input.image_size=[160,160])",
     ]

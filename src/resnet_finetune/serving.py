@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -77,24 +78,27 @@ def log_classifier(model_file: str | Path, name: str, registered_name: str | Non
     import keras
 
     backend = keras.backend.backend()
-    # MLflow warns that a Python object gets pickled: ImageClassifier is pickled by
-    # reference to this installed module, which is what serving it needs.
-    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    # MLflow warns that a Python object gets pickled (ImageClassifier is pickled by
+    # reference to this installed module, which is what serving it needs) and that no
+    # input example was given (one would make it load and run the model once more).
+    pyfunc_logger = logging.getLogger("mlflow")
     level = pyfunc_logger.level
     pyfunc_logger.setLevel(logging.ERROR)
     try:
-        mlflow.pyfunc.log_model(
-            name=name,
-            python_model=ImageClassifier(),
-            artifacts={"model": str(model_file)},
-            signature=signature(card_of(load_model(model_file)).class_names),
-            registered_model_name=registered_name,
-            # Given, not inferred: this project (installed) reads the images the same way.
-            pip_requirements=[
-                f"resnet_finetune=={version('resnet_finetune')}",
-                f"keras=={keras.__version__}",
-                f"{backend}=={version(backend)}",
-            ],
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*input example", category=UserWarning)
+            mlflow.pyfunc.log_model(
+                name=name,
+                python_model=ImageClassifier(),
+                artifacts={"model": str(model_file)},
+                signature=signature(card_of(load_model(model_file)).class_names),
+                registered_model_name=registered_name,
+                # Given, not inferred: this project (installed) reads the images the same way.
+                pip_requirements=[
+                    f"resnet_finetune=={version('resnet_finetune')}",
+                    f"keras=={keras.__version__}",
+                    f"{backend}=={version(backend)}",
+                ],
+            )
     finally:
         pyfunc_logger.setLevel(level)

@@ -33,6 +33,11 @@ HOOKS = (
 )
 
 
+AUTO = "auto"
+# Marks list items given on the command line for a list left `auto` (resnet_finetune.context).
+PENDING_ITEMS = "__items_of_auto__"
+
+
 def override(parameters: Any, overrides: Any, key: str = "") -> Any:
     """``parameters`` with ``overrides`` merged in: mappings key by key, anything else
     replaced, and a list item by item where ``overrides`` gives it as a mapping of
@@ -40,6 +45,9 @@ def override(parameters: Any, overrides: Any, key: str = "") -> Any:
     ``{"finetune": {"phases": {"1": {"epochs": 5}}}}``)."""
     if not isinstance(overrides, dict):
         return overrides
+    if parameters == AUTO and overrides and all(str(index).isdigit() for index in overrides):
+        # Items of a list the recipe has yet to choose: applied once it has chosen it.
+        return {PENDING_ITEMS: overrides}
     if isinstance(parameters, list):
         merged = list(parameters)
         for index, value in overrides.items():

@@ -4,7 +4,9 @@ import pytest
 import yaml
 
 from resnet_finetune.cli import split_parameters
-from resnet_finetune.settings import CONFIG_LOADER_ARGS, ConfigLoader, override
+from resnet_finetune.context import _apply_items, _take_pending_items
+from resnet_finetune.recipe import resolve_recipe
+from resnet_finetune.settings import CONFIG_LOADER_ARGS, PENDING_ITEMS, ConfigLoader, override
 from tests.cli.conftest import ROOT
 
 
@@ -58,6 +60,12 @@ def test_command_line_parameters_apply_over_an_environment(tmp_path):
     runtime = {"finetune": {"phases": {"0": {"epochs": 2}}}, "seed": 7}
     parameters = loader(conf, "local", runtime)["parameters"]
     assert parameters["finetune"]["head_dropout"] == 0.5
-    assert parameters["finetune"]["phases"][0]["epochs"] == 2
-    assert parameters["finetune"]["phases"][1]["epochs"] == 30
     assert parameters["seed"] == 7
+    # The phases are `auto` (the recipe chooses them): the item waits for the recipe.
+    assert parameters["finetune"]["phases"] == {PENDING_ITEMS: {"0": {"epochs": 2}}}
+    pending = _take_pending_items(parameters)
+    resolved = resolve_recipe(parameters)
+    for path, items in pending.items():
+        _apply_items(resolved, path, items)
+    assert resolved["finetune"]["phases"][0]["epochs"] == 2
+    assert resolved["finetune"]["phases"][1]["epochs"] == 30

@@ -73,6 +73,7 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path,
     assert state["epoch"] == 2 and not state["finished"]
 
     resumed = make_model()  # a new process builds the model afresh
+    caplog.clear()  # only the resumed run's lines (earlier runs log too at INFO)
     with caplog.at_level(logging.INFO, "resnet_finetune"):
         history = train(resumed, data, data, checkpoint=checkpoint, **OPTIONS)
     assert "resuming from epoch 2 (step 0) of 4" in caplog.text

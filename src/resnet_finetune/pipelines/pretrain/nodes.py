@@ -52,7 +52,7 @@ def train_model(
     pass on (fine-tuning starts from what ``backbone.weights`` names)."""
     weights = (backbone or {}).get("weights", "pretrain")
     if weights != "pretrain":
-        logger.warning(
+        logger.info(
             "pretraining skipped: backbone.weights=%r, so fine-tuning starts from that, not "
             "from a model pretrained on the source task (pretraining runs with "
             "backbone.weights=pretrain and your own source.data_dir)",
