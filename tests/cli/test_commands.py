@@ -47,7 +47,8 @@ def own_images_run(tiny_clone, tmp_path_factory):
 
 def test_readme_own_images_command_runs_quietly_and_names_its_outputs(tiny_clone, own_images_run):
     output = assert_quiet(own_images_run, max_lines=75)  # with the recipe block
-    assert sum(bool(re.search(r"\[\s*\d+/25\] ", line)) for line in output) == 25
+    [nodes] = [int(m.group(1)) for line in output if (m := re.search(r", (\d+) nodes$", line))]
+    assert sum(bool(re.search(rf"\[\s*\d+/{nodes}\] ", line)) for line in output) == nodes
     report = next(line for line in output if "evaluation_report: " in line)
     assert (tiny_clone / report.split("evaluation_report: ")[1]).is_file()
     assert any("MLflow: run 'finetune " in line for line in output)
