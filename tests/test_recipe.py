@@ -1,6 +1,7 @@
 """The recipe (resnet_finetune.recipe): `auto` values chosen for the data, user values
 winning, the demo's recipe unchanged, ImageNet weights or a loud from-scratch fallback."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -229,8 +230,9 @@ def test_pretraining_is_skipped_with_a_reason_when_nothing_uses_it(caplog):
     from resnet_finetune.pipelines.pretrain.nodes import train_model
 
     sentinel = object()
-    model, history = train_model(
-        sentinel, None, None, None, {}, {}, {}, {}, {}, {}, {}, 42, {"weights": "none"}
-    )
+    with caplog.at_level(logging.INFO, "resnet_finetune"):
+        model, history = train_model(
+            sentinel, None, None, None, {}, {}, {}, {}, {}, {}, {}, 42, {"weights": "none"}
+        )
     assert model is sentinel and history.empty
     assert "pretraining skipped: backbone.weights='none'" in caplog.text

@@ -8,6 +8,7 @@ nothing disappears silently.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import pickle
 from concurrent.futures import ThreadPoolExecutor
@@ -374,27 +375,28 @@ def _split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
 
 
 def _split_by_fractions(groups: pd.DataFrame, spec: SplitSpec, classes: int) -> pd.Series:
-    """Stratified val and test splits of ``groups``, at least one per class in each."""
+    """Stratified val and test splits of ``groups``: a fraction counted as scikit-learn
+    counts it (rounded up, so that a seed splits as it always did), but at least one
+    image of each class in each held-out split."""
     split = pd.Series("train", index=groups.index)
-    counts = [
-        max(classes, round(fraction * len(groups)))
-        for fraction in (spec.val_fraction, spec.test_fraction)
-        if fraction > 0
-    ]
+    both = spec.val_fraction > 0 and spec.test_fraction > 0
+    held_out = spec.val_fraction + spec.test_fraction
     _, rest = train_test_split(
-        groups.index, test_size=sum(counts), stratify=groups["label"], random_state=spec.seed
+        groups.index,
+        test_size=max(classes * (2 if both else 1), math.ceil(held_out * len(groups))),
+        stratify=groups["label"],
+        random_state=spec.seed,
     )
-    split[rest] = "val"
-    if spec.test_fraction > 0 and spec.val_fraction > 0:
+    split[rest] = "val" if spec.val_fraction > 0 else "test"
+    if both:
+        share = spec.test_fraction / held_out
         _, test = train_test_split(
             rest,
-            test_size=counts[1],
+            test_size=max(classes, math.ceil(share * len(rest))),
             stratify=groups.loc[rest, "label"],
             random_state=spec.seed,
         )
         split[test] = "test"
-    elif spec.test_fraction > 0:
-        split[rest] = "test"
     return split
 
 
