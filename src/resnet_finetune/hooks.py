@@ -55,20 +55,6 @@ def saved_file(dataset) -> Path:
     return Path(PurePosixPath(dataset._filepath))
 
 
-def numeric_leaves(tree: dict, exclude: tuple[str, ...] = (), prefix: str = "") -> dict:
-    """Numbers of a nested dict, keyed by their dotted path; subtrees named in
-    ``exclude`` (per-class blocks, keyed by class names, which are data) are left out."""
-    leaves = {}
-    for key, value in tree.items():
-        if key in exclude:
-            continue
-        if isinstance(value, dict):
-            leaves.update(numeric_leaves(value, exclude, f"{prefix}{key}."))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            leaves[f"{prefix}{key}"] = float(value)
-    return leaves
-
-
 class MlflowReportsHook:
     """Logs what the catalog declares for MLflow, in each entry's
     ``metadata: {mlflow: {log: ...}}``:
@@ -115,8 +101,19 @@ class MlflowReportsHook:
             mlflow.log_artifact(str(path), "reports")
         if kind == "metrics":
             prefix = declared.get("prefix", "")
-            leaves = numeric_leaves(data, tuple(declared.get("exclude", ())))
-            mlflow.log_metrics({f"{prefix}{key}": value for key, value in leaves.items()})
+            from resnet_finetune.evaluation.report import flatten
+
+            # Top-level blocks named in `exclude` (per-class scores, keyed by class names,
+            # which are data) stay in the artifact only.
+            excluded = set(declared.get("exclude", ()))
+            leaves = flatten({key: value for key, value in data.items() if key not in excluded})
+            mlflow.log_metrics(
+                {
+                    f"{prefix}{key}": float(value)
+                    for key, value in leaves.items()
+                    if isinstance(value, (int, float)) and not isinstance(value, bool)
+                }
+            )
         elif kind == "history":
             self._log_history(declared.get("prefix", ""), data)
         elif kind == "dataset":
