@@ -8,7 +8,7 @@ import keras
 import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
-from resnet_finetune.data.manifest import data_identity, dataset_sha256
+from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
@@ -25,7 +25,9 @@ def prepare_backbone(
     return backbone_from_weights(backbone, pretrained_model)
 
 
-def _with_card(model, history, manifest, class_map, summary, parameters) -> keras.Model:
+def _with_card(
+    model, history, manifest, class_map, summary, parameters, dataset_hash: str
+) -> keras.Model:
     target = parameters["target"]["input"]
     return attach_card(
         model,
@@ -37,7 +39,7 @@ def _with_card(model, history, manifest, class_map, summary, parameters) -> kera
             resize=target.get("resize", "squash"),
             preprocessing=parameters["backbone"].get("preprocessing", "tf"),
             parameters=parameters,
-            dataset_sha256=dataset_sha256(manifest),
+            dataset_sha256=dataset_hash,
             summary=summary,
         ),
     )
@@ -72,7 +74,8 @@ def finetune_model(
         compute=Compute.from_options(parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
     )
-    return _with_card(model, history, manifest, class_map, summary, parameters), history
+    card = (manifest, class_map, summary, parameters, identity["dataset_sha256"])
+    return _with_card(model, history, *card), history
 
 
 def train_scratch_baseline(
@@ -106,4 +109,5 @@ def train_scratch_baseline(
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "baseline", identity),
         **baseline_options(options.get("training", {}), options["phases"], parameters["baseline"]),
     )
-    return _with_card(model, history, manifest, class_map, summary, parameters), history
+    card = (manifest, class_map, summary, parameters, identity["dataset_sha256"])
+    return _with_card(model, history, *card), history
