@@ -158,21 +158,23 @@ def image_grid(
     return figure
 
 
+def _pair_titles(rows: pd.DataFrame, first: str, second: str, value: str) -> list[str]:
+    """``first → second`` (class names as figures show them) and ``value`` per row."""
+    return [
+        f"{display_name(getattr(row, first), 12)} → {display_name(getattr(row, second), 12)}\n"
+        f"{getattr(row, value):.2f}"
+        for row in rows.itertuples()
+    ]
+
+
 def example_titles(predictions: pd.DataFrame) -> list[str]:
     """``true → predicted`` and the confidence, for rows of a prediction table."""
-    return [
-        f"{display_name(row.true_label, 12)} → {display_name(row.predicted_label, 12)}\n"
-        f"{row.confidence:.2f}"
-        for row in predictions.itertuples()
-    ]
+    return _pair_titles(predictions, "true_label", "predicted_label", "confidence")
 
 
 def suspect_titles(suspects: pd.DataFrame) -> list[str]:
     """``given → suggested`` and the label-quality score, for rows of a suspects table."""
-    return [
-        f"{row.given_label} → {row.suggested_label}\n{row.score:.2f}"
-        for row in suspects.itertuples()
-    ]
+    return _pair_titles(suspects, "given_label", "suggested_label", "score")
 
 
 def grad_cam_grid(
