@@ -96,12 +96,13 @@ class ParameterError(click.ClickException):
 
 # Functions whose ValueError or FileNotFoundError is a verdict on the parameters.
 _PARAMETER_CHECKS = {"check_parameters", "validate_parameters", "override"}
+_CHECK_HOOKS = ("ParameterCheckHook.", "ComputeHook.")
 
 
 def _is_parameter_error(error: BaseException) -> bool:
     """True when ``error`` was raised by the parameter checks that run before any node
-    (``ParameterCheckHook``, ``config.check_parameters``, the schema) or by the merge of
-    ``--params`` into the configuration, not by a node at work."""
+    (``ComputeHook``, ``ParameterCheckHook``, ``config.check_parameters``, the schema)
+    or by the merge of ``--params`` into the configuration, not by a node at work."""
     if isinstance(error, TypeError) and "incompatible container types" in str(error):
         return True  # OmegaConf, merging a mapping over a list
     if not isinstance(error, (ValueError, FileNotFoundError)):
@@ -109,7 +110,7 @@ def _is_parameter_error(error: BaseException) -> bool:
     tb = error.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
-        if code.co_qualname.startswith("ParameterCheckHook.") or code.co_name in _PARAMETER_CHECKS:
+        if code.co_qualname.startswith(_CHECK_HOOKS) or code.co_name in _PARAMETER_CHECKS:
             return True
         if code.co_name == "run_node" or code.co_qualname.startswith("Node."):
             return False  # raised inside a node: a traceback is what helps there

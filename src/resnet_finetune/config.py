@@ -15,10 +15,6 @@ from resnet_finetune.export import check_formats
 from resnet_finetune.models.classifier import WEIGHT_CHOICES
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 from resnet_finetune.schema import validate_parameters
-from resnet_finetune.training.checkpoints import TrainingCheckpoint
-from resnet_finetune.training.compute import Compute
-from resnet_finetune.training.engine import check_training_options
-from resnet_finetune.training.finetune import baseline_options, phase_options
 
 _WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
 
@@ -100,23 +96,6 @@ def check_task(task: str, options: dict) -> None:
         raise ValueError(f"{task}.{error}") from None
 
 
-def training_blocks(parameters: dict) -> dict[str, dict]:
-    """Every set of options one ``train`` call receives, by the parameter that holds it."""
-    blocks = {}
-    if "pretrain" in parameters:
-        blocks["pretrain"] = parameters["pretrain"]
-    if "finetune" in parameters:
-        shared = parameters["finetune"].get("training", {})
-        phases = parameters["finetune"].get("phases") or []
-        for index, phase in enumerate(phases):
-            blocks[f"finetune.phases[{index}]"] = phase_options(shared, phase)
-        if "baseline" in parameters:
-            blocks["baseline"] = baseline_options(shared, phases, parameters["baseline"])
-    if "degradation" in parameters:
-        blocks["degradation.training"] = parameters["degradation"]["training"]
-    return blocks
-
-
 def check_parameters(
     parameters: dict, tasks: tuple[str, ...] = ("source", "target", "degradation")
 ) -> None:
@@ -124,15 +103,8 @@ def check_parameters(
     schema (keys, types, ranges), then the library's own checks of values and of
     combinations."""
     validate_parameters(parameters)
-    Compute.from_options(parameters.get("compute"))
-    TrainingCheckpoint.from_options(parameters.get("checkpoints"), "")
     if "export" in parameters:
         check_formats(parameters["export"]["formats"])
-    for key, options in training_blocks(parameters).items():
-        try:
-            check_training_options(options)
-        except ValueError as error:
-            raise ValueError(f"{key}: {error}") from None
     for task in tasks:
         if task in parameters:
             check_image_folder(f"{task}.data_dir", parameters[task].get("data_dir"))

@@ -31,7 +31,12 @@ class AtomicModelDataset(TensorFlowModelDataset):
     """A local ``.keras`` model, versioned, written atomically (kedro-datasets'
     ``TensorFlowModelDataset`` copies the file into place, which a kill can interrupt),
     with its model card (class names, held-out split, parameters) inside the file, and
-    loaded in Keras's safe mode with that card."""
+    loaded in Keras's safe mode with that card. ``optional``: loading before any version
+    was saved gives ``None`` (a model a node reads only for some parameter values)."""
+
+    def __init__(self, *, optional: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self._optional = optional
 
     def save(self, data: keras.Model) -> None:
         if self._protocol not in ("file", ""):
@@ -46,7 +51,9 @@ class AtomicModelDataset(TensorFlowModelDataset):
         finally:
             partial.unlink(missing_ok=True)
 
-    def load(self) -> keras.Model:
+    def load(self) -> keras.Model | None:
+        if self._optional and not self.exists():
+            return None
         return load_model(self._get_load_path())
 
 

@@ -229,37 +229,45 @@ class MlflowRunHook:
         mlflow.set_tag("version.python", platform.python_version())
 
 
-class ParameterCheckHook:
-    """Stop a run with a clear message before any node runs if a parameter is wrong."""
+class ComputeHook:
+    """The process's compute, set up once per run from the ``compute`` block, as Kedro's
+    documentation sets up a Spark session in a hook: the distribution strategy before
+    any TensorFlow operation runs (a MultiWorkerMirroredStrategy can only be made
+    before the first one), and deterministic kernels when asked."""
 
-    # First of all before_pipeline_run hooks: before kedro-mlflow opens an MLflow run that
-    # an error here would leave open.
+    # First of all before_pipeline_run hooks (registered last in settings.HOOKS): before
+    # the parameter checks, which build Keras layers, and before kedro-mlflow opens a run.
     @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, pipeline, catalog) -> None:
-        from resnet_finetune.config import check_parameters
-        from resnet_finetune.training import Compute
+    def before_pipeline_run(self, catalog) -> None:
+        from resnet_finetune.schema import validate_parameters
         from resnet_finetune.training.compute import make_deterministic
 
-        parameters = catalog.load("parameters")
-        # The distribution strategy first, before any TensorFlow operation runs (the
-        # checks below build Keras layers): a MultiWorkerMirroredStrategy can only be
-        # made before the first one.
-        compute = Compute.from_options(parameters.get("compute"))
+        compute = validate_parameters({"compute": catalog.load("params:compute")}).compute
         replicas = compute.replicas
         if compute.deterministic:
             make_deterministic()
         logger.info("training: %s, %d replica(s)", compute.policy, replicas)
+
+
+class ParameterCheckHook:
+    """Stop a run with a clear message before any node runs if a parameter is wrong, or
+    if a model the pipeline reads has never been saved."""
+
+    # Before kedro-mlflow opens an MLflow run that an error here would leave open.
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        from resnet_finetune.config import check_parameters
+
+        parameters = catalog.load("parameters")
         check_parameters(parameters)
-        if "pretrained_model" in pipeline.inputs() and not catalog.exists("pretrained_model"):
-            weights = parameters["backbone"]["weights"]
-            if weights == "pretrain":
-                raise ValueError(
-                    "backbone.weights='pretrain' needs a pretrained model, and none has been "
-                    "saved yet: run `kedro run --pipeline finetune` (or `--pipeline pretrain`) "
-                    "first, or set backbone.weights to imagenet, none or a model file"
-                )
-            # Any other choice does not read it: stand in for the missing model.
-            catalog["pretrained_model"] = f"not used: backbone.weights={weights!r}"
+        pretrain = parameters.get("backbone", {}).get("weights") == "pretrain"
+        needed = "pretrained_model" in pipeline.inputs() and pretrain
+        if needed and not catalog.exists("pretrained_model"):
+            raise ValueError(
+                "backbone.weights='pretrain' needs a pretrained model, and none has been "
+                "saved yet: run `kedro run --pipeline finetune` (or `--pipeline pretrain`) "
+                "first, or set backbone.weights to imagenet, none or a model file"
+            )
         if "finetuned_model" in pipeline.inputs() and not catalog.exists("finetuned_model"):
             raise ValueError(
                 "no fine-tuned model has been saved yet: run `kedro run --pipeline finetune` "

@@ -8,17 +8,18 @@ formats) are checked by the library's own functions in ``config.check_parameters
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from resnet_finetune.data.input_pipeline import CACHE_MODES, RESIZE_MODES
 from resnet_finetune.data.manifest import CLASS_WEIGHTS
 from resnet_finetune.data.quality import LABEL_CONFLICT_CHOICES
 from resnet_finetune.models.classifier import PREPROCESSING_MODES
-from resnet_finetune.training.compute import DISTRIBUTIONS, PRECISIONS
-from resnet_finetune.training.engine import OPTIMIZERS
-from resnet_finetune.training.schedules import SCHEDULES
+from resnet_finetune.training.compute import Compute
+from resnet_finetune.training.engine import TrainingOptions
+from resnet_finetune.training.finetune import baseline_options, make_phases
 
 Positive = Annotated[int, Field(ge=1)]
 Count = Annotated[int, Field(ge=0)]
@@ -32,15 +33,6 @@ class Block(BaseModel):
     """A parameter block: unknown keys are typos; YAML's types are taken as they are."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class Compute(Block):
-    precision: Literal[PRECISIONS] = "auto"
-    distribution: Literal[DISTRIBUTIONS] = "auto"
-    jit_compile: Literal["auto"] | bool = "auto"
-    steps_per_execution: Positive = 1
-    sync_batchnorm: bool = False
-    deterministic: bool = True
 
 
 class Checkpoints(Block):
@@ -57,34 +49,12 @@ class Backbone(Block):
     preprocessing: Literal[PREPROCESSING_MODES] | Auto = "auto"
 
 
-class TrainingOptions(Block):
-    """Options of one ``train`` call; ranges beyond types are the engine's to check."""
-
-    epochs: Positive | None = None
-    learning_rate: Annotated[float, Field(gt=0)] | Auto | None = None
-    optimizer: Literal[OPTIMIZERS] = "adamw"
-    momentum: Fraction = 0.9
-    weight_decay: Annotated[float, Field(ge=0, le=1)] = 0.0
-    schedule: Literal[SCHEDULES] = "cosine"
-    warmup_epochs: Count = 0
-    label_smoothing: Fraction = 0.0
-    gradient_clip_norm: Annotated[float, Field(gt=0)] | None = None
-    ema_momentum: Fraction | None = None
-    early_stopping_patience: Positive | Auto | None = None
-    plateau_patience: Positive = 3
-    plateau_factor: Annotated[float, Field(gt=0, lt=1)] = 0.1
-
-
-class Phase(TrainingOptions):
-    name: str | None = None
-    unfreeze_stages: Count | Literal["all"] = 0
-    train_batchnorm: bool = False
-
-
 class Finetune(Block):
     head_dropout: Fraction = 0.0
     training: TrainingOptions = TrainingOptions()
-    phases: Annotated[list[Phase], Field(min_length=1)] | Auto = "auto"
+    # Each phase: a phase's keys (resnet_finetune.training.finetune.Phase) and training
+    # options overriding `training`; checked with both by `Parameters`.
+    phases: Annotated[list[dict[str, Any]], Field(min_length=1)] | Auto = "auto"
 
 
 class Embedded(Block):
@@ -203,7 +173,8 @@ class Parameters(Block):
     backbone: Backbone | None = None
     pretrain: TrainingOptions | None = None
     finetune: Finetune | None = None
-    baseline: TrainingOptions | None = None
+    # Training options overriding finetune.training (checked with them by `Parameters`).
+    baseline: dict[str, Any] | None = None
     source: Task | None = None
     target: Task | None = None
     degradation: Degradation | None = None
@@ -215,6 +186,17 @@ class Parameters(Block):
     # Written by resnet_finetune.recipe (the start and why each auto value was chosen):
     # a record, not a setting.
     recipe: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _phases_and_baseline(self) -> Parameters:
+        """Phases and the baseline are training options merged over
+        ``finetune.training``: checked merged, as ``train`` will receive them."""
+        if self.finetune is not None:
+            phases = self.finetune.phases
+            phases = [] if phases == "auto" else make_phases(self.finetune.training, phases)
+            if self.baseline is not None:
+                baseline_options(self.finetune.training, phases, self.baseline)
+        return self
 
 
 # How pydantic names one branch of a union in an error's location: not a key.
@@ -237,15 +219,22 @@ def _allowed_keys(loc: tuple) -> list[str]:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(part)
-        annotation = field and field.annotation
+        field = _fields(model).get(part)
+        annotation = field and (getattr(field, "annotation", None) or field.type)
         candidates = getattr(annotation, "__args__", (annotation,))
         inner = [c for c in candidates for c in (c, *getattr(c, "__args__", ()))]
-        models = [c for c in inner if isinstance(c, type) and issubclass(c, BaseModel)]
+        models = [c for c in inner if isinstance(c, type) and _fields(c)]
         if not models:
             return []
         model = models[0]
-    return sorted(model.model_fields)
+    return sorted(_fields(model))
+
+
+def _fields(block: type) -> dict:
+    """The keys of a parameter block: a schema model's or a library dataclass's."""
+    if isinstance(block, type) and issubclass(block, BaseModel):
+        return block.model_fields
+    return getattr(block, "__dataclass_fields__", {})
 
 
 def validate_parameters(parameters: dict) -> Parameters:
@@ -257,11 +246,16 @@ def validate_parameters(parameters: dict) -> Parameters:
         problems: dict[str, list[str]] = {}
         for problem in error.errors():
             key = _location(problem["loc"])
-            if problem["type"] == "extra_forbidden":
+            if problem["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
                 allowed = _allowed_keys(problem["loc"])
                 problems[key] = [f"{key}: unknown key (a typo?); allowed: {allowed}"]
             elif problem["type"] == "missing":
                 problems[key] = [f"{key}: missing"]
+            elif problem["type"] == "value_error":  # a library class's own check
+                said = problem["msg"].removeprefix("Value error, ")
+                if key and not said.startswith(key):  # a field's own check: key.field=value
+                    said = f"{key}{'.' if re.match(r'[a-z_]+=', said) else ': '}{said}"
+                problems[said] = [said]
             else:
                 said = problems.setdefault(key, [f"{key}={problem['input']!r}: "])
                 said[0] += ("" if said[0].endswith(": ") else ", or ") + problem["msg"].lower()

@@ -13,6 +13,7 @@ from resnet_finetune.context import ProjectContext
 with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks import it
     from resnet_finetune.hooks import (
         CheckpointCleanupHook,
+        ComputeHook,
         MlflowReportsHook,
         MlflowRunHook,
         ParameterCheckHook,
@@ -30,6 +31,9 @@ HOOKS = (
     MlflowReportsHook(),
     CheckpointCleanupHook(),
     RunSummary(),
+    # Last: pluggy calls the tryfirst hooks last registered first, and the compute must
+    # be set up before the parameter checks build any Keras layer.
+    ComputeHook(),
 )
 
 

@@ -15,7 +15,7 @@ from resnet_finetune.data.augment import (
 )
 from resnet_finetune.data.input_pipeline import apply_augmentation, one_hot_labels
 from resnet_finetune.models import build_backbone, build_classifier
-from resnet_finetune.training import train
+from resnet_finetune.training import TrainingOptions, train
 
 
 def _batches(count=16, size=16, seed=0):
@@ -85,7 +85,10 @@ def test_training_takes_mixed_labels_with_the_matching_loss():
     mixers = build_mixers(mixup=0.2, seed=0)
     train_data = apply_augmentation(_batches(32), None, mixers, num_classes=4)
     history = train(
-        model, train_data, one_hot_labels(_batches(16), 4), epochs=1, learning_rate=0.01
+        model,
+        train_data,
+        one_hot_labels(_batches(16), 4),
+        options=TrainingOptions(epochs=1, learning_rate=0.01),
     )
     assert model.loss.name == "categorical_crossentropy"
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.columns)

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_finetune.training import NonFiniteLoss, TrainingCheckpoint, make_optimizer, train
+from resnet_finetune.training import (
+    NonFiniteLoss,
+    TrainingCheckpoint,
+    TrainingOptions,
+    make_optimizer,
+    train,
+)
 from resnet_finetune.training.checkpoints import clear_trained
 
 OPTIONS = {"epochs": 4, "learning_rate": 0.05, "optimizer": "sgd", "warmup_epochs": 1}
@@ -63,19 +69,28 @@ def weights(model):
 
 def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path, caplog):
     reference = make_model()
-    expected = train(reference, data, data, **OPTIONS)
+    expected = train(reference, data, data, options=TrainingOptions(**OPTIONS))
 
     checkpoint = TrainingCheckpoint(tmp_path / "run")
     interrupted = make_model()
     with pytest.raises(KeyboardInterrupt):
-        train(interrupted, data, data, checkpoint=checkpoint, callbacks=[StopAfter(2)], **OPTIONS)
+        train(
+            interrupted,
+            data,
+            data,
+            options=TrainingOptions(**OPTIONS),
+            checkpoint=checkpoint,
+            callbacks=[StopAfter(2)],
+        )
     state = json.loads((latest_snapshot(checkpoint.directory) / "state.json").read_text())
     assert state["epoch"] == 2 and not state["finished"]
 
     resumed = make_model()  # a new process builds the model afresh
     caplog.clear()  # only the resumed run's lines (earlier runs log too at INFO)
     with caplog.at_level(logging.INFO, "resnet_finetune"):
-        history = train(resumed, data, data, checkpoint=checkpoint, **OPTIONS)
+        history = train(
+            resumed, data, data, options=TrainingOptions(**OPTIONS), checkpoint=checkpoint
+        )
     assert "resuming from epoch 2 (step 0) of 4" in caplog.text
     # Only epochs 3 and 4 were trained again; the history holds all four.
     trained = {r.message.split(":")[0] for r in caplog.records if "/4:" in r.message}
@@ -94,10 +109,10 @@ def test_a_finished_training_is_not_repeated_and_other_settings_start_afresh(
 ):
     checkpoint = TrainingCheckpoint(tmp_path / "run")
     first = make_model()
-    history = train(first, data, checkpoint=checkpoint, **OPTIONS)
+    history = train(first, data, options=TrainingOptions(**OPTIONS), checkpoint=checkpoint)
     again = make_model()  # same model, weights not trained yet
     with caplog.at_level(logging.INFO, "resnet_finetune"):
-        repeated = train(again, data, checkpoint=checkpoint, **OPTIONS)
+        repeated = train(again, data, options=TrainingOptions(**OPTIONS), checkpoint=checkpoint)
     assert "already trained" in caplog.text
     assert repeated.equals(history)
     for got, want in zip(weights(again), weights(first), strict=True):
@@ -107,7 +122,12 @@ def test_a_finished_training_is_not_repeated_and_other_settings_start_afresh(
     other = make_model()
     used = checkpoint.directory
     with caplog.at_level(logging.INFO, "resnet_finetune"):
-        train(other, data, checkpoint=checkpoint, **{**OPTIONS, "learning_rate": 0.01})
+        train(
+            other,
+            data,
+            options=TrainingOptions(**{**OPTIONS, "learning_rate": 0.01}),
+            checkpoint=checkpoint,
+        )
     assert "already trained" not in caplog.text
     assert sum("/4:" in r.message for r in caplog.records) == 4
     # Each training has a folder of its own: the first one's state is still there.
@@ -125,7 +145,12 @@ def test_other_data_another_seed_or_other_starting_weights_never_resume(data, tm
         ({"dataset_sha256": "A", "seed": 42}, 1),
     ):
         checkpoint = TrainingCheckpoint(tmp_path / "run", context=context)
-        train(make_model(seed), data, checkpoint=checkpoint, **{**OPTIONS, "epochs": 1})
+        train(
+            make_model(seed),
+            data,
+            options=TrainingOptions(**{**OPTIONS, "epochs": 1}),
+            checkpoint=checkpoint,
+        )
         folders.add(checkpoint.directory)
     assert len(folders) == 4
 
@@ -135,7 +160,12 @@ def test_a_second_process_training_the_same_thing_gets_its_own_folder(data, tmp_
     import sys
 
     checkpoint = TrainingCheckpoint(tmp_path / "run")
-    train(make_model(), data, checkpoint=checkpoint, **{**OPTIONS, "epochs": 1})
+    train(
+        make_model(),
+        data,
+        options=TrainingOptions(**{**OPTIONS, "epochs": 1}),
+        checkpoint=checkpoint,
+    )
     held = checkpoint.directory
     # Another process tries to lock the folder this process trains in.
     probe = (
@@ -165,7 +195,13 @@ def test_a_snapshot_killed_while_being_written_leaves_the_previous_one(data, tmp
     checkpoint = TrainingCheckpoint(tmp_path / "run")
     model = make_model()
     with pytest.raises(KeyboardInterrupt):
-        train(model, data, checkpoint=checkpoint, callbacks=[StopAfter(1)], **OPTIONS)
+        train(
+            model,
+            data,
+            options=TrainingOptions(**OPTIONS),
+            checkpoint=checkpoint,
+            callbacks=[StopAfter(1)],
+        )
     saved = weights(model)
 
     def killed(*args, **kwargs):
@@ -173,7 +209,9 @@ def test_a_snapshot_killed_while_being_written_leaves_the_previous_one(data, tmp
 
     monkeypatch.setattr(np, "savez", killed)  # dies after the weights, before the rest
     with pytest.raises(KeyboardInterrupt):
-        train(make_model(), data, checkpoint=checkpoint, **OPTIONS)  # resumes, dies saving
+        train(
+            make_model(), data, options=TrainingOptions(**OPTIONS), checkpoint=checkpoint
+        )  # resumes, dies saving
     monkeypatch.undo()
     fresh = compiled(make_model())
     snapshot = checkpoint.restore(fresh, _identity_of(checkpoint.directory))
@@ -199,7 +237,13 @@ def test_step_checkpoints_record_the_step(data, tmp_path):
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(make_model(), data, checkpoint=checkpoint, callbacks=[StopAtStep()], **OPTIONS)
+        train(
+            make_model(),
+            data,
+            options=TrainingOptions(**OPTIONS),
+            checkpoint=checkpoint,
+            callbacks=[StopAtStep()],
+        )
     model = compiled(make_model())
     snapshot = checkpoint.restore(model, _identity_of(checkpoint.directory))
     assert (snapshot.epoch, snapshot.step) == (0, 4)
@@ -221,7 +265,13 @@ class PoisonWeights(keras.callbacks.Callback):
 def test_non_finite_weights_stop_training_and_keep_the_last_good_checkpoint(data, tmp_path):
     checkpoint = TrainingCheckpoint(tmp_path / "bad")
     with pytest.raises(NonFiniteLoss, match=r"diverged at epoch 1"):
-        train(make_model(), data, checkpoint=checkpoint, callbacks=[PoisonWeights()], **OPTIONS)
+        train(
+            make_model(),
+            data,
+            options=TrainingOptions(**OPTIONS),
+            checkpoint=checkpoint,
+            callbacks=[PoisonWeights()],
+        )
     # Nothing was saved from the diverged epoch.
     assert not (checkpoint.directory / "latest").exists()
 
@@ -234,10 +284,20 @@ def test_the_guard_reads_the_weights_not_only_the_loss(data, monkeypatch):
 
     monkeypatch.setattr(checkpoints, "check_finite", lambda logs, where: None)
     with pytest.raises(NonFiniteLoss, match=r"epoch 1: non-finite values in .*kernel"):
-        train(make_model(), data, callbacks=[PoisonWeights()], **{**OPTIONS, "epochs": 1})
+        train(
+            make_model(),
+            data,
+            options=TrainingOptions(**{**OPTIONS, "epochs": 1}),
+            callbacks=[PoisonWeights()],
+        )
     monkeypatch.setattr(checkpoints, "check_finite_weights", lambda model, where: None)
     model = make_model()
-    train(model, data, callbacks=[PoisonWeights()], **{**OPTIONS, "epochs": 1})
+    train(
+        model,
+        data,
+        options=TrainingOptions(**{**OPTIONS, "epochs": 1}),
+        callbacks=[PoisonWeights()],
+    )
     assert not np.isfinite(model.layers[-1].kernel.numpy()).all()
 
 
@@ -247,20 +307,28 @@ def test_plateau_schedule_lowers_the_learning_rate_when_validation_stalls(data):
         model,
         data,
         data,
-        epochs=6,
-        learning_rate=1e-7,  # too small to improve: every epoch is a plateau
-        schedule="plateau",
-        plateau_patience=1,
-        plateau_factor=0.5,
+        options=TrainingOptions(
+            epochs=6, learning_rate=1e-7, schedule="plateau", plateau_patience=1, plateau_factor=0.5
+        ),
     )
     assert history["learning_rate"].iloc[0] == pytest.approx(1e-7)
     assert history["learning_rate"].iloc[-1] < 1e-7 / 2
     with pytest.raises(ValueError, match="plateau_factor=1.5"):
         train(
-            make_model(), data, epochs=1, learning_rate=0.1, schedule="plateau", plateau_factor=1.5
+            make_model(),
+            data,
+            options=TrainingOptions(
+                epochs=1, learning_rate=0.1, schedule="plateau", plateau_factor=1.5
+            ),
         )
     with pytest.raises(ValueError, match="no warm-up"):
-        train(make_model(), data, epochs=1, learning_rate=0.1, schedule="plateau", warmup_epochs=1)
+        train(
+            make_model(),
+            data,
+            options=TrainingOptions(
+                epochs=1, learning_rate=0.1, schedule="plateau", warmup_epochs=1
+            ),
+        )
 
 
 def test_a_kill_while_the_finished_state_is_written_leaves_the_last_epoch(
@@ -280,7 +348,7 @@ def test_a_kill_while_the_finished_state_is_written_leaves_the_last_epoch(
 
     monkeypatch.setattr(np, "savez", dies_on_the_finished_state)
     with pytest.raises(KeyboardInterrupt):
-        train(make_model(), data, checkpoint=checkpoint, **OPTIONS)
+        train(make_model(), data, options=TrainingOptions(**OPTIONS), checkpoint=checkpoint)
     monkeypatch.undo()
     snapshot = checkpoint.restore(compiled(make_model()), _identity_of(checkpoint.directory))
     assert (snapshot.epoch, snapshot.finished) == (OPTIONS["epochs"], False)

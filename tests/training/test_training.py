@@ -11,7 +11,8 @@ from resnet_finetune.training import (
     set_trainable_stages,
     train,
 )
-from resnet_finetune.training.engine import check_training_options, make_loss
+from resnet_finetune.training.engine import TrainingOptions, make_loss
+from resnet_finetune.training.finetune import baseline_options, make_phases
 from resnet_finetune.training.schedules import make_schedule
 
 CONFIG = {"architecture": "resnet20", "width": 0.25, "bn_momentum": 0.9}
@@ -30,7 +31,9 @@ def test_training_lowers_the_loss_and_reports_each_epoch():
     keras.utils.set_random_seed(0)
     model = build_classifier(build_backbone(CONFIG), 2, image_size=(8, 8))
     data = separable_data()
-    history = train(model, data, data, epochs=4, learning_rate=0.01, weight_decay=1e-4)
+    history = train(
+        model, data, data, options=TrainingOptions(epochs=4, learning_rate=0.01, weight_decay=1e-4)
+    )
     assert history["epoch"].tolist() == [1, 2, 3, 4]
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
     assert {"accuracy", "val_loss", "val_accuracy"} <= set(history.columns)
@@ -72,7 +75,14 @@ def test_finetune_freezes_then_unfreezes_and_keeps_batchnorm_statistics():
         {"name": "frozen", "unfreeze_stages": 0, "epochs": 1, "learning_rate": 0.01},
         {"name": "top", "unfreeze_stages": 1, "epochs": 2, "learning_rate": 0.001},
     ]
-    model, history = finetune(backbone, data, data, num_classes=2, image_size=(8, 8), phases=phases)
+    model, history = finetune(
+        backbone,
+        data,
+        data,
+        num_classes=2,
+        image_size=(8, 8),
+        phases=make_phases(TrainingOptions(weight_decay=1e-4), phases),
+    )
     assert history["phase"].tolist() == ["frozen", "top", "top"]
     assert history["global_epoch"].tolist() == [1, 2, 3]
     np.testing.assert_array_equal(backbone.get_layer("conv1_conv").get_weights()[0], stem)
@@ -81,6 +91,28 @@ def test_finetune_freezes_then_unfreezes_and_keeps_batchnorm_statistics():
         backbone.get_layer("conv4_block3_2_bn").moving_mean.numpy(), moving_mean
     )
     assert model.output_shape == (None, 2)
+
+
+def test_phases_and_baseline_override_the_shared_options():
+    shared = TrainingOptions(weight_decay=0.05, label_smoothing=0.1)
+    phases = make_phases(
+        shared,
+        [
+            {"name": "head", "epochs": 2, "learning_rate": 0.01},
+            {"unfreeze_stages": "all", "epochs": 3, "learning_rate": 0.001, "weight_decay": 0},
+        ],
+    )
+    assert [p.options.weight_decay for p in phases] == [0.05, 0]
+    assert [p.options.label_smoothing for p in phases] == [0.1, 0.1]
+    assert (phases[0].name, phases[1].unfreeze_stages) == ("head", "all")
+    baseline = baseline_options(shared, phases, {"learning_rate": 0.003})
+    assert (baseline.epochs, baseline.learning_rate, baseline.weight_decay) == (5, 0.003, 0.05)
+    with pytest.raises(ValueError, match=r"finetune.phases\[1\]: unknown key\(s\) \['epoch'\]"):
+        make_phases(shared, [{"epochs": 1}, {"epoch": 1}])
+    with pytest.raises(ValueError, match=r"finetune.phases\[0\]: unfreeze_stages=-1"):
+        make_phases(shared, [{"epochs": 1, "unfreeze_stages": -1}])
+    with pytest.raises(ValueError, match="baseline.epochs is not allowed"):
+        baseline_options(shared, phases, {"epochs": 4})
 
 
 def test_compare_depths_trains_each_network_with_the_same_budget():
@@ -92,12 +124,11 @@ def test_compare_depths_trains_each_network_with_the_same_budget():
         data,
         data,
         data,
+        options=TrainingOptions(epochs=2, learning_rate=0.01),
         num_classes=2,
         image_size=(8, 8),
         seed=0,
         width=0.25,
-        epochs=2,
-        learning_rate=0.01,
     )
     assert history.groupby("network").size().to_dict() == {"plain20": 2, "resnet20": 2}
     assert (
@@ -110,11 +141,10 @@ def test_compare_depths_trains_each_network_with_the_same_budget():
             data,
             data,
             data,
+            options=TrainingOptions(epochs=1, learning_rate=0.01),
             num_classes=2,
             image_size=(8, 8),
             seed=0,
-            epochs=1,
-            learning_rate=0.01,
         )
 
 
@@ -125,6 +155,7 @@ def test_train_batchnorm_lets_statistics_and_scale_follow_the_new_data():
     moving_mean, gamma = bn.moving_mean.numpy().copy(), bn.gamma.numpy().copy()
     data = separable_data()
     phases = [{"unfreeze_stages": 1, "epochs": 2, "learning_rate": 0.01, "train_batchnorm": True}]
+    phases = make_phases(TrainingOptions(), phases)
     finetune(backbone, data, data, num_classes=2, image_size=(8, 8), phases=phases)
     assert bn.trainable
     assert not np.allclose(bn.moving_mean.numpy(), moving_mean)
@@ -196,7 +227,7 @@ def test_weight_average_holds_the_weights_near_their_start():
             ]
         )
         start = [v.numpy().copy() for v in model.trainable_weights]
-        train(model, data, epochs=2, learning_rate=0.05, **options)
+        train(model, data, options=TrainingOptions(epochs=2, learning_rate=0.05, **options))
         end = [v.numpy() for v in model.trainable_weights]
         return np.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(end, start, strict=True)))
 
@@ -210,10 +241,9 @@ def test_weight_average_holds_the_weights_near_their_start():
             keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten()]),
             data,
             data,
-            epochs=1,
-            learning_rate=0.01,
-            ema_momentum=0.99,
-            early_stopping_patience=2,
+            options=TrainingOptions(
+                epochs=1, learning_rate=0.01, ema_momentum=0.99, early_stopping_patience=2
+            ),
         )
 
 
@@ -237,8 +267,7 @@ def test_mixed_precision_trains_a_copy_and_leaves_float32_weights():
         model,
         data,
         data,
-        epochs=3,
-        learning_rate=0.01,
+        options=TrainingOptions(epochs=3, learning_rate=0.01),
         compute=Compute(precision="bfloat16", steps_per_execution=3),
         callbacks=[recorder],
     )
@@ -266,22 +295,32 @@ def test_compute_settings_are_checked_by_name():
         Compute(distribution="horovod")
     with pytest.raises(ValueError, match="compute.steps_per_execution=0"):
         Compute(steps_per_execution=0)
-    with pytest.raises(ValueError, match=r"compute: unknown key\(s\) \['xla'\]"):
-        Compute.from_options({"xla": True})
     with pytest.raises(ValueError, match="'data_parallel' needs the JAX backend"):
         _ = Compute(distribution="data_parallel").strategy
     with pytest.raises(ValueError, match="needs the TF_CONFIG environment variable"):
         _ = Compute(distribution="multi_worker").strategy
 
 
-def test_training_options_are_checked_before_training():
-    check_training_options({"epochs": 2, "learning_rate": 0.1, "schedule": "one_cycle"})
+def test_training_options_are_checked_where_they_are_defined():
+    TrainingOptions(epochs=2, learning_rate=0.1, schedule="one_cycle")
     for options, message in [
-        ({"epochs": 2}, r"missing key\(s\) \['learning_rate'\]"),
-        ({"epochs": 0, "learning_rate": 0.1}, "epochs=0 must be a positive integer"),
-        ({"epochs": 1, "learning_rate": 0.1, "momentum": 1.0}, "momentum=1.0 must lie in"),
-        ({"epochs": 1, "learning_rate": 0.1, "gradient_clip_norm": 0}, "gradient_clip_norm=0"),
-        ({"epochs": 1, "learning_rate": -1}, "learning_rate=-1 must be positive"),
+        ({"epochs": 0, "learning_rate": 0.1}, "epochs=0 must be an integer >= 1"),
+        ({"epochs": 1.5}, "epochs=1.5 must be an integer >= 1"),
+        ({"momentum": 1.0}, r"momentum=1.0 must lie in \[0.0, 1.0\)"),
+        ({"gradient_clip_norm": 0}, r"gradient_clip_norm=0 must lie in \(0, inf\]"),
+        ({"learning_rate": -1}, r"learning_rate=-1 must lie in \(0.0, inf\]"),
+        ({"learning_rate": "fast"}, "learning_rate='fast' must lie in"),
+        ({"optimizer": "lamb"}, r"optimizer='lamb' is not allowed; allowed: \['adamw', 'sgd'\]"),
+        ({"schedule": "plateau", "warmup_epochs": 1}, "takes no warm-up"),
+        ({"ema_momentum": 0.99, "early_stopping_patience": 2}, "cannot be combined"),
     ]:
         with pytest.raises(ValueError, match=message):
-            check_training_options(options)
+            TrainingOptions(**options)
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]"):
+        TrainingOptions().updated({"epoch": 3})
+    with pytest.raises(ValueError, match="training needs both"):
+        train(
+            keras.Sequential([keras.Input((8, 8, 3))]),
+            separable_data(),
+            options=TrainingOptions(epochs=1),
+        )

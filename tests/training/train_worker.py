@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from resnet_finetune.models import build_backbone, build_classifier  # noqa: E402
-from resnet_finetune.training import Compute, train  # noqa: E402
+from resnet_finetune.training import Compute, TrainingOptions, train  # noqa: E402
 
 # MultiWorkerMirroredStrategy must exist before any other TensorFlow operation runs.
 compute = Compute(
@@ -48,7 +48,10 @@ model = build_classifier(
 )
 initial = [w.copy() for w in model.get_weights()]
 history = train(
-    model, data, epochs=2, learning_rate=float(learning_rate), optimizer="sgd", compute=compute
+    model,
+    data,
+    options=TrainingOptions(epochs=2, learning_rate=float(learning_rate), optimizer="sgd"),
+    compute=compute,
 )
 np.savez(
     out,

@@ -98,7 +98,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
     import numpy as np
 
     from resnet_finetune.models import build_backbone, build_classifier
-    from resnet_finetune.training import Compute, train
+    from resnet_finetune.training import Compute, TrainingOptions, train
 
     compute = Compute(
         precision=args.precision,
@@ -137,9 +137,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
         train(
             model,
             _uint8_batches(images, labels, args.batch_size),
-            epochs=epochs,
-            learning_rate=0.1,
-            optimizer="sgd",
+            options=TrainingOptions(epochs=epochs, learning_rate=0.1, optimizer="sgd"),
             compute=compute,
             callbacks=[clock],
         )

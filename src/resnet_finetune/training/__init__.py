@@ -2,13 +2,14 @@
 
 from resnet_finetune.training.checkpoints import NonFiniteLoss, TrainingCheckpoint
 from resnet_finetune.training.compute import Compute
-from resnet_finetune.training.engine import make_optimizer, train
+from resnet_finetune.training.engine import TrainingOptions, make_optimizer, train
 from resnet_finetune.training.finetune import finetune, set_trainable_stages
 
 __all__ = [
     "Compute",
     "NonFiniteLoss",
     "TrainingCheckpoint",
+    "TrainingOptions",
     "finetune",
     "make_optimizer",
     "set_trainable_stages",

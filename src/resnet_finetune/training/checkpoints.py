@@ -111,10 +111,6 @@ class TrainingCheckpoint:
         """The ``name`` checkpoint under the ``checkpoints`` parameter block (``dir``,
         ``every_n_steps``); ``None`` when ``dir`` is null: no checkpoints."""
         options = options or {}
-        if unknown := sorted(set(options) - {"dir", "every_n_steps"}):
-            raise ValueError(
-                f"checkpoints: unknown key(s) {unknown}; allowed: ['dir', 'every_n_steps']"
-            )
         if not options.get("dir"):
             return None
         return cls(Path(options["dir"]) / name, options.get("every_n_steps"), context)

@@ -148,6 +148,9 @@ class Compute:
     sync_batchnorm: bool = False
     deterministic: bool = True
 
+    # Unknown keys are typos (pydantic reads this when the schema validates the block).
+    __pydantic_config__ = {"extra": "forbid"}
+
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise ValueError(
@@ -169,15 +172,6 @@ class Compute:
         for flag in ("sync_batchnorm", "deterministic"):
             if not isinstance(getattr(self, flag), bool):
                 raise ValueError(f"compute.{flag}={getattr(self, flag)!r} must be true or false")
-
-    @classmethod
-    def from_options(cls, options: dict | None) -> Compute:
-        """From the ``compute`` parameter block; unknown keys are named."""
-        options = options or {}
-        allowed = list(cls.__dataclass_fields__)
-        if unknown := sorted(set(options) - set(allowed)):
-            raise ValueError(f"compute: unknown key(s) {unknown}; allowed: {allowed}")
-        return cls(**options)
 
     @functools.cached_property
     def policy(self) -> str:

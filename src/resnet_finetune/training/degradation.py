@@ -12,7 +12,8 @@ import pandas as pd
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.models.resnet import ARCHITECTURES
 from resnet_finetune.training.checkpoints import TrainingCheckpoint
-from resnet_finetune.training.engine import train
+from resnet_finetune.training.compute import Compute
+from resnet_finetune.training.engine import TrainingOptions, train
 
 
 def compare_depths(
@@ -24,9 +25,10 @@ def compare_depths(
     num_classes: int,
     image_size: tuple[int, int],
     seed: int,
+    options: TrainingOptions,
     width: float = 1.0,
+    compute: Compute | None = None,
     checkpoint: TrainingCheckpoint | None = None,
-    **training,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train each network with the same data, budget and seed.
 
@@ -51,8 +53,9 @@ def compare_depths(
             model,
             train_data,
             val_data,
+            options=options,
+            compute=compute,
             checkpoint=checkpoint and checkpoint.child(name),
-            **training,
         )
         history.insert(0, "network", name)
         histories.append(history)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING
 
 import keras
@@ -23,7 +25,7 @@ from resnet_finetune.training.checkpoints import (
     fingerprint,
 )
 from resnet_finetune.training.compute import Compute
-from resnet_finetune.training.schedules import make_schedule
+from resnet_finetune.training.schedules import SCHEDULES, make_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +54,7 @@ def make_optimizer(
     which replaces them when training ends; ``loss_scaling`` (float16) scales the loss
     dynamically so that small gradients do not underflow.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer={name!r} is not allowed; allowed: {list(OPTIMIZERS)}")
-    _check_range("weight_decay", weight_decay, 0.0, 1.0)
-    _check_range("momentum", momentum, 0.0, 1.0, closed_high=False)
-    if gradient_clip_norm is not None and not gradient_clip_norm > 0:
-        raise ValueError(f"gradient_clip_norm={gradient_clip_norm!r} must be positive or null")
-    if ema_momentum is not None:
-        _check_range("ema_momentum", ema_momentum, 0.0, 1.0, closed_high=False)
+    _check_choice("optimizer", name, OPTIMIZERS)
     common = {
         "learning_rate": make_schedule(
             schedule, learning_rate=learning_rate, steps=steps, warmup_steps=warmup_steps
@@ -85,11 +80,26 @@ def index_class_weights(
     return {class_map[label]: weight for label, weight in class_weights.items()} or None
 
 
-def _check_range(name, value, low, high, closed_high=True):
-    inside = low <= value <= high if closed_high else low <= value < high
+def _check_range(name, value, low, high, closed_high=True, open_low=False):
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    inside = number and (low < value if open_low else low <= value)
+    inside = inside and (value <= high if closed_high else value < high)
     if not inside:
-        bracket = "]" if closed_high else ")"
-        raise ValueError(f"{name}={value!r} must lie in [{low}, {high}{bracket}")
+        brackets = ("(" if open_low else "[", "]" if closed_high else ")")
+        raise ValueError(f"{name}={value!r} must lie in {brackets[0]}{low}, {high}{brackets[1]}")
+
+
+def _check_count(name, value, minimum: int, optional: bool = False):
+    if value is None and optional:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        allowed = f"an integer >= {minimum}" + (" or null" if optional else "")
+        raise ValueError(f"{name}={value!r} must be {allowed}")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not allowed; allowed: {list(choices)}")
 
 
 @keras.saving.register_keras_serializable(package="resnet_finetune")
@@ -129,7 +139,6 @@ def _batches_per_epoch(data) -> int:
 
 def make_loss(label_rank: int, label_smoothing: float = 0.0) -> keras.losses.Loss:
     """Cross-entropy for class indices (rank 1) or label rows (rank 2)."""
-    _check_range("label_smoothing", label_smoothing, 0.0, 1.0, closed_high=False)
     if label_rank == 2:
         return keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
     if label_smoothing:
@@ -208,62 +217,75 @@ def _multi_worker_fixes(model: keras.Model, train_data):
         del model._maybe_symbolic_build
 
 
-# The keys of a training parameter block (pretrain, finetune.training, a phase...).
-TRAINING_KEYS = (
-    "epochs",
-    "learning_rate",
-    "optimizer",
-    "momentum",
-    "weight_decay",
-    "schedule",
-    "warmup_epochs",
-    "label_smoothing",
-    "gradient_clip_norm",
-    "ema_momentum",
-    "early_stopping_patience",
-    "plateau_patience",
-    "plateau_factor",
-)
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The options of one ``train`` call: a training parameter block (``pretrain``,
+    ``finetune.training``, a phase, ``baseline``...). Defaults, checks and meaning live
+    here and nowhere else: the parameter schema validates blocks with this class.
 
+    epochs, learning_rate: required by ``train`` (a shared block may leave them to its
+        phases); ``learning_rate`` is per replica (the linear scaling rule).
+    optimizer: ``adamw`` | ``sgd`` (Nesterov ``momentum``); ``weight_decay`` skips
+        BatchNorm and biases.
+    schedule: ``cosine`` (after ``warmup_epochs`` of linear warm-up) | ``one_cycle`` |
+        ``plateau`` (divide by ``1 / plateau_factor`` after ``plateau_patience`` epochs
+        without a better validation loss; no warm-up).
+    label_smoothing: in [0, 1); gradient_clip_norm: global norm, or null.
+    ema_momentum: keep an exponential moving average of the weights (null: off).
+    early_stopping_patience: epochs without a better validation loss before stopping;
+        the best weights are restored (null: off; not with ``ema_momentum``).
+    ``auto`` (learning_rate, early_stopping_patience) is chosen by the recipe first.
+    """
 
-def _check_plateau(patience, factor) -> None:
-    if not isinstance(patience, int) or patience < 1:
-        raise ValueError(f"plateau_patience={patience!r} must be a positive integer")
-    _check_range("plateau_factor", factor, 0.0, 1.0, closed_high=False)
-    if factor == 0:
-        raise ValueError("plateau_factor=0 must lie in (0, 1)")
+    epochs: int | None = None
+    learning_rate: float | str | None = None
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    gradient_clip_norm: float | None = None
+    ema_momentum: float | None = None
+    early_stopping_patience: int | str | None = None
+    plateau_patience: int = 3
+    plateau_factor: float = 0.1
 
+    # Unknown keys are typos (pydantic reads this when the schema validates a block).
+    __pydantic_config__ = {"extra": "forbid"}
 
-def check_training_options(options: dict) -> None:
-    """The checks ``train`` makes, made on a parameter block before any work starts."""
-    if unknown := sorted(set(options) - set(TRAINING_KEYS)):
-        raise ValueError(f"unknown key(s) {unknown}; allowed: {list(TRAINING_KEYS)}")
-    if missing := [key for key in ("epochs", "learning_rate") if key not in options]:
-        raise ValueError(f"missing key(s) {missing}")
-    if not isinstance(options["epochs"], int) or options["epochs"] < 1:
-        raise ValueError(f"epochs={options.get('epochs')!r} must be a positive integer")
-    if options.get("ema_momentum") is not None and options.get("early_stopping_patience"):
-        raise ValueError(_EMA_WITH_EARLY_STOPPING)
-    optimizer_options = {
-        key: options[key]
-        for key in ("schedule", "weight_decay", "momentum", "gradient_clip_norm", "ema_momentum")
-        if key in options
-    }
-    make_optimizer(
-        options.get("optimizer", "adamw"),
-        learning_rate=options["learning_rate"],
-        steps=2,
-        warmup_steps=options.get("warmup_epochs", 0),
-        **optimizer_options,
-    )
-    make_loss(1, options.get("label_smoothing", 0.0))
-    _check_plateau(options.get("plateau_patience", 3), options.get("plateau_factor", 0.1))
+    def __post_init__(self):
+        _check_count("epochs", self.epochs, minimum=1, optional=True)
+        if self.learning_rate not in (None, "auto"):
+            _check_range("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_range("momentum", self.momentum, 0.0, 1.0, closed_high=False)
+        _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_count("warmup_epochs", self.warmup_epochs, minimum=0)
+        _check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, closed_high=False)
+        if self.gradient_clip_norm is not None:
+            _check_range("gradient_clip_norm", self.gradient_clip_norm, 0, math.inf, open_low=True)
+        if self.ema_momentum is not None:
+            _check_range("ema_momentum", self.ema_momentum, 0.0, 1.0, closed_high=False)
+        if self.early_stopping_patience != "auto":
+            _check_count("early_stopping_patience", self.early_stopping_patience, 1, True)
+        _check_count("plateau_patience", self.plateau_patience, minimum=1)
+        _check_range("plateau_factor", self.plateau_factor, 0.0, 1.0, False, open_low=True)
+        if self.schedule == "plateau" and self.warmup_epochs:
+            raise ValueError("schedule='plateau' takes no warm-up: set warmup_epochs to 0")
+        if self.ema_momentum is not None and self.early_stopping_patience not in (None, "auto"):
+            raise ValueError(
+                "ema_momentum and early_stopping_patience cannot be combined: early stopping "
+                "would restore raw weights over their average; set one of them to null"
+            )
 
-
-_EMA_WITH_EARLY_STOPPING = (
-    "ema_momentum and early_stopping_patience cannot be combined: early stopping would "
-    "restore raw weights over their average; set one of them to null"
-)
+    def updated(self, changes: dict) -> TrainingOptions:
+        """These options with ``changes`` (a parameter block's keys) applied."""
+        allowed = [f.name for f in fields(self)]
+        if unknown := sorted(set(changes) - set(allowed)):
+            raise ValueError(f"unknown key(s) {unknown}; allowed: {allowed}")
+        return replace(self, **changes)
 
 
 def train(
@@ -271,98 +293,82 @@ def train(
     train_data,
     val_data=None,
     *,
-    epochs: int,
-    learning_rate: float,
-    optimizer: str = "adamw",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    schedule: str = "cosine",
-    warmup_epochs: int = 0,
-    label_smoothing: float = 0.0,
-    gradient_clip_norm: float | None = None,
-    ema_momentum: float | None = None,
-    early_stopping_patience: int | None = None,
-    plateau_patience: int = 3,
-    plateau_factor: float = 0.1,
+    options: TrainingOptions,
     compute: Compute | None = None,
     class_weight: dict[int, float] | None = None,
     callbacks: list | None = None,
     checkpoint: TrainingCheckpoint | None = None,
     verbose: int | str = "auto",
 ) -> pd.DataFrame:
-    """Compile ``model`` and fit it; return one row of metrics per epoch.
+    """Compile ``model`` and fit it as ``options`` say; return one row of metrics per
+    epoch.
 
     Labels may be class indices or one-hot/soft rows (MixUp, CutMix): the loss follows.
-    With ``early_stopping_patience`` the best weights by validation loss are restored;
-    ``schedule='plateau'`` divides the learning rate by ``1 / plateau_factor`` after
-    ``plateau_patience`` epochs without a better validation loss. A non-finite loss
-    stops training with ``NonFiniteLoss``. With ``checkpoint`` the state is saved as
-    training goes, and a call with the same model and settings resumes from it (a
-    finished training is not repeated). ``verbose='auto'``: a progress bar per epoch on
-    a terminal, none under ``CI`` or in a log file. ``compute`` sets precision, XLA,
-    steps per execution and distribution; on several replicas ``learning_rate`` (given
-    for one replica's batch) is scaled by their number.
+    A non-finite loss stops training with ``NonFiniteLoss``. With ``checkpoint`` the
+    state is saved as training goes, and a call with the same model and settings resumes
+    from it (a finished training is not repeated). ``verbose='auto'``: a progress bar per
+    epoch on a terminal, none under ``CI`` or in a log file. ``compute`` sets precision,
+    XLA, steps per execution and distribution; on several replicas the learning rate
+    (given for one replica's batch) is scaled by their number.
     ``model`` ends with the trained weights, in its own precision.
     """
     compute = compute or Compute()
-    if epochs < 1:
-        raise ValueError(f"epochs={epochs!r} must be at least 1")
-    if ema_momentum is not None and early_stopping_patience:
-        raise ValueError(_EMA_WITH_EARLY_STOPPING)
+    if options.epochs is None or options.learning_rate in (None, "auto"):
+        raise ValueError(
+            f"epochs={options.epochs!r}, learning_rate={options.learning_rate!r}: training "
+            "needs both"
+        )
+    if options.early_stopping_patience == "auto":
+        raise ValueError("early_stopping_patience='auto' is the recipe's to choose")
+    epochs = options.epochs
     steps_per_epoch = _batches_per_epoch(train_data)
     trained = _model_for(model, compute)
     callbacks = list(callbacks or [])
-    if schedule == "plateau":
-        _check_plateau(plateau_patience, plateau_factor)
+    if options.schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
                 monitor="val_loss" if val_data is not None else "loss",
-                factor=plateau_factor,
-                patience=plateau_patience,
+                factor=options.plateau_factor,
+                patience=options.plateau_patience,
             )
         )
-    if early_stopping_patience:
+    if options.early_stopping_patience:
         if val_data is None:
             raise ValueError("early_stopping_patience needs validation data")
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=early_stopping_patience, restore_best_weights=True
+                monitor="val_loss",
+                patience=options.early_stopping_patience,
+                restore_best_weights=True,
             )
         )
 
     def compile_settings():
         return {
             "optimizer": make_optimizer(
-                optimizer,
-                learning_rate=learning_rate * compute.replicas,
+                options.optimizer,
+                learning_rate=options.learning_rate * compute.replicas,
                 steps=epochs * steps_per_epoch,
-                warmup_steps=warmup_epochs * steps_per_epoch,
-                schedule=schedule,
-                weight_decay=weight_decay,
-                momentum=momentum,
-                gradient_clip_norm=gradient_clip_norm,
-                ema_momentum=ema_momentum,
+                warmup_steps=options.warmup_epochs * steps_per_epoch,
+                schedule=options.schedule,
+                weight_decay=options.weight_decay,
+                momentum=options.momentum,
+                gradient_clip_norm=options.gradient_clip_norm,
+                ema_momentum=options.ema_momentum,
                 loss_scaling=compute.policy == "mixed_float16",
             ),
-            "loss": make_loss(_label_rank(train_data), label_smoothing),
+            "loss": make_loss(_label_rank(train_data), options.label_smoothing),
             "metrics": ["accuracy"],
             "jit_compile": compute.jit_compile,
             "steps_per_execution": compute.steps_per_execution,
         }
 
+    plateau = ("plateau_patience", "plateau_factor")
     settings = {
-        "epochs": epochs,
-        "learning_rate": learning_rate,
-        "optimizer": optimizer,
-        "momentum": momentum,
-        "weight_decay": weight_decay,
-        "schedule": schedule,
-        "warmup_epochs": warmup_epochs,
-        "label_smoothing": label_smoothing,
-        "gradient_clip_norm": gradient_clip_norm,
-        "ema_momentum": ema_momentum,
-        "early_stopping_patience": early_stopping_patience,
-        "plateau": [plateau_patience, plateau_factor] if schedule == "plateau" else None,
+        **{key: value for key, value in asdict(options).items() if key not in plateau},
+        "plateau": [getattr(options, key) for key in plateau]
+        if options.schedule == "plateau"
+        else None,
         "class_weight": class_weight,
         "batches_per_epoch": steps_per_epoch,
         "policy": compute.policy,

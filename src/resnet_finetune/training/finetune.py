@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import keras
@@ -13,28 +14,68 @@ if TYPE_CHECKING:  # pandas is imported where used: the training bench runs with
 from resnet_finetune.models import build_classifier
 from resnet_finetune.training.checkpoints import TrainingCheckpoint
 from resnet_finetune.training.compute import Compute
-from resnet_finetune.training.engine import train
+from resnet_finetune.training.engine import TrainingOptions, train
 
 _STAGE = re.compile(r"^(conv\d+)_block")
-# What a phase may set besides the training options of ``train``.
+# What a phase sets besides training options.
 PHASE_KEYS = ("name", "unfreeze_stages", "train_batchnorm")
 
 
-def phase_options(shared: dict, phase: dict) -> dict:
-    """The ``train`` options of one phase: the shared ``finetune.training`` block,
-    overridden by the phase's own training keys."""
-    return {**shared, **{key: value for key, value in phase.items() if key not in PHASE_KEYS}}
+@dataclass(frozen=True)
+class Phase:
+    """One fine-tuning phase: ``unfreeze_stages`` (0 keeps the backbone frozen, a number
+    counts residual stages from the top, ``all`` includes the stem), ``train_batchnorm``
+    (BatchNorm of the unfrozen stages follows the new data) and its training options."""
+
+    options: TrainingOptions
+    name: str | None = None
+    unfreeze_stages: int | str = 0
+    train_batchnorm: bool = False
+
+    def __post_init__(self):
+        stages = self.unfreeze_stages
+        if stages != "all" and (
+            not isinstance(stages, int) or isinstance(stages, bool) or stages < 0
+        ):
+            raise ValueError(f"unfreeze_stages={stages!r} must be 'all' or an integer >= 0")
+        if not isinstance(self.train_batchnorm, bool):
+            raise ValueError(f"train_batchnorm={self.train_batchnorm!r} must be true or false")
 
 
-def baseline_options(shared: dict, phases: list[dict], baseline: dict) -> dict:
-    """The ``train`` options of the from-scratch baseline: ``finetune.training``
-    overridden by ``baseline``, for as many epochs as all phases together."""
+def make_phases(shared: TrainingOptions, phases: list[dict]) -> list[Phase]:
+    """The ``finetune.phases`` blocks as phases: each phase's training keys override the
+    shared ``finetune.training`` options."""
+    if not phases:
+        raise ValueError("finetune.phases is empty: give at least one phase")
+    made = []
+    for index, phase in enumerate(phases):
+        try:
+            made.append(
+                Phase(
+                    shared.updated({k: v for k, v in phase.items() if k not in PHASE_KEYS}),
+                    **{key: phase[key] for key in PHASE_KEYS if key in phase},
+                )
+            )
+        except ValueError as error:
+            raise ValueError(f"finetune.phases[{index}]: {error}") from None
+    return made
+
+
+def baseline_options(
+    shared: TrainingOptions, phases: list[Phase], baseline: dict
+) -> TrainingOptions:
+    """The options of the from-scratch baseline: ``finetune.training`` overridden by
+    ``baseline``, for as many epochs as all phases together."""
     if "epochs" in baseline:
         raise ValueError(
             "baseline.epochs is not allowed: the baseline trains as many epochs as all "
             "fine-tuning phases together"
         )
-    return {**shared, **baseline, "epochs": sum(phase.get("epochs", 0) for phase in phases)}
+    epochs = sum(phase.options.epochs or 0 for phase in phases) or None  # None: phases unknown
+    try:
+        return shared.updated({**baseline, "epochs": epochs})
+    except ValueError as error:
+        raise ValueError(f"baseline: {error}") from None
 
 
 def set_trainable_stages(
@@ -73,24 +114,18 @@ def finetune(
     *,
     num_classes: int,
     image_size: tuple[int, int],
-    phases: list[dict],
+    phases: list[Phase],
     head_dropout: float = 0.0,
     preprocessing: str = "tf",
     augmentation: keras.Layer | None = None,
-    training_options: dict | None = None,
     class_weight: dict[int, float] | None = None,
     compute: Compute | None = None,
     checkpoint: TrainingCheckpoint | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
-    """Fine-tune ``backbone`` with a new head, one ``train`` call per phase.
-
-    Each phase names its ``epochs``, ``learning_rate``, ``unfreeze_stages`` (0 keeps
-    the backbone frozen) and optionally ``train_batchnorm``. With ``checkpoint`` each
-    phase keeps its own (``phase-1``, ...): a resumed run skips finished phases. Returns
-    the model and the history with a ``phase`` column.
+    """Fine-tune ``backbone`` with a new head, one ``train`` call per phase (``make_phases``).
+    With ``checkpoint`` each phase keeps its own (``phase-1``, ...): a resumed run skips
+    finished phases. Returns the model and the history with a ``phase`` column.
     """
-    if not phases:
-        raise ValueError("finetune.phases is empty: give at least one phase")
     model = build_classifier(
         backbone,
         num_classes,
@@ -101,20 +136,17 @@ def finetune(
     )
     histories = []
     for index, phase in enumerate(phases):
-        set_trainable_stages(
-            backbone, phase.get("unfreeze_stages", 0), phase.get("train_batchnorm", False)
-        )
-        options = phase_options(training_options or {}, phase)
+        set_trainable_stages(backbone, phase.unfreeze_stages, phase.train_batchnorm)
         history = train(
             model,
             train_data,
             val_data,
+            options=phase.options,
             class_weight=class_weight,
             compute=compute,
             checkpoint=checkpoint and checkpoint.child(f"phase-{index + 1}"),
-            **options,
         )
-        history.insert(0, "phase", phase.get("name", f"phase{index + 1}"))
+        history.insert(0, "phase", phase.name or f"phase{index + 1}")
         histories.append(history)
     import pandas as pd  # not at the top: the training bench runs without pandas
 

@@ -71,11 +71,7 @@ def make_schedule(
     schedule)."""
     if name not in SCHEDULES:
         raise ValueError(f"schedule={name!r} is not allowed; allowed: {list(SCHEDULES)}")
-    if learning_rate <= 0:
-        raise ValueError(f"learning_rate={learning_rate!r} must be positive")
     if name == "plateau":
-        if warmup_steps:
-            raise ValueError("schedule='plateau' takes no warm-up: set warmup_epochs to 0")
         return learning_rate
     warmup_steps = min(warmup_steps, steps - 1)
     if name == "one_cycle":

@@ -9,6 +9,7 @@ from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.evaluation.plots import degradation_curves
 from resnet_finetune.training import Compute, TrainingCheckpoint
 from resnet_finetune.training.degradation import compare_depths
+from resnet_finetune.training.engine import TrainingOptions
 
 
 def run_degradation_experiment(
@@ -32,14 +33,14 @@ def run_degradation_experiment(
         num_classes=len(class_map),
         image_size=tuple(input_options["image_size"]),
         seed=seed,
-        width=options.get("width", 1.0),
-        compute=Compute.from_options(compute),
+        options=TrainingOptions(**options["training"]),
+        width=options["width"],
+        compute=Compute(**compute),
         checkpoint=TrainingCheckpoint.from_options(
             checkpoints,
             "degradation",
             data_identity(manifest, seed, input_options, options["augmentation"]),
         ),
-        **options["training"],
     )
     title = "Degradation: plain vs residual networks (dashed: plain)"
     return history, table, degradation_curves(history, title)

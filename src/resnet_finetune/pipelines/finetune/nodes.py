@@ -12,8 +12,8 @@ from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
-from resnet_finetune.training.engine import index_class_weights
-from resnet_finetune.training.finetune import baseline_options
+from resnet_finetune.training.engine import TrainingOptions, index_class_weights
+from resnet_finetune.training.finetune import baseline_options, make_phases
 
 
 def prepare_backbone(
@@ -65,13 +65,12 @@ def finetune_model(
         val_batches,
         num_classes=len(class_map),
         image_size=tuple(target["input"]["image_size"]),
-        phases=options["phases"],
-        head_dropout=options.get("head_dropout", 0.0),
+        phases=make_phases(TrainingOptions(**options["training"]), options["phases"]),
+        head_dropout=options["head_dropout"],
         preprocessing=parameters["backbone"].get("preprocessing", "tf"),
         augmentation=model_augmenter(target["augmentation"], seed),
-        training_options=options.get("training", {}),
         class_weight=index_class_weights(class_weights, class_map),
-        compute=Compute.from_options(parameters["compute"]),
+        compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
     )
     card = (manifest, class_map, summary, parameters, identity["dataset_sha256"])
@@ -90,12 +89,13 @@ def train_scratch_baseline(
     """The same ResNet, randomly initialised, trained on the same target split for as
     many epochs as all fine-tuning phases together: what pretraining is measured against."""
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
+    shared, baseline = TrainingOptions(**options["training"]), parameters["baseline"]
     keras.utils.set_random_seed(seed)
     model = build_classifier(
         build_backbone(parameters["backbone"]),
         len(class_map),
         image_size=tuple(target["input"]["image_size"]),
-        dropout=options.get("head_dropout", 0.0),
+        dropout=options["head_dropout"],
         preprocessing=parameters["backbone"].get("preprocessing", "tf"),
         augmentation=model_augmenter(target["augmentation"], seed),
     )
@@ -105,9 +105,9 @@ def train_scratch_baseline(
         train_batches,
         val_batches,
         class_weight=index_class_weights(class_weights, class_map),
-        compute=Compute.from_options(parameters["compute"]),
+        compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "baseline", identity),
-        **baseline_options(options.get("training", {}), options["phases"], parameters["baseline"]),
+        options=baseline_options(shared, make_phases(shared, options["phases"]), baseline),
     )
     card = (manifest, class_map, summary, parameters, identity["dataset_sha256"])
     return _with_card(model, history, *card), history

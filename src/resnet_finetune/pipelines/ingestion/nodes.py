@@ -90,7 +90,7 @@ def make_input_datasets(
     """Shuffled training batches and ordered validation batches of uint8 images.
     ``input.batch_size`` is per replica: the batches hold that many per training replica."""
     arguments = input_arguments(input_options, Path(intermediate_dir) / "cache")
-    arguments["batch_size"] *= Compute.from_options(compute).replicas
+    arguments["batch_size"] *= Compute(**compute).replicas
     training_images = int((manifest["split"] == "train").sum())
     if arguments["batch_size"] > training_images:
         raise ValueError(

@@ -11,7 +11,7 @@ from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
-from resnet_finetune.training.engine import index_class_weights
+from resnet_finetune.training.engine import TrainingOptions, index_class_weights
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ def train_model(
         train_batches,
         val_batches,
         class_weight=index_class_weights(class_weights, class_map),
-        compute=Compute.from_options(compute),
+        compute=Compute(**compute),
         checkpoint=TrainingCheckpoint.from_options(checkpoints, "pretrain", identity),
-        **training,
+        options=TrainingOptions(**training),
     )
     return model, history
