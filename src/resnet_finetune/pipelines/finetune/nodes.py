@@ -4,16 +4,24 @@ parameters and data that made them)."""
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
-from resnet_finetune.models.card import attach_card, make_card
+from resnet_finetune.models.card import attach_card, card_of, make_card
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
 from resnet_finetune.training.engine import TrainingOptions, index_class_weights
-from resnet_finetune.training.finetune import baseline_options, make_phases
+from resnet_finetune.training.finetune import (
+    baseline_options,
+    make_phases,
+    trains_like_baseline,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def prepare_backbone(
@@ -78,6 +86,8 @@ def finetune_model(
 
 
 def train_scratch_baseline(
+    finetuned_model: keras.Model,
+    finetune_history: pd.DataFrame,
     train_batches,
     val_batches,
     manifest: pd.DataFrame,
@@ -87,9 +97,21 @@ def train_scratch_baseline(
     parameters: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """The same ResNet, randomly initialised, trained on the same target split for as
-    many epochs as all fine-tuning phases together: what pretraining is measured against."""
+    many epochs as all fine-tuning phases together: what pretraining is measured against.
+    When the fine-tuned model was itself trained that way from random weights (the
+    from-scratch recipe) on this data, it is the baseline: not trained twice."""
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
-    shared, baseline = TrainingOptions(**options["training"]), parameters["baseline"]
+    shared = TrainingOptions(**options["training"])
+    phases = make_phases(shared, options["phases"])
+    training = baseline_options(shared, phases, parameters["baseline"])
+    identity = data_identity(manifest, seed, target["input"], target["augmentation"])
+    made_here = card_of(finetuned_model).data.get("dataset_sha256") == identity["dataset_sha256"]
+    if made_here and trains_like_baseline(parameters["backbone"]["weights"], phases, training):
+        logger.info(
+            "baseline: the fine-tuned model trained from random weights with the baseline's "
+            "options on this data; it is the baseline (not trained twice)"
+        )
+        return finetuned_model, finetune_history
     keras.utils.set_random_seed(seed)
     model = build_classifier(
         build_backbone(parameters["backbone"]),
@@ -99,15 +121,14 @@ def train_scratch_baseline(
         preprocessing=parameters["backbone"].get("preprocessing", "tf"),
         augmentation=model_augmenter(target["augmentation"], seed),
     )
-    identity = data_identity(manifest, seed, target["input"], target["augmentation"])
     history = train(
         model,
         train_batches,
         val_batches,
+        options=training,
         class_weight=index_class_weights(class_weights, class_map),
         compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "baseline", identity),
-        options=baseline_options(shared, make_phases(shared, options["phases"]), baseline),
     )
     card = (manifest, class_map, summary, parameters, identity["dataset_sha256"])
     return _with_card(model, history, *card), history

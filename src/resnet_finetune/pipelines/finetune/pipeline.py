@@ -49,12 +49,13 @@ def create_pipeline() -> Pipeline:
 
 
 def create_baseline_pipeline() -> Pipeline:
-    """The same ResNet trained from scratch on the target split, same budget."""
+    """The same ResNet trained from scratch on the target split, same budget (the
+    fine-tuned model itself when it was trained that way)."""
     return Pipeline(
         [
             node(
                 train_scratch_baseline,
-                _TARGET_TRAINING,
+                ["finetuned_model", "finetune_history", *_TARGET_TRAINING],
                 ["scratch_model", "scratch_history"],
                 name="train_scratch_baseline",
             ),
