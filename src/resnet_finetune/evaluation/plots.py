@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-from functools import cache  # noqa: E402
+from functools import cache, partial, update_wrapper  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -62,6 +62,12 @@ def learning_curves(history: pd.DataFrame, title: str) -> plt.Figure:
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def titled_learning_curves(title: str):
+    """``learning_curves`` with its title bound, keeping its name (a pipeline node per
+    training history)."""
+    return update_wrapper(partial(learning_curves, title=title), learning_curves)
 
 
 def confusion_matrix_figure(matrix: np.ndarray, class_names: list[str], title: str) -> plt.Figure:

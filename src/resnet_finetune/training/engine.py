@@ -73,13 +73,6 @@ def make_optimizer(
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer
 
 
-def index_class_weights(
-    class_weights: dict[str, float], class_map: dict[str, int]
-) -> dict[int, float] | None:
-    """Keras ``class_weight`` (by class index) from per-label weights; ``None`` if none."""
-    return {class_map[label]: weight for label, weight in class_weights.items()} or None
-
-
 def _check_range(name, value, low, high, closed_high=True, open_low=False):
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     inside = number and (low < value if open_low else low <= value)

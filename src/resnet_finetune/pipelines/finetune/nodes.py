@@ -11,10 +11,11 @@ import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.data.manifest import data_identity
+from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, card_of, make_card
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
-from resnet_finetune.training.engine import TrainingOptions, index_class_weights
+from resnet_finetune.training.engine import TrainingOptions
 from resnet_finetune.training.finetune import (
     baseline_options,
     make_phases,
@@ -34,66 +35,59 @@ def prepare_backbone(
 
 
 def _with_card(
-    model, history, manifest, class_map, summary, parameters, dataset_hash: str
+    model: keras.Model, history: pd.DataFrame, data: TrainingSet, parameters: dict, dataset: str
 ) -> keras.Model:
     target = parameters["target"]["input"]
     return attach_card(
         model,
         make_card(
-            manifest,
-            class_map,
+            data.manifest,
+            data.class_map,
             history,
             image_size=target["image_size"],
             resize=target.get("resize", "squash"),
             preprocessing=parameters["backbone"].get("preprocessing", "tf"),
             parameters=parameters,
-            dataset_sha256=dataset_hash,
-            summary=summary,
+            dataset_sha256=dataset,
+            summary=data.summary,
         ),
     )
 
 
+def _identity(data: TrainingSet, parameters: dict) -> dict:
+    """What a checkpoint of this training is bound to: data, seed, input, augmentation."""
+    target = parameters["target"]
+    return data_identity(data.manifest, parameters["seed"], target["input"], target["augmentation"])
+
+
 def finetune_model(
-    backbone_model: keras.Model,
-    train_batches,
-    val_batches,
-    manifest: pd.DataFrame,
-    class_weights: dict[str, float],
-    class_map: dict[str, int],
-    summary: dict,
-    parameters: dict,
+    backbone_model: keras.Model, data: TrainingSet, parameters: dict
 ) -> tuple[keras.Model, pd.DataFrame]:
     """New head for the target classes, then the phases of ``finetune.phases``."""
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
     keras.utils.set_random_seed(seed)
-    identity = data_identity(manifest, seed, target["input"], target["augmentation"])
+    identity = _identity(data, parameters)
     model, history = finetune(
         backbone_model,
-        train_batches,
-        val_batches,
-        num_classes=len(class_map),
+        data.train,
+        data.val,
+        num_classes=len(data.class_map),
         image_size=tuple(target["input"]["image_size"]),
         phases=make_phases(TrainingOptions(**options["training"]), options["phases"]),
         head_dropout=options["head_dropout"],
         preprocessing=parameters["backbone"].get("preprocessing", "tf"),
         augmentation=model_augmenter(target["augmentation"], seed),
-        class_weight=index_class_weights(class_weights, class_map),
+        class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
     )
-    card = (manifest, class_map, summary, parameters, identity["dataset_sha256"])
-    return _with_card(model, history, *card), history
+    return _with_card(model, history, data, parameters, identity["dataset_sha256"]), history
 
 
 def train_scratch_baseline(
     finetuned_model: keras.Model,
     finetune_history: pd.DataFrame,
-    train_batches,
-    val_batches,
-    manifest: pd.DataFrame,
-    class_weights: dict[str, float],
-    class_map: dict[str, int],
-    summary: dict,
+    data: TrainingSet,
     parameters: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """The same ResNet, randomly initialised, trained on the same target split for as
@@ -104,7 +98,7 @@ def train_scratch_baseline(
     shared = TrainingOptions(**options["training"])
     phases = make_phases(shared, options["phases"])
     training = baseline_options(shared, phases, parameters["baseline"])
-    identity = data_identity(manifest, seed, target["input"], target["augmentation"])
+    identity = _identity(data, parameters)
     made_here = card_of(finetuned_model).data.get("dataset_sha256") == identity["dataset_sha256"]
     if made_here and trains_like_baseline(parameters["backbone"]["weights"], phases, training):
         logger.info(
@@ -115,7 +109,7 @@ def train_scratch_baseline(
     keras.utils.set_random_seed(seed)
     model = build_classifier(
         build_backbone(parameters["backbone"]),
-        len(class_map),
+        len(data.class_map),
         image_size=tuple(target["input"]["image_size"]),
         dropout=options["head_dropout"],
         preprocessing=parameters["backbone"].get("preprocessing", "tf"),
@@ -123,12 +117,11 @@ def train_scratch_baseline(
     )
     history = train(
         model,
-        train_batches,
-        val_batches,
+        data.train,
+        data.val,
         options=training,
-        class_weight=index_class_weights(class_weights, class_map),
+        class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "baseline", identity),
     )
-    card = (manifest, class_map, summary, parameters, identity["dataset_sha256"])
-    return _with_card(model, history, *card), history
+    return _with_card(model, history, data, parameters, identity["dataset_sha256"]), history

@@ -2,24 +2,16 @@
 
 from kedro.pipeline import Pipeline, node
 
+from resnet_finetune.evaluation.plots import titled_learning_curves as titled
 from resnet_finetune.pipelines.finetune.nodes import (
     finetune_model,
     prepare_backbone,
     train_scratch_baseline,
 )
-from resnet_finetune.pipelines.reporting import titled
 
 # What fine-tuning and the scratch baseline both train on: same data, same model family.
 # The manifest, summary and parameters go into each model's card.
-_TARGET_TRAINING = [
-    "target.train_batches",
-    "target.val_batches",
-    "target.manifest",
-    "target.class_weights",
-    "target.class_map",
-    "target.ingestion_summary",
-    "parameters",
-]
+_TARGET_TRAINING = ["target.training_set", "parameters"]
 
 
 def create_pipeline() -> Pipeline:

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.pipelines.ingestion.nodes import (
     augment_training_images,
     ingest_images,
@@ -58,6 +59,19 @@ def create_pipeline(namespace: str) -> Pipeline:
                 ["train_images", "val_images", "class_map", "params:augmentation", "params:seed"],
                 ["train_batches", "val_batches"],
                 name="augment_training_images",
+            ),
+            node(
+                TrainingSet,
+                {
+                    "train": "train_batches",
+                    "val": "val_batches",
+                    "manifest": "manifest",
+                    "class_weights": "class_weights",
+                    "class_map": "class_map",
+                    "summary": "ingestion_summary",
+                },
+                "training_set",
+                name="assemble_training_set",
             ),
             node(
                 preview_augmentation,

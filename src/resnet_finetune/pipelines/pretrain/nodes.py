@@ -9,9 +9,10 @@ import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.data.manifest import data_identity
+from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
-from resnet_finetune.training.engine import TrainingOptions, index_class_weights
+from resnet_finetune.training.engine import TrainingOptions
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +33,7 @@ def build_model(
 
 def train_model(
     model: keras.Model,
-    train_batches,
-    val_batches,
-    manifest: pd.DataFrame,
-    class_weights: dict[str, float],
-    class_map: dict[str, int],
+    data: TrainingSet,
     input_options: dict,
     augmentation: dict,
     training: dict,
@@ -60,12 +57,12 @@ def train_model(
         )
         return model, pd.DataFrame(columns=["epoch", "loss", "accuracy"])
     keras.utils.set_random_seed(seed)
-    identity = data_identity(manifest, seed, input_options, augmentation)
+    identity = data_identity(data.manifest, seed, input_options, augmentation)
     history = train(
         model,
-        train_batches,
-        val_batches,
-        class_weight=index_class_weights(class_weights, class_map),
+        data.train,
+        data.val,
+        class_weight=data.class_weight,
         compute=Compute(**compute),
         checkpoint=TrainingCheckpoint.from_options(checkpoints, "pretrain", identity),
         options=TrainingOptions(**training),

@@ -2,9 +2,9 @@
 
 from kedro.pipeline import Pipeline, node
 
+from resnet_finetune.evaluation.plots import titled_learning_curves as titled
 from resnet_finetune.pipelines.ingestion.pipeline import create_pipeline as ingestion
 from resnet_finetune.pipelines.pretrain.nodes import build_model, train_model
-from resnet_finetune.pipelines.reporting import titled
 
 
 def create_pipeline() -> Pipeline:
@@ -26,11 +26,7 @@ def create_pipeline() -> Pipeline:
                 train_model,
                 [
                     "untrained_model",
-                    "source.train_batches",
-                    "source.val_batches",
-                    "source.manifest",
-                    "source.class_weights",
-                    "source.class_map",
+                    "source.training_set",
                     "params:source.input",
                     "params:source.augmentation",
                     "params:pretrain",
