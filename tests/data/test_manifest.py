@@ -76,12 +76,11 @@ def test_exact_duplicates_never_straddle_two_splits(class_folder, ingest):
 
 
 def test_declared_splits_are_respected(tmp_path, ingest):
-    for split in ("train", "validation"):
-        for label in ("ants", "bees"):
+    for s, split in enumerate(("train", "validation")):
+        for c, label in enumerate(("ants", "bees")):
             for i in range(3):
-                write_image(
-                    tmp_path / split / label / f"{i}.png", seed=hash((split, label, i)) % 999
-                )
+                # Seeds fixed (not hash(), which changes per process): distinct images.
+                write_image(tmp_path / split / label / f"{i}.png", seed=500 * s + 100 * c + i)
     manifest, _, _ = ingest(tmp_path, SplitSpec())
     # Without a declared test split, the declared validation folder is the test split and
     # the validation split that chooses the best epoch is carved from train/.
@@ -98,12 +97,11 @@ def test_declared_splits_are_respected(tmp_path, ingest):
 
 
 def test_declared_train_and_test_get_a_validation_split_from_train(tmp_path, ingest):
-    for split, count in (("train", 10), ("test", 2)):
-        for label in ("ants", "bees"):
+    for s, (split, count) in enumerate((("train", 10), ("test", 2))):
+        for c, label in enumerate(("ants", "bees")):
             for i in range(count):
-                write_image(
-                    tmp_path / split / label / f"{i}.png", seed=hash((split, label, i)) % 999
-                )
+                # Seeds fixed (not hash(), which changes per process): distinct images.
+                write_image(tmp_path / split / label / f"{i}.png", seed=500 * s + 100 * c + i)
     manifest, _, _ = ingest(tmp_path, SplitSpec(val_fraction=0.2))
     assert manifest.groupby("split").size().to_dict() == {"train": 16, "val": 4, "test": 4}
     with pytest.raises(ValueError, match="no train split"):
