@@ -64,7 +64,7 @@ def score_predictions(
         split_origin=card.data["summary"].get("split_origin", {}),
     )
     matrix = confusion(y_true, probabilities.argmax(axis=1), len(names))
-    title = f"{options.get('title', 'Confusion matrix')} ({metrics['evaluated_split']} split)"
+    title = f"{options['title']} ({metrics['evaluated_split']} split)"
     return metrics, confusion_matrix_figure(matrix, names, title)
 
 
@@ -130,7 +130,7 @@ def build_report(
     matrix = confusion_matrix_figure(
         _confusion(predictions, card.class_map), card.class_names, "Confusion matrix"
     )
-    shown = counts.get("label_suspects", 16)
+    shown = counts["label_suspects"]
     suspects_grid = _suspects_grid(model, label_suspects, shown)
     report = evaluation_report(
         metrics=metrics,

@@ -45,8 +45,8 @@ def _with_card(
             data.class_map,
             history,
             image_size=target["image_size"],
-            resize=target.get("resize", "squash"),
-            preprocessing=parameters["backbone"].get("preprocessing", "tf"),
+            resize=target["resize"],
+            preprocessing=parameters["backbone"]["preprocessing"],
             parameters=parameters,
             dataset_sha256=dataset,
             summary=data.summary,
@@ -75,7 +75,7 @@ def finetune_model(
         image_size=tuple(target["input"]["image_size"]),
         phases=make_phases(TrainingOptions(**options["training"]), options["phases"]),
         head_dropout=options["head_dropout"],
-        preprocessing=parameters["backbone"].get("preprocessing", "tf"),
+        preprocessing=parameters["backbone"]["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
         class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
@@ -112,7 +112,7 @@ def train_scratch_baseline(
         len(data.class_map),
         image_size=tuple(target["input"]["image_size"]),
         dropout=options["head_dropout"],
-        preprocessing=parameters["backbone"].get("preprocessing", "tf"),
+        preprocessing=parameters["backbone"]["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
     )
     history = train(

@@ -26,7 +26,7 @@ def build_model(
         build_backbone(backbone),
         len(class_map),
         image_size=tuple(input_options["image_size"]),
-        preprocessing=backbone.get("preprocessing", "tf"),
+        preprocessing=backbone["preprocessing"],
         augmentation=model_augmenter(augmentation, seed),
     )
 
@@ -40,14 +40,14 @@ def train_model(
     compute: dict,
     checkpoints: dict,
     seed: int,
-    backbone: dict | None = None,
+    backbone: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history. An
     interrupted run resumes from its checkpoint — only the same data, seed and settings.
     When ``backbone.weights`` is not ``pretrain`` nothing will use a pretrained model:
     training is skipped, said in the log, and the untrained model and an empty history
     pass on (fine-tuning starts from what ``backbone.weights`` names)."""
-    weights = (backbone or {}).get("weights", "pretrain")
+    weights = backbone["weights"]
     if weights != "pretrain":
         logger.info(
             "pretraining skipped: backbone.weights=%r, so fine-tuning starts from that, not "
