@@ -86,7 +86,6 @@ def finetune_model(
 
 def train_scratch_baseline(
     finetuned_model: keras.Model,
-    finetune_history: pd.DataFrame,
     data: TrainingSet,
     parameters: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
@@ -99,13 +98,14 @@ def train_scratch_baseline(
     phases = make_phases(shared, options["phases"])
     training = baseline_options(shared, phases, parameters["baseline"])
     identity = _identity(data, parameters)
-    made_here = card_of(finetuned_model).data.get("dataset_sha256") == identity["dataset_sha256"]
+    card = card_of(finetuned_model)
+    made_here = card.data.get("dataset_sha256") == identity["dataset_sha256"]
     if made_here and trains_like_baseline(parameters["backbone"]["weights"], phases, training):
         logger.info(
             "baseline: the fine-tuned model trained from random weights with the baseline's "
             "options on this data; it is the baseline (not trained twice)"
         )
-        return finetuned_model, finetune_history
+        return finetuned_model, card.history
     keras.utils.set_random_seed(seed)
     model = build_classifier(
         build_backbone(parameters["backbone"]),

@@ -47,7 +47,7 @@ def create_baseline_pipeline() -> Pipeline:
         [
             node(
                 train_scratch_baseline,
-                ["finetuned_model", "finetune_history", *_TARGET_TRAINING],
+                ["finetuned_model", *_TARGET_TRAINING],
                 ["scratch_model", "scratch_history"],
                 name="train_scratch_baseline",
             ),
