@@ -43,36 +43,3 @@ def test_catalog_parameters_are_the_recipes(tmp_path, monkeypatch):
     starts = [message.split(" (")[0].split(":")[0] for message in records]
     assert starts.count("ImageNet weights unavailable") == 1  # once, however often read
     assert starts.count("Recipe for this run") == 1
-
-
-def test_from_scratch_recipe_trains_once_and_is_its_own_baseline(tmp_path, monkeypatch, caplog):
-    """Offline on a folder of photos: fine-tuning starts from random weights with the
-    baseline's options, so the baseline is that same model, not a second training."""
-    import json
-
-    from tests.pipelines.conftest import run_in
-
-    def offline(*_):
-        raise resnet.WeightsUnavailable("offline: no network in this test")
-
-    monkeypatch.setattr(resnet, "fetch_imagenet_weights", offline)
-    photos = tmp_path / "photos"
-    for c, label in enumerate(("ants", "bees")):
-        for i in range(12):
-            write_image(photos / label / f"{i}.jpg", size=(40, 32), seed=100 * c + i)
-    project = make_project(tmp_path / "project")
-    given = {
-        "target": {"data_dir": str(photos), "input": {"image_size": [16, 16]}},
-        "backbone": {"architecture": "resnet20", "width": 0.25},
-        "finetune": {"phases": {"0": {"epochs": 2}}},
-    }
-    with caplog.at_level(logging.INFO, "resnet_finetune"):
-        run_in(project, "finetune", tiny=False, **given)
-    trainings = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
-    assert len(trainings) == 2  # one training of two epochs, not two trainings
-    assert "it is the baseline (not trained twice)" in caplog.text
-    scores = {
-        name: json.loads(next((project / "data/08_reporting").glob(f"{name}.json/*/*")).read_text())
-        for name in ("metrics", "scratch_metrics")
-    }
-    assert scores["metrics"]["accuracy"] == scores["scratch_metrics"]["accuracy"]

@@ -78,19 +78,6 @@ def baseline_options(
         raise ValueError(f"baseline: {error}") from None
 
 
-def trains_like_baseline(weights: str, phases: list[Phase], baseline: TrainingOptions) -> bool:
-    """True when fine-tuning is itself the from-scratch baseline: random start
-    (``backbone.weights: none``), one phase training every layer, BatchNorm included,
-    with the baseline's options. Training the baseline again would only redo it."""
-    return (
-        weights == "none"
-        and len(phases) == 1
-        and phases[0].unfreeze_stages == "all"
-        and phases[0].train_batchnorm
-        and phases[0].options == baseline
-    )
-
-
 def set_trainable_stages(
     backbone: keras.Model, stages: int | str, train_batchnorm: bool = False
 ) -> list[str]:

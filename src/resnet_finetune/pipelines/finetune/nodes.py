@@ -4,8 +4,6 @@ parameters and data that made them)."""
 
 from __future__ import annotations
 
-import logging
-
 import keras
 import pandas as pd
 
@@ -13,16 +11,10 @@ from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
-from resnet_finetune.models.card import attach_card, card_of, make_card
+from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
 from resnet_finetune.training.engine import TrainingOptions
-from resnet_finetune.training.finetune import (
-    baseline_options,
-    make_phases,
-    trains_like_baseline,
-)
-
-logger = logging.getLogger(__name__)
+from resnet_finetune.training.finetune import baseline_options, make_phases
 
 
 def prepare_backbone(
@@ -84,28 +76,11 @@ def finetune_model(
     return _with_card(model, history, data, parameters, identity["dataset_sha256"]), history
 
 
-def train_scratch_baseline(
-    finetuned_model: keras.Model,
-    data: TrainingSet,
-    parameters: dict,
-) -> tuple[keras.Model, pd.DataFrame]:
+def train_scratch_baseline(data: TrainingSet, parameters: dict) -> tuple[keras.Model, pd.DataFrame]:
     """The same ResNet, randomly initialised, trained on the same target split for as
-    many epochs as all fine-tuning phases together: what pretraining is measured against.
-    When the fine-tuned model was itself trained that way from random weights (the
-    from-scratch recipe) on this data, it is the baseline: not trained twice."""
+    many epochs as all fine-tuning phases together: what pretraining is measured against."""
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
     shared = TrainingOptions(**options["training"])
-    phases = make_phases(shared, options["phases"])
-    training = baseline_options(shared, phases, parameters["baseline"])
-    identity = _identity(data, parameters)
-    card = card_of(finetuned_model)
-    made_here = card.data.get("dataset_sha256") == identity["dataset_sha256"]
-    if made_here and trains_like_baseline(parameters["backbone"]["weights"], phases, training):
-        logger.info(
-            "baseline: the fine-tuned model trained from random weights with the baseline's "
-            "options on this data; it is the baseline (not trained twice)"
-        )
-        return finetuned_model, card.history
     keras.utils.set_random_seed(seed)
     model = build_classifier(
         build_backbone(parameters["backbone"]),
@@ -115,11 +90,14 @@ def train_scratch_baseline(
         preprocessing=parameters["backbone"]["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
     )
+    identity = _identity(data, parameters)
     history = train(
         model,
         data.train,
         data.val,
-        options=training,
+        options=baseline_options(
+            shared, make_phases(shared, options["phases"]), parameters["baseline"]
+        ),
         class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "baseline", identity),
