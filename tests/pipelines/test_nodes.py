@@ -89,7 +89,8 @@ def test_score_predictions_reads_the_prediction_table_with_the_models_class_name
             "summary": {"split_origin": {"test": "declared test"}},
         },
     )
-    metrics, figure = score_predictions(attach_card(model, card), table, {"top_k": 1})
+    options = {"top_k": 1, "title": "Confusion matrix"}
+    metrics, figure = score_predictions(attach_card(model, card), table, options)
     assert metrics["accuracy"] == 0.75 and metrics["evaluated_split"] == "test"
     assert (
         metrics["selection_split"] == "val" and metrics["split_origin"]["test"] == "declared test"
