@@ -1,8 +1,9 @@
-"""Cross-cutting work around a run: parameter checks, MLflow records, run records,
-checkpoint clean-up. Nothing here decides what a pipeline computes.
+"""Cross-cutting work around a run: the process's compute (strategy, determinism),
+parameter checks, MLflow records, run records, checkpoint clean-up. Nothing here
+decides what a pipeline computes.
 
 Heavy libraries (TensorFlow, Keras, MLflow) are imported where they are used, so that
-``kedro --help`` and ``kedro registry list`` start fast.
+``kedro --help`` starts fast.
 """
 
 from __future__ import annotations

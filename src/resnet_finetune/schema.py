@@ -1,9 +1,12 @@
 """The schema of the run's parameters: every key, its type and its range.
 
 A typo in a key, a string where a number belongs, a fraction above 1: each is refused
-before any work with the key's full name, the value given and what is allowed. Values
-whose allowed set lives in the library (network names, augmentation options, export
-formats) are checked by the library's own functions in ``config.check_parameters``.
+before any work with the key's full name, the value given and what is allowed. Blocks
+that a library function takes as an object are the library's own classes
+(``TrainingOptions``, ``Compute``): their defaults and checks live there, and pydantic
+validates the YAML with them. Values whose allowed set lives in the library (network
+names, augmentation options, export formats) are checked by the library's own functions
+in ``config.check_parameters``.
 """
 
 from __future__ import annotations
