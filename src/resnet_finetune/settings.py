@@ -9,6 +9,7 @@ from kedro.config import OmegaConfigLoader
 from resnet_finetune import quiet  # first: library noise turned down before any import
 from resnet_finetune.cli import RunSummary
 from resnet_finetune.context import ProjectContext
+from resnet_finetune.recipe import AUTO  # light: the recipe imports its heavy parts lazily
 
 with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks import it
     from resnet_finetune.hooks import (
@@ -36,8 +37,6 @@ HOOKS = (
     ComputeHook(),
 )
 
-
-AUTO = "auto"
 # Marks list items given on the command line for a list left `auto` (resnet_finetune.context).
 PENDING_ITEMS = "__items_of_auto__"
 
