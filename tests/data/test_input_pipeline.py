@@ -147,10 +147,14 @@ def test_shuffled_epochs_differ_and_hold_every_image_once(class_folder, tmp_path
         dataset = image_dataset(
             manifest, "train", image_size=(8, 8), batch_size=30, shuffle=True, seed=1, cache=cache
         )
-        ((_, first),), ((_, second),) = list(dataset), list(dataset)
+        ((_, first),), ((_, again),) = list(dataset), list(dataset)
+        dataset.training_epoch.assign(1)
+        ((_, second),) = list(dataset)
         assert sorted(first.numpy()) == sorted(manifest["class_index"])
         assert sorted(second.numpy()) == sorted(manifest["class_index"])
         assert first.numpy().tolist() != second.numpy().tolist()
+        # The order is the epoch's, not the number of reads before.
+        assert first.numpy().tolist() == again.numpy().tolist()
 
 
 def test_disk_cache_shuffles_within_a_bounded_buffer(class_folder, tmp_path):

@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from resnet_finetune.data.augment import build_augmenter, build_mixers
+from resnet_finetune.data.images import ImageChecks
+from resnet_finetune.data.input_pipeline import apply_augmentation, image_dataset, one_hot_labels
+from resnet_finetune.data.manifest import SplitSpec, build_manifest
 from resnet_finetune.training import (
     NonFiniteLoss,
     TrainingCheckpoint,
@@ -16,6 +20,7 @@ from resnet_finetune.training import (
     train,
 )
 from resnet_finetune.training.checkpoints import clear_trained
+from resnet_finetune.training.compute import make_deterministic
 
 OPTIONS = {"epochs": 4, "learning_rate": 0.05, "optimizer": "sgd", "warmup_epochs": 1}
 
@@ -102,6 +107,89 @@ def test_a_resumed_training_ends_where_an_uninterrupted_one_does(data, tmp_path,
     for got, want in zip(weights(resumed), weights(reference), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert int(resumed.optimizer.iterations) == 4 * 6
+
+
+def random_input(manifest):
+    """Training batches shuffled, augmented and mixed (MixUp or CutMix per batch), and
+    one-hot validation batches, as ingestion builds them: a new pipeline each call, as a
+    new process would build it."""
+    images = image_dataset(manifest, "train", image_size=(8, 8), batch_size=6, shuffle=True, seed=3)
+    train_data = apply_augmentation(
+        images,
+        build_augmenter(flip="horizontal", rotation=0.1, seed=3),
+        build_mixers(mixup=0.4, cutmix=1.0, seed=3),
+        num_classes=3,
+    )
+    val = image_dataset(manifest, "val", image_size=(8, 8), batch_size=6, shuffle=False, seed=3)
+    return train_data, one_hot_labels(val, 3)
+
+
+def image_model(seed=0):
+    """Random layers inside the model too: flips and dropout."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 3), dtype="uint8"),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.RandomFlip("vertical", seed=seed),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.3, seed=seed),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+@pytest.fixture
+def manifest(class_folder, tmp_path):
+    manifest, _, _ = build_manifest(
+        class_folder, SplitSpec(val_fraction=0.2, test_fraction=0), ImageChecks(), tmp_path / "c"
+    )
+    return manifest
+
+
+def test_a_resumed_training_reads_the_epochs_an_uninterrupted_one_reads(manifest, tmp_path):
+    """Shuffling, augmentation, MixUp/CutMix and dropout all follow (seed, epoch): a
+    training resumed at epoch 2 with a fresh model and a fresh input pipeline ends with
+    exactly the weights of one that ran four epochs in one go."""
+    make_deterministic()  # as every run does: tf.data's random draws in order
+    options = TrainingOptions(**OPTIONS)
+    reference = image_model()
+    expected = train(reference, *random_input(manifest), options=options)
+
+    checkpoint = TrainingCheckpoint(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            image_model(),
+            *random_input(manifest),
+            options=options,
+            checkpoint=checkpoint,
+            callbacks=[StopAfter(2)],
+        )
+    resumed = image_model()
+    history = train(resumed, *random_input(manifest), options=options, checkpoint=checkpoint)
+    assert history["epoch"].tolist() == [1, 2, 3, 4]
+    np.testing.assert_array_equal(history["loss"], expected["loss"])
+    for got, want in zip(weights(resumed), weights(reference), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_two_trainings_of_one_process_give_the_same_models_in_either_order(manifest):
+    """The second training reads the same batches as it would have read first: the input
+    pipeline's random state is not carried from one training to the next."""
+    make_deterministic()
+    train_data, val = random_input(manifest)
+    options = TrainingOptions(**{**OPTIONS, "epochs": 2})
+    models = {}
+    for order in (("a", "b"), ("b", "a")):
+        for name in order:
+            model = image_model(seed={"a": 1, "b": 2}[name])
+            train(model, train_data, val, options=options)
+            models.setdefault(name, []).append(weights(model))
+    for first_order, second_order in models.values():
+        for got, want in zip(second_order, first_order, strict=True):
+            np.testing.assert_array_equal(got, want)
 
 
 def test_a_finished_training_is_not_repeated_and_other_settings_start_afresh(

@@ -2,6 +2,13 @@
 
 The one module of the project that builds input pipelines with TensorFlow. Images leave
 it as uint8 so that normalisation happens on the device, inside the model.
+
+The randomness of a training dataset (its order, its augmentation, the choice between
+MixUp and CutMix) is a function of its seed, the epoch and the batch, never of how often
+it was read before: a shuffled dataset carries a ``training_epoch`` variable, which
+training sets at the start of each epoch (``training.engine``). So a training resumed at
+epoch k reads what an uninterrupted one reads at epoch k, and two trainings of one
+process read the same batches whichever runs first.
 """
 
 from __future__ import annotations
@@ -12,8 +19,11 @@ import os
 from pathlib import Path
 
 import numpy as np
+import keras
 import pandas as pd
 import tensorflow as tf
+
+from resnet_finetune.models.resnet import seed_states
 
 # One decoding thread per core from the first batch on. tf.data's autotuning starts low
 # and ramps up, and on a short epoch it was seen to settle on about one busy core of two.
@@ -164,9 +174,10 @@ def image_dataset(
             rows["class_index"].to_numpy(dtype="int32"),
         )
     )
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="training_epoch")
     if shuffle and cache == "none":
         # Shuffling file names costs nothing and leaves no image waiting in a buffer.
-        dataset = dataset.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+        dataset = _shuffled_by_epoch(dataset, len(rows), seed, epoch)
     dataset = dataset.map(
         lambda path, choice, resize_to, label: (
             load_image(path, choice, resize_to, branches=branches.tolist(), size=size, mode=resize),
@@ -181,8 +192,31 @@ def image_dataset(
         dataset = dataset.cache(_cache_file(rows, size, resize, cache_dir))
     if shuffle and cache != "none":
         buffer = len(rows) if cache == "memory" else min(len(rows), shuffle_buffer)
-        dataset = dataset.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    return _fixed_parallelism(dataset.batch(batch_size).prefetch(2))
+        dataset = _shuffled_by_epoch(dataset, buffer, seed, epoch)
+    batches = _fixed_parallelism(dataset.batch(batch_size).prefetch(2))
+    return _following_epochs(batches, epoch) if shuffle else batches
+
+
+def _shuffled_by_epoch(dataset: tf.data.Dataset, buffer: int, seed: int, epoch: tf.Variable):
+    """``dataset`` shuffled in an order drawn from ``seed`` and the value of ``epoch``
+    when it is read: each read builds its shuffle afresh, with no state carried over."""
+    count = dataset.cardinality()
+
+    def one_epoch(_):
+        # Not the process's global seed as well (tf.random.set_seed): the order is the
+        # dataset's seed and the epoch's alone.
+        tf.compat.v1.get_default_graph().seed = None
+        epoch_seed = tf.constant(seed, tf.int64) + epoch.read_value() * 2**32
+        return dataset.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+
+    shuffled = tf.data.Dataset.range(1).flat_map(one_epoch)
+    return shuffled.apply(tf.data.experimental.assert_cardinality(count))
+
+
+def _following_epochs(dataset: tf.data.Dataset, epoch: tf.Variable) -> tf.data.Dataset:
+    """``dataset`` with the epoch variable its randomness follows, for training to set."""
+    dataset.training_epoch = epoch
+    return dataset
 
 
 _INPUT_DEFAULTS = {"resize": "squash", "cache": "memory", "shuffle_buffer": 2048}
@@ -214,22 +248,41 @@ def apply_augmentation(
         return dataset
     if mixers and not num_classes:
         raise ValueError("MixUp/CutMix need num_classes to one-hot the labels")
-    mixer_seed = mixers[0].seed if mixers else None
+    epoch = getattr(dataset, "training_epoch", None)
+    if epoch is None:
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="training_epoch")
+    layers = [layer for layer in (augmenter, *mixers) if layer is not None]
+    # Keras's generators live in the layers; under another backend tf.data runs layers
+    # with TensorFlow copies of them, made as they are first called.
+    generators = [v for layer in layers for v in seed_states(layer)]
+    if keras.backend.backend() != "tensorflow":
+        generators = []
+    mixer_seed = mixers[0].seed if mixers else 0
 
-    def augment(images, labels):
+    def augment(batch, data):
+        images, labels = data
+        # Each batch's draws start from (the layer's seed, epoch, batch), whatever ran
+        # before. Under op determinism (``compute.deterministic``) tf.data runs this
+        # stateful map one batch at a time; without it, batches in flight may share draws.
+        position = epoch.read_value() * 2**32 + batch * 2**12
+        for state in generators:
+            state.assign(tf.stack([state.value[0], tf.cast(position, state.dtype)]))
         images = tf.cast(images, tf.float32)
         if augmenter is not None:
             images = augmenter(images, training=True)
         if mixers:
             data = {"images": images, "labels": tf.one_hot(labels, num_classes)}
             # With both MixUp and CutMix, each batch gets one of them (as timm does).
-            choice = tf.random.uniform([], 0, len(mixers), dtype=tf.int32, seed=mixer_seed)
+            choice = tf.random.stateless_uniform(
+                [], [mixer_seed, position], 0, len(mixers), dtype=tf.int32
+            )
             branches = [lambda mixer=mixer: mixer(data, training=True) for mixer in mixers]
             mixed = tf.switch_case(choice, branches)
             images, labels = mixed["images"], mixed["labels"]
         return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8), labels
 
-    return _fixed_parallelism(dataset.map(augment, num_parallel_calls=PARALLEL_CALLS).prefetch(2))
+    augmented = dataset.enumerate().map(augment, num_parallel_calls=PARALLEL_CALLS)
+    return _following_epochs(_fixed_parallelism(augmented.prefetch(2)), epoch)
 
 
 def one_hot_labels(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:

@@ -540,6 +540,12 @@ def all_layers(model: keras.Model):
             yield from all_layers(layer)
 
 
+def seed_states(layer: keras.Layer) -> list[keras.Variable]:
+    """The states of the random generators of ``layer`` and the layers inside it
+    (augmentation, dropout): Keras saves them with neither the weights nor the model."""
+    return [v for v in layer.non_trainable_variables if v.name == "seed_generator_state"]
+
+
 def leaf_layers(model: keras.Model):
     """Every layer of ``model`` in order, nested models opened in place."""
     return (layer for layer in all_layers(model) if not isinstance(layer, keras.Model))

@@ -1,9 +1,9 @@
 """Resumable training: the state of one ``train`` call, kept on disk as it goes.
 
 A checkpoint folder holds numbered snapshots (``state-000003/``: model and optimizer
-weights — the optimizer's step counter is the schedule's position —, the random
-generators of augmentation and dropout layers, the epochs done and their metrics) and a
-``latest`` file naming the newest complete one. A snapshot is written in full before
+weights — the optimizer's step counter is the schedule's position —, the epochs done and
+their metrics) and a ``latest`` file naming the newest complete one. The random
+generators need no saving: training sets them from the epoch (``engine.EpochSeeds``). A snapshot is written in full before
 ``latest`` is replaced (an atomic rename), so a process killed while writing leaves the
 previous snapshot in force.
 
@@ -75,11 +75,6 @@ def fingerprint(model: keras.Model, settings: dict) -> str:
     ]
     text = json.dumps([layers, weights_digest(model), settings], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _seed_states(model: keras.Model) -> list[keras.Variable]:
-    # Keras does not save the states of random generators with the weights.
-    return [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
 
 
 # Folders this process trained in (and holds locks on), for ``clear_trained``.
@@ -161,9 +156,6 @@ class TrainingCheckpoint:
             # Keras only warns when it skips variables that do not match: refuse instead.
             warnings.simplefilter("error")
             model.load_weights(folder / "model.weights.h5")
-        with np.load(folder / "seeds.npz") as seeds:
-            for index, variable in enumerate(_seed_states(model)):
-                variable.assign(seeds[str(index)])
         return Snapshot(state["epoch"], state["step"], state["history"], state["finished"])
 
     def save(self, model: keras.Model, identity: str, snapshot: Snapshot) -> None:
@@ -174,9 +166,6 @@ class TrainingCheckpoint:
         folder = self.directory / name
         folder.mkdir(parents=True)
         model.save_weights(folder / "model.weights.h5")
-        np.savez(
-            folder / "seeds.npz", **{str(i): v.numpy() for i, v in enumerate(_seed_states(model))}
-        )
         state = {
             "fingerprint": identity,
             "epoch": snapshot.epoch,

@@ -16,7 +16,7 @@ from keras import ops
 if TYPE_CHECKING:  # pandas is imported where used: the training bench runs without it
     import pandas as pd
 
-from resnet_finetune.models.resnet import all_layers
+from resnet_finetune.models.resnet import all_layers, seed_states
 from resnet_finetune.progress import show_progress
 from resnet_finetune.training.checkpoints import (
     EpochRecorder,
@@ -210,6 +210,31 @@ def _multi_worker_fixes(model: keras.Model, train_data):
         del model._maybe_symbolic_build
 
 
+# Room for this many draws per epoch in each generator before the next epoch's stream.
+_DRAWS_PER_EPOCH = 2**20
+
+
+class EpochSeeds(keras.callbacks.Callback):
+    """At the start of each epoch, sets the random generators of the model's layers
+    (dropout, augmentation inside the model) to (their seed, the epoch), and the training
+    data's ``training_epoch`` (its shuffling and augmentation; see
+    ``data.input_pipeline``) to the epoch. What an epoch draws then depends on the seeds
+    and the epoch alone: a training resumed at epoch k draws what an uninterrupted one
+    draws, and no training draws differently for another having run before it."""
+
+    def __init__(self, train_data):
+        super().__init__()
+        self.data_epoch = getattr(train_data, "training_epoch", None)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for state in seed_states(self.model):
+            # The first half of a state is the generator's seed; draws count in the second.
+            seed = ops.convert_to_numpy(state)[0]
+            state.assign(np.array([seed, epoch * _DRAWS_PER_EPOCH], dtype=state.dtype))
+        if self.data_epoch is not None:
+            self.data_epoch.assign(epoch)
+
+
 @dataclass(frozen=True)
 class TrainingOptions:
     """The options of one ``train`` call: a training parameter block (``pretrain``,
@@ -396,7 +421,9 @@ def train(
                     epochs=epochs,
                     initial_epoch=snapshot.epoch,
                     class_weight=class_weight,
-                    callbacks=[*callbacks, recorder],  # last: it records what the others log
+                    # EpochSeeds first, before anything draws; the recorder last: it records
+                    # what the others log.
+                    callbacks=[EpochSeeds(train_data), *callbacks, recorder],
                     shuffle=False,  # datasets arrive shuffled by the input pipeline
                     # Keras's per-epoch progress bar (with ETA) where a person watches.
                     verbose=int(show_progress(sys.stdout)) if verbose == "auto" else verbose,
