@@ -18,8 +18,8 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import keras
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 

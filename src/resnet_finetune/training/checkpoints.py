@@ -3,9 +3,9 @@
 A checkpoint folder holds numbered snapshots (``state-000003/``: model and optimizer
 weights — the optimizer's step counter is the schedule's position —, the epochs done and
 their metrics) and a ``latest`` file naming the newest complete one. The random
-generators need no saving: training sets them from the epoch (``engine.EpochSeeds``). A snapshot is written in full before
-``latest`` is replaced (an atomic rename), so a process killed while writing leaves the
-previous snapshot in force.
+generators need no saving: training sets them from the epoch (``engine.EpochSeeds``). A
+snapshot is written in full before ``latest`` is replaced (an atomic rename), so a process
+killed while writing leaves the previous snapshot in force.
 
 A training's folder is named by its identity: the model's layers, its starting weights,
 every training setting and the caller's context (the data's hash, the seed, the input
