@@ -9,9 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
+from resnet_finetune.models.resnet import load_model
 from tests.pipelines.conftest import TINY, make_project, merge, versions
 
 EPOCHS = 8
@@ -77,3 +79,20 @@ def test_a_run_killed_after_the_second_epoch_resumes_and_trains_the_epochs_left(
     assert history["epoch"].tolist() == list(range(1, EPOCHS + 1))
     assert len(versions(project, "data/06_models/pretrained_model.keras")) == 1
     assert not list((project / CHECKPOINT).glob("*/latest"))  # a finished run clears its own
+
+    # Run again, uninterrupted (no checkpoint left to resume): shuffling and augmentation
+    # follow (seed, epoch), so it ends with exactly the resumed run's weights.
+    uninterrupted = kedro_run(project)
+    assert uninterrupted.wait(timeout=600) == 0, (project / "run.log").read_text()[start:]
+    histories, models = (
+        [project / folder / version / folder.name for version in versions(project, folder)]
+        for folder in (
+            Path("data/08_reporting/pretrain_history.csv"),
+            Path("data/06_models/pretrained_model.keras"),
+        )
+    )
+    resumed, whole = (pd.read_csv(path) for path in histories)
+    assert resumed["loss"].tolist() == whole["loss"].tolist()
+    resumed, whole = (load_model(path) for path in models)
+    for got, want in zip(resumed.weights, whole.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
