@@ -174,7 +174,9 @@ def image_dataset(
             rows["class_index"].to_numpy(dtype="int32"),
         )
     )
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="training_epoch")
+    epoch = (
+        tf.Variable(0, dtype=tf.int64, trainable=False, name="training_epoch") if shuffle else None
+    )
     if shuffle and cache == "none":
         # Shuffling file names costs nothing and leaves no image waiting in a buffer.
         dataset = _shuffled_by_epoch(dataset, len(rows), seed, epoch)
@@ -252,11 +254,10 @@ def apply_augmentation(
     if epoch is None:
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="training_epoch")
     layers = [layer for layer in (augmenter, *mixers) if layer is not None]
-    # Keras's generators live in the layers; under another backend tf.data runs layers
-    # with TensorFlow copies of them, made as they are first called.
-    generators = [v for layer in layers for v in seed_states(layer)]
-    if keras.backend.backend() != "tensorflow":
-        generators = []
+    # Under another backend tf.data runs the layers with TensorFlow copies of their
+    # generators, made at their first call and out of reach here: their draws run on.
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    generators = [v for layer in layers for v in seed_states(layer)] if on_tensorflow else []
     mixer_seed = mixers[0].seed if mixers else 0
 
     def augment(batch, data):
