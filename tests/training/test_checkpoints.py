@@ -2,6 +2,7 @@
 
 import json
 import logging
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -292,10 +293,14 @@ def test_a_snapshot_killed_while_being_written_leaves_the_previous_one(data, tmp
         )
     saved = weights(model)
 
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt
+    write_text = Path.write_text
 
-    monkeypatch.setattr(np, "savez", killed)  # dies after the weights, before the rest
+    def killed(path, *args, **kwargs):
+        if path.name == "state.json":
+            raise KeyboardInterrupt
+        return write_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", killed)  # dies after the weights, before the rest
     with pytest.raises(KeyboardInterrupt):
         train(
             make_model(), data, options=TrainingOptions(**OPTIONS), checkpoint=checkpoint
@@ -425,16 +430,17 @@ def test_a_kill_while_the_finished_state_is_written_leaves_the_last_epoch(
     # The finished state carries the last epoch's numbers: it must not replace that
     # epoch's snapshot before it is complete.
     checkpoint = TrainingCheckpoint(tmp_path / "run")
-    savez = np.savez
+    write_text = Path.write_text
     saves = []
 
-    def dies_on_the_finished_state(*args, **kwargs):
-        saves.append(1)
-        if len(saves) > OPTIONS["epochs"]:
-            raise KeyboardInterrupt
-        savez(*args, **kwargs)
+    def dies_on_the_finished_state(path, *args, **kwargs):
+        if path.name == "state.json":
+            saves.append(1)
+            if len(saves) > OPTIONS["epochs"]:
+                raise KeyboardInterrupt
+        return write_text(path, *args, **kwargs)
 
-    monkeypatch.setattr(np, "savez", dies_on_the_finished_state)
+    monkeypatch.setattr(Path, "write_text", dies_on_the_finished_state)
     with pytest.raises(KeyboardInterrupt):
         train(make_model(), data, options=TrainingOptions(**OPTIONS), checkpoint=checkpoint)
     monkeypatch.undo()
