@@ -241,13 +241,15 @@ class ComputeHook:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, catalog) -> None:
         from resnet_finetune.schema import validate_parameters
-        from resnet_finetune.training.compute import make_deterministic
+        from resnet_finetune.training.compute import make_deterministic, unused_gpu_notice
 
         compute = validate_parameters({"compute": catalog.load("params:compute")}).compute
         replicas = compute.replicas
         if compute.deterministic:
             make_deterministic()
         logger.info("training: %s, %d replica(s)", compute.policy, replicas)
+        if notice := unused_gpu_notice():
+            logger.warning(notice)
 
 
 class ParameterCheckHook:
