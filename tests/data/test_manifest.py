@@ -267,3 +267,33 @@ def test_folder_links_that_loop_are_skipped_with_one_warning(tmp_path, caplog):
     assert len(warnings) == 1 and "a/to_b/to_a" in warnings[0]
     predicted, _ = discover_unlabelled(root)  # prediction lists folders the same way
     assert len(predicted) == 4
+
+
+def test_a_deleted_converted_copy_is_made_again_from_its_source(tmp_path):
+    """Issue 21 case 9: ``data/02_intermediate/converted`` deleted after ingestion: the
+    RGB copy is made again, the same pixels, from a source whose SHA-256 still matches;
+    a changed source is refused by name rather than read as other pixels."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from resnet_finetune.data.images import remake_converted
+
+    source = write_image(tmp_path / "data" / "cat" / "0.png", mode="RGBA", seed=3)
+    files = pd.DataFrame({"path": [str(source)], "label": ["cat"], "split": [None]})
+    rows, _ = validate_files(files, ImageChecks(background=(0, 0, 0)), tmp_path / "converted")
+    copy = rows["read_path"].item()
+    assert copy != str(source) and copy.endswith("-000000.png")
+    pixels = np.asarray(Image.open(copy))
+    shutil.rmtree(tmp_path / "converted")
+    remake_converted(rows)
+    assert np.array_equal(np.asarray(Image.open(copy)), pixels)
+
+    os.remove(copy)
+    write_image(source, mode="RGBA", seed=4)
+    with pytest.raises(ValueError, match=r"converted copy .* cannot be made again from .*0\.png"):
+        remake_converted(rows)
+    os.remove(source)
+    with pytest.raises(FileNotFoundError, match="ingest the data again"):
+        remake_converted(rows)
