@@ -161,6 +161,31 @@ def test_empty_and_one_class_folders_are_refused(run_pipeline, tmp_path):
         run_pipeline("finetune", target={"data_dir": str(tmp_path / "one")})
 
 
+def test_a_weights_file_of_another_model_stops_the_run_before_any_work(run_pipeline, tmp_path):
+    import keras
+
+    path = tmp_path / "other.h5"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(path)
+    with pytest.raises(ValueError, match=r"other.h5' does not fit backbone: 0 of 38 layers"):
+        run_pipeline("finetune", backbone={"weights": str(path)})
+
+
+def test_the_card_records_the_weights_file_a_model_started_from(tmp_path):
+    import hashlib
+
+    from resnet_finetune.models import build_backbone, load_model
+    from resnet_finetune.models.card import card_of
+    from tests.pipelines.conftest import TINY, latest
+
+    path = tmp_path / "start.weights.h5"
+    build_backbone(TINY["backbone"]).save_weights(path)
+    fresh = make_project(tmp_path / "project")
+    run_in(fresh, "transfer", backbone={"weights": str(path)})
+    card = card_of(load_model(latest(fresh, "data/06_models/finetuned_model.keras")))
+    assert card.data["start_weights_path"] == str(path.resolve())
+    assert card.data["start_weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_transfer_without_a_pretrained_model(tmp_path):
     fresh = make_project(tmp_path)
     with pytest.raises(ValueError, match="backbone.weights='pretrain' needs a pretrained model"):

@@ -156,9 +156,11 @@ def make_card(
     parameters: dict,
     dataset_sha256: str,
     summary: dict | None = None,
+    start_weights: dict | None = None,
 ) -> ModelCard:
     """The card of a model trained on ``manifest``'s train split, its best epoch chosen
-    on the val split."""
+    on the val split. ``start_weights``: the weights file it started from
+    (``start_weights_path``, ``start_weights_sha256``), recorded in ``data``."""
     held_out = held_out_split_of(manifest)
     return ModelCard(
         class_names=[name for name, _ in sorted(class_map.items(), key=lambda item: item[1])],
@@ -173,6 +175,7 @@ def make_card(
             "selection_split": "val",
             "images_per_split": {k: int(v) for k, v in manifest["split"].value_counts().items()},
             "summary": summary or {},
+            **(start_weights or {}),
         },
         manifest=manifest.reset_index(drop=True),
         history=history,

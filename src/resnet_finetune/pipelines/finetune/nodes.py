@@ -4,14 +4,18 @@ parameters and data that made them)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.data.training_set import TrainingSet
+from resnet_finetune.evaluation.inference import file_sha256
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, make_card
+from resnet_finetune.models.classifier import WEIGHT_FILES
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
 from resnet_finetune.training.engine import TrainingOptions
 from resnet_finetune.training.finetune import baseline_options, make_phases
@@ -26,8 +30,22 @@ def prepare_backbone(
     return backbone_from_weights(backbone, pretrained_model)
 
 
+def _start_weights(backbone: dict) -> dict:
+    """The weights file the backbone started from, by path and SHA-256 (none: {})."""
+    weights = str(backbone.get("weights"))
+    if not weights.endswith(WEIGHT_FILES):
+        return {}
+    path = Path(weights).resolve()
+    return {"start_weights_path": str(path), "start_weights_sha256": file_sha256(path)}
+
+
 def _with_card(
-    model: keras.Model, history: pd.DataFrame, data: TrainingSet, parameters: dict, dataset: str
+    model: keras.Model,
+    history: pd.DataFrame,
+    data: TrainingSet,
+    parameters: dict,
+    dataset: str,
+    start_weights: dict | None = None,
 ) -> keras.Model:
     target = parameters["target"]["input"]
     return attach_card(
@@ -42,6 +60,7 @@ def _with_card(
             parameters=parameters,
             dataset_sha256=dataset,
             summary=data.summary,
+            start_weights=start_weights,
         ),
     )
 
@@ -73,7 +92,8 @@ def finetune_model(
         compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
     )
-    return _with_card(model, history, data, parameters, identity["dataset_sha256"]), history
+    start = _start_weights(parameters["backbone"])
+    return _with_card(model, history, data, parameters, identity["dataset_sha256"], start), history
 
 
 def train_scratch_baseline(data: TrainingSet, parameters: dict) -> tuple[keras.Model, pd.DataFrame]:
