@@ -23,7 +23,7 @@ import pytest
 
 from resnet_finetune.evaluation.inference import predict_probabilities
 from resnet_finetune.models import load_model
-from resnet_finetune.models.card import card_of
+from resnet_finetune.models.card import card_of, read_card
 from resnet_finetune.pipeline_registry import register_pipelines
 from tests.pipelines.conftest import latest, versions
 
@@ -339,7 +339,13 @@ def test_export_writes_every_format_and_checks_each_in_its_runtime(finetune_run,
         "model_float32.tflite",
         "model_float16.tflite",
         "model_int8.tflite",
+        "labels.txt",
+        "model.json",
     }
+    class_names = read_card(folder / "model.keras").class_names
+    assert (folder / "labels.txt").read_text(encoding="utf-8").splitlines() == class_names
+    about = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    assert about["class_names"] == class_names
     report = pd.read_csv(latest(project, "data/08_reporting/export_report.csv"))
     assert report["format"].tolist() == [
         "keras",
@@ -353,6 +359,7 @@ def test_export_writes_every_format_and_checks_each_in_its_runtime(finetune_run,
     keras_row = report.iloc[0]
     # The reference row is the fine-tuned model as evaluation scored it.
     assert keras_row["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert about["scores"]["accuracy"] == pytest.approx(metrics["accuracy"])
     assert keras_row["images"] == metrics["num_test_images"]
     assert (report.iloc[1:5]["top1_agreement"] >= 0.99).all()
     assert report["agreement_ok"].all()
