@@ -7,7 +7,12 @@ from __future__ import annotations
 import keras
 import pandas as pd
 
-from resnet_finetune.data.augment import model_augmenter
+from resnet_finetune.data.augment import (
+    build_augmenter,
+    build_mixers,
+    model_augmenter,
+    split_augmentation,
+)
 from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
@@ -59,6 +64,7 @@ def finetune_model(
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
     keras.utils.set_random_seed(seed)
     identity = _identity(data, parameters)
+    _, image_options, mixing = split_augmentation(target["augmentation"])
     model, history = finetune(
         backbone_model,
         data.train,
@@ -69,9 +75,11 @@ def finetune_model(
         head_dropout=options["head_dropout"],
         preprocessing=parameters["backbone"]["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
+        augmented_data=build_augmenter(**image_options) is not None or bool(build_mixers(**mixing)),
         class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
+        seed=seed,
     )
     return _with_card(model, history, data, parameters, identity["dataset_sha256"]), history
 
