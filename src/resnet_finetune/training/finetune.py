@@ -185,6 +185,7 @@ def _extract(extractor, data, augmentation, views: int, budget_rows: int | None 
     mode) and ``extractor``: ``(features, labels, batch size)``, the arrays shaped
     ``(views, images, ...)``; ``None`` when they would hold more than ``budget_rows``
     image-views (known after the first batch: every batch but the last is full)."""
+    batches = _batches_per_epoch(data)  # refuses data without a known number of batches
     features = labels = None
     for view in range(views):
         filled = 0
@@ -195,7 +196,7 @@ def _extract(extractor, data, augmentation, views: int, budget_rows: int | None 
             batch_labels = keras.ops.convert_to_numpy(batch_labels)
             if features is None:
                 batch_size = len(batch_labels)
-                rows = _batches_per_epoch(data) * batch_size
+                rows = batches * batch_size
                 if budget_rows is not None and rows * views > budget_rows:
                     return None
                 features = np.empty((views, rows, batch_features.shape[-1]), "float32")
