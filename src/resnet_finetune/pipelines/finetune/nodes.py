@@ -9,7 +9,12 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from resnet_finetune.data.augment import model_augmenter
+from resnet_finetune.data.augment import (
+    build_augmenter,
+    build_mixers,
+    model_augmenter,
+    split_augmentation,
+)
 from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.evaluation.inference import file_sha256
@@ -78,6 +83,7 @@ def finetune_model(
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
     keras.utils.set_random_seed(seed)
     identity = _identity(data, parameters)
+    _, image_options, mixing = split_augmentation(target["augmentation"])
     model, history = finetune(
         backbone_model,
         data.train,
@@ -88,9 +94,11 @@ def finetune_model(
         head_dropout=options["head_dropout"],
         preprocessing=parameters["backbone"]["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
+        augmented_data=build_augmenter(**image_options) is not None or bool(build_mixers(**mixing)),
         class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
+        seed=seed,
     )
     start = _start_weights(parameters["backbone"])
     return _with_card(model, history, data, parameters, identity["dataset_sha256"], start), history
