@@ -208,6 +208,11 @@ class RunSummary:
     def __init__(self):
         self._total = self._done = 0
         self._started = 0.0
+        self._context = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._context = context  # kedro-mlflow adds its configuration to it (`.mlflow`)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Any) -> None:
@@ -239,17 +244,21 @@ class RunSummary:
             seconds,
             version,
             "\n".join(lines) or "  (see data/)",
-            _mlflow_run(),
+            # The `ui` block of mlflow.yml (host, port)
+            _mlflow_run(getattr(getattr(self._context, "mlflow", None), "ui", None)),
         )
 
 
-def _mlflow_run() -> str:
-    """The MLflow run this run was logged to, if kedro-mlflow logged it."""
+def _mlflow_run(ui: Any) -> str:
+    """The MLflow run this run was logged to, if kedro-mlflow logged it, with the address
+    of its own page: MLflow's UI opens on its GenAI view, where training runs are not."""
     mlflow = sys.modules.get("mlflow")
     run = mlflow.last_active_run() if mlflow else None
     if run is None:
         return "MLflow: kedro mlflow ui"
-    return f"MLflow: run {run.info.run_name!r} ({run.info.run_id}); kedro mlflow ui"
+    host, port = getattr(ui, "host", "127.0.0.1"), getattr(ui, "port", "5000")
+    page = f"http://{host}:{port}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    return f"MLflow: run {run.info.run_name!r}, its page {page} (after: kedro mlflow ui)"
 
 
 @click.group(name="resnet-finetune")
