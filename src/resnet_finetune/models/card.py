@@ -166,7 +166,7 @@ def _check_binding(path: str | Path, archive: zipfile.ZipFile) -> None:
     why = None
     if _CARD_DIGEST not in archive.namelist():
         why = "it carries no digest (written by an older version of this project)"
-    elif archive.read(_CARD_DIGEST).decode().strip() != _card_sha256(
+    elif archive.read(_CARD_DIGEST).decode(errors="replace").strip() != _card_sha256(
         archive, archive_weights_sha256(archive)
     ):
         why = "the card was edited, or it is another model's card"
