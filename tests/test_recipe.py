@@ -231,6 +231,6 @@ def test_pretraining_is_skipped_with_a_reason_when_nothing_uses_it(caplog):
 
     sentinel = object()
     with caplog.at_level(logging.INFO, "resnet_finetune"):
-        model, history = train_model(sentinel, None, {}, {}, {}, {}, {}, 42, {"weights": "none"})
+        model, history = train_model(sentinel, None, {}, {}, {}, {}, 42, {"weights": "none"})
     assert model is sentinel and history.empty
     assert "pretraining skipped: backbone.weights='none'" in caplog.text

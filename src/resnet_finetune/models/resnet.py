@@ -473,7 +473,8 @@ def load_imagenet_weights(model: keras.Model, name: str, variant: str, include_t
 def load_model(path: str | Path) -> keras.Model:
     """A saved ``.keras`` model, uncompiled, in Keras's safe mode: a file whose layers
     would run arbitrary Python (a ``Lambda`` holding bytecode) is refused, naming it.
-    A model card in the file (``models.card``) comes with it."""
+    A model card in the file (``models.card``) comes with it, once checked against the
+    file's weights: an edited, swapped or doubled card is refused, naming the file."""
     from resnet_finetune.models.card import attach_card, read_card
 
     try:

@@ -8,8 +8,8 @@ generators of augmentation and dropout layers, the epochs done and their metrics
 previous snapshot in force.
 
 A training's folder is named by its identity: the model's layers, its starting weights,
-every training setting and the caller's context (the data's hash, the seed, the input
-and augmentation settings). Another run — other data, another seed, another pretrained
+every training setting and the caller's context (the data's hash, the seed, the task's
+settings). Another run — other data, another seed, another pretrained
 model — gets another folder, so it can never resume this one. A process holds a lock on
 the folder it trains in; a second process with the same identity at the same time
 trains in a folder of its own instead of sharing snapshots. A run cleans up only the
@@ -89,8 +89,8 @@ _TRAINED: dict[Path, int] = {}
 class TrainingCheckpoint:
     """Where one kind of training (``pretrain``, ``finetune/phase-1``…) keeps its state:
     under ``root``, one folder per training identity, chosen by ``bind``. ``context``
-    holds what the caller knows and the model does not (data hash, seed, input and
-    augmentation settings); it is part of the identity."""
+    holds what the caller knows and the model does not (data hash, seed, the task's
+    settings); it is part of the identity."""
 
     def __init__(
         self, root: str | Path, every_n_steps: int | None = None, context: dict | None = None

@@ -70,19 +70,13 @@ def _with_card(
     )
 
 
-def _identity(data: TrainingSet, parameters: dict) -> dict:
-    """What a checkpoint of this training is bound to: data, seed, input, augmentation."""
-    target = parameters["target"]
-    return data_identity(data.manifest, parameters["seed"], target["input"], target["augmentation"])
-
-
 def finetune_model(
     backbone_model: keras.Model, data: TrainingSet, parameters: dict
 ) -> tuple[keras.Model, pd.DataFrame]:
     """New head for the target classes, then the phases of ``finetune.phases``."""
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
     keras.utils.set_random_seed(seed)
-    identity = _identity(data, parameters)
+    identity = data_identity(data.manifest, target, seed)
     _, image_options, mixing = split_augmentation(target["augmentation"])
     model, history = finetune(
         backbone_model,
@@ -118,7 +112,7 @@ def train_scratch_baseline(data: TrainingSet, parameters: dict) -> tuple[keras.M
         preprocessing=parameters["backbone"]["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
     )
-    identity = _identity(data, parameters)
+    identity = data_identity(data.manifest, target, seed)
     history = train(
         model,
         data.train,
