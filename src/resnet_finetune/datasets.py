@@ -51,7 +51,8 @@ class AtomicModelDataset(TensorFlowModelDataset):
         try:
             keras.saving.save_model(data, partial, **self._save_args)
             if (card := card_of(data, required=False)) is not None:
-                write_card(partial, card)
+                version = self.resolve_save_version() if self._version is not None else None
+                write_card(partial, card, version)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)

@@ -91,7 +91,8 @@ def test_the_export_folder_says_what_its_outputs_mean_and_the_guide_example_agre
     model(np.zeros((1, *SIZE, 3), "uint8"))
     export_model(model, folder, np.zeros((0, *SIZE, 3), "uint8"), ["onnx"])
     scores = {"split": "test", "images": len(rows), "accuracy": 0.5}
-    write_description(folder, model_description(card, scores, version="2026-12-02T10.00.00.000Z"))
+    card.version, card.weights_sha256 = "2026-12-02T10.00.00.000Z", "w" * 64
+    write_description(folder, model_description(card, scores))
 
     assert (folder / "labels.txt").read_text(encoding="utf-8").splitlines() == CLASSES
     about = json.loads((folder / "model.json").read_text(encoding="utf-8"))
@@ -108,6 +109,7 @@ def test_the_export_folder_says_what_its_outputs_mean_and_the_guide_example_agre
         "transparent_pixels_on": [255, 255, 255],
     }
     assert about["model"]["version"] == "2026-12-02T10.00.00.000Z"
+    assert about["model"]["weights_sha256"] == "w" * 64
     assert about["model"]["dataset_sha256"] == "d" * 64
     assert about["scores"] == scores
 

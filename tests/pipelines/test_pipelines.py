@@ -346,6 +346,10 @@ def test_export_writes_every_format_and_checks_each_in_its_runtime(finetune_run,
     assert (folder / "labels.txt").read_text(encoding="utf-8").splitlines() == class_names
     about = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     assert about["class_names"] == class_names
+    # the model's catalog version and weights, as its card records them
+    model_version = versions(project, "data/06_models/finetuned_model.keras")[-1]
+    assert about["model"]["version"] == model_version
+    assert about["model"]["weights_sha256"] == read_card(folder / "model.keras").weights_sha256
     report = pd.read_csv(latest(project, "data/08_reporting/export_report.csv"))
     assert report["format"].tolist() == [
         "keras",

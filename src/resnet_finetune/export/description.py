@@ -28,7 +28,7 @@ RESIZE_METHODS = {
 }
 
 
-def model_description(card, scores: dict, version: str | None = None) -> dict:
+def model_description(card, scores: dict) -> dict:
     """The deployment facts of the model whose card is ``card``. ``scores``: what the
     export check measured on the held-out split (per format)."""
     height, width = card.image_size
@@ -57,7 +57,8 @@ def model_description(card, scores: dict, version: str | None = None) -> dict:
             "labels_file": LABELS_FILE,
         },
         "model": {
-            "version": version,
+            "version": card.version,
+            "weights_sha256": card.weights_sha256,
             "dataset_sha256": card.data.get("dataset_sha256"),
             "held_out_split": card.data.get("held_out_split"),
             "held_out_sha256": card.data.get("held_out_sha256"),

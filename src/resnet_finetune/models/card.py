@@ -57,7 +57,8 @@ class ModelCard:
     (``selection_split``), the ingestion summary; ``manifest``: every image with its
     label and split; ``history``: the per-epoch metrics of its training;
     ``weights_sha256``: the digest of the weights it describes
-    (``archive_weights_sha256``), set when it is written into a model file."""
+    (``archive_weights_sha256``) and ``version``: the catalog version the model was saved
+    as, both set when it is written into a model file."""
 
     class_names: list[str]
     image_size: list[int]
@@ -68,6 +69,7 @@ class ModelCard:
     manifest: pd.DataFrame | None = None
     history: pd.DataFrame | None = None
     weights_sha256: str = ""
+    version: str | None = None
 
     @property
     def class_map(self) -> dict[str, int]:
@@ -142,9 +144,10 @@ def _card_sha256(archive: zipfile.ZipFile, weights: str) -> str:
     return digest.hexdigest()
 
 
-def write_card(path: str | Path, card: ModelCard) -> None:
+def write_card(path: str | Path, card: ModelCard, version: str | None = None) -> None:
     """Add ``card`` to the ``.keras`` archive at ``path`` (which has none yet), bound to
-    the archive's weights by their digest."""
+    the archive's weights by their digest; ``version``: the catalog version the archive
+    is saved as (kept from the card when not given)."""
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         if _CARD in archive.namelist():
             raise ValueError(f"{str(path)!r} already carries a model card")
@@ -153,7 +156,12 @@ def write_card(path: str | Path, card: ModelCard) -> None:
             key: value for key, value in asdict(card).items() if key not in ("manifest", "history")
         }
         archive.writestr(
-            _CARD, json.dumps({**text, "weights_sha256": weights}, indent=1, default=str)
+            _CARD,
+            json.dumps(
+                {**text, "weights_sha256": weights, "version": version or card.version},
+                indent=1,
+                default=str,
+            ),
         )
         for name, table in ((_MANIFEST, card.manifest), (_HISTORY, card.history)):
             if table is not None:
