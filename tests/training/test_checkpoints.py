@@ -339,7 +339,7 @@ def test_weights_beyond_a_sane_size_stop_training_when_the_loss_does_not(data, m
 
 def test_a_noisy_but_sane_training_does_not_trip_the_guard(data):
     # Adam at a learning rate of 1.0 is far too high for this model: its validation loss
-    # jumps to over 50 times a uniform guess's, and comes back. Not a divergence.
+    # jumps far above a uniform guess's (218, 198 times ln 3) and comes back. Not a divergence.
     history = train(
         make_model(),
         data,
@@ -347,7 +347,7 @@ def test_a_noisy_but_sane_training_does_not_trip_the_guard(data):
         options=TrainingOptions(epochs=3, learning_rate=1.0),
     )
     assert len(history) == 3
-    assert history["val_loss"].max() > 50 * np.log(3)
+    assert history["val_loss"].max() > 20 * np.log(3)
 
 
 def test_a_loss_is_judged_against_the_larger_of_its_start_and_a_uniform_guess():
