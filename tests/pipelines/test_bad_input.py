@@ -201,7 +201,7 @@ def test_a_diverging_phase_fails_the_run_and_leaves_nothing_finished(tmp_path):
             fresh,
             "transfer",
             backbone={"weights": "none"},
-            finetune={"phases": [{"unfreeze_stages": "all", "epochs": 2, "learning_rate": 1e6}]},
+            finetune={"phases": [{"epochs": 2, "learning_rate": 1e6}]},
         )
     assert not (fresh / "data/06_models/finetuned_model.keras").exists()
     states = (fresh / "data/02_intermediate/checkpoints").rglob("state.json")
