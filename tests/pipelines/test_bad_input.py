@@ -1,7 +1,10 @@
 """Bad parameters stop a run before any node works, with a message naming the key."""
 
+import json
+
 import pytest
 
+from resnet_finetune.training import TrainingDiverged
 from tests.conftest import write_image
 from tests.pipelines.conftest import make_project, run_in
 
@@ -211,3 +214,20 @@ def test_a_batch_larger_than_the_training_set_is_refused_before_training(run_pip
         match=r"input.batch_size=64 \(× replicas: 64\) is larger than the 30 training images",
     ):
         run_pipeline("finetune", target={"input": {"batch_size": 64}})
+
+
+def test_a_diverging_phase_fails_the_run_and_leaves_nothing_finished(tmp_path):
+    fresh = make_project(tmp_path)
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"diverged at epoch 1: .* Lower this training's learning_rate \(now 1e\+06\)",
+    ):
+        run_in(
+            fresh,
+            "transfer",
+            backbone={"weights": "none"},
+            finetune={"phases": [{"epochs": 2, "learning_rate": 1e6}]},
+        )
+    assert not (fresh / "data/06_models/finetuned_model.keras").exists()
+    states = (fresh / "data/02_intermediate/checkpoints").rglob("state.json")
+    assert not any(json.loads(state.read_text())["finished"] for state in states)
