@@ -13,36 +13,40 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-if os.name == "nt":  # pragma: no cover - exercised on Windows only
-    import msvcrt
 
-    def _try_lock(handle: int, blocking: bool) -> bool:
-        mode = msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK
+# The platform's module is imported where it is used: importing this module (and the
+# checkpoints that use it) needs neither ``fcntl`` nor ``msvcrt``.
+def _try_lock(handle: int, blocking: bool) -> bool:
+    if os.name == "nt":  # pragma: no cover - Windows
+        import msvcrt
+
         while True:
             try:
-                msvcrt.locking(handle, mode, 1)
+                msvcrt.locking(handle, msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK, 1)
                 return True
             except OSError:
                 if not blocking:
                     return False
-                # LK_LOCK gives up after ten attempts a second apart: keep waiting.
-
-    def _unlock(handle: int) -> None:
-        os.lseek(handle, 0, os.SEEK_SET)
-        msvcrt.locking(handle, msvcrt.LK_UNLCK, 1)
-
-else:
+                # LK_LOCK gives up after ten one-second attempts: keep waiting.
     import fcntl
 
-    def _try_lock(handle: int, blocking: bool) -> bool:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            return False
-        return True
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
 
-    def _unlock(handle: int) -> None:
-        fcntl.flock(handle, fcntl.LOCK_UN)
+
+def _unlock(handle: int) -> None:
+    if os.name == "nt":  # pragma: no cover - Windows
+        import msvcrt
+
+        os.lseek(handle, 0, os.SEEK_SET)
+        msvcrt.locking(handle, msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+
+    fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class FileLock:
