@@ -274,13 +274,28 @@ class ComputeHook:
         logger.info("training: %s, %d replica(s)", compute.policy, replicas)
 
 
+def _unknown_version(name: str, wanted: str, catalog, shown: int = 5) -> str:
+    """What to say when ``--load-versions name:wanted`` names no saved version."""
+    folder = Path(PurePosixPath(catalog.get(name)._filepath))  # <folder>/<version>/<file>
+    saved = sorted((p.name for p in folder.glob("*/") if p.is_dir()), reverse=True)
+    if not saved:
+        newest = f"no version of {name} has been saved yet"
+    else:
+        more = f" (and {len(saved) - shown} older)" if len(saved) > shown else ""
+        newest = f"the newest saved: {', '.join(saved[:shown])}{more}"
+    return (
+        f"--load-versions {name}:{wanted}: version {wanted!r} of {name} does not exist in "
+        f"{folder}; {newest}"
+    )
+
+
 class ParameterCheckHook:
     """Stop a run with a clear message before any node runs if a parameter is wrong, or
     if a model the pipeline reads has never been saved."""
 
     # Before kedro-mlflow opens an MLflow run that an error here would leave open.
     @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, pipeline, catalog) -> None:
+    def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
         from resnet_finetune.config import check_parameters
 
         parameters = catalog.load("parameters")
@@ -294,6 +309,9 @@ class ParameterCheckHook:
                 "first, or set backbone.weights to imagenet, none or a model file"
             )
         if "finetuned_model" in pipeline.inputs() and not catalog.exists("finetuned_model"):
+            wanted = (run_params.get("load_versions") or {}).get("finetuned_model")
+            if wanted:
+                raise ValueError(_unknown_version("finetuned_model", wanted, catalog))
             raise ValueError(
                 "no fine-tuned model has been saved yet: run `kedro run --pipeline finetune` "
                 "first (or pass --load-versions finetuned_model:VERSION)"
