@@ -8,6 +8,7 @@ Heavy libraries (TensorFlow, Keras, MLflow) are imported where they are used, so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -341,6 +342,15 @@ def _write_record(path: Path, state: dict) -> None:
     os.replace(pending, path)
 
 
+def _release_run_lock(lock: FileLock) -> None:
+    """Release the lock of a run whose record is final, and remove its file: nothing is
+    left for the lock to tell (a sweeper that takes a lock file anew reads the final
+    record and leaves it be)."""
+    lock.release()
+    with contextlib.suppress(OSError):  # on Windows, while another process has it open
+        lock.path.unlink(missing_ok=True)
+
+
 def _end_mlflow_run(state: dict, status: str) -> None:
     """End the MLflow run a run record names (``status``: KILLED, FAILED) if it is
     still open: a killed process could not end it."""
@@ -394,7 +404,7 @@ class RunRecordHook:
                     self._close(record, state, "interrupted", "the process ended without finishing")
                     _end_mlflow_run(state, "KILLED")
             finally:
-                lock.release()
+                _release_run_lock(lock)  # the record is final now, either way
 
     # Last: after kedro-mlflow has started the MLflow run that the record names.
     @hook_impl(trylast=True)
@@ -433,7 +443,7 @@ class RunRecordHook:
 
     def _finish(self) -> None:
         """Release this run's lock; the hook is ready for the next run in this process."""
-        self._lock.release()
+        _release_run_lock(self._lock)
         self._record, self._state, self._lock = None, {}, None
 
     def _close(self, record: Path, state: dict, status: str, reason: str) -> None:

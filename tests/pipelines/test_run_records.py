@@ -70,6 +70,7 @@ def test_a_run_whose_lock_is_free_was_killed_even_if_its_pid_is_alive(project):
     start_session(project)
     assert not output.exists()
     assert status(project) == "interrupted"
+    assert sorted(p.name for p in (project / "data/runs").iterdir()) == [f"{VERSION}.json"]
 
 
 def test_an_unreadable_run_record_is_named_and_skipped(project, caplog):
