@@ -207,6 +207,25 @@ def test_predict_without_a_finetuned_model_says_what_to_run(tmp_path):
     assert not (fresh / "data").exists()
 
 
+def test_an_unknown_model_version_is_named_with_the_newest_that_exist(tmp_path):
+    fresh = make_project(tmp_path / "fresh")
+    write_image(tmp_path / "new" / "a.png")
+    saved = [f"2026-01-0{day}T00.00.00.000Z" for day in range(1, 8)]
+    for version in saved:
+        model = fresh / "data/06_models/finetuned_model.keras" / version / "finetuned_model.keras"
+        model.parent.mkdir(parents=True)
+        model.touch()
+    newest = ", ".join(reversed(saved[2:]))
+    message = f"version '2025-nope' of finetuned_model does not exist .*{newest} \\(and 2 older\\)"
+    with pytest.raises(ValueError, match=message):
+        run_in(
+            fresh,
+            "predict",
+            load_versions={"finetuned_model": "2025-nope"},
+            predict={"data_dir": str(tmp_path / "new")},
+        )
+
+
 def test_a_batch_larger_than_the_training_set_is_refused_before_training(run_pipeline):
     # TINY keeps 6 training images per class: 30 in all.
     with pytest.raises(

@@ -18,7 +18,6 @@ folders it trained in (``clear_trained``).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -33,6 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from resnet_finetune.locks import FileLock
 from resnet_finetune.models.resnet import all_layers
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def _seed_states(model: keras.Model) -> list[keras.Variable]:
 
 
 # Folders this process trained in (and holds locks on), for ``clear_trained``.
-_TRAINED: dict[Path, int] = {}
+_TRAINED: dict[Path, FileLock] = {}
 
 
 class TrainingCheckpoint:
@@ -124,11 +124,8 @@ class TrainingCheckpoint:
         folder = self.root / identity
         folder.mkdir(parents=True, exist_ok=True)
         if folder not in _TRAINED:
-            lock = os.open(folder / "lock", os.O_CREAT | os.O_RDWR)
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(lock)
+            lock = FileLock(folder / "lock")
+            if not lock.acquire(blocking=False):
                 logger.warning(
                     "another process is training %s right now: this run trains on its own "
                     "(no resume, no shared snapshots)",
@@ -137,8 +134,8 @@ class TrainingCheckpoint:
                 folder = self.root / f"{identity}-pid{os.getpid()}"
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.mkdir(parents=True)
-                lock = os.open(folder / "lock", os.O_CREAT | os.O_RDWR)
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lock = FileLock(folder / "lock")
+                lock.acquire(blocking=False)
             _TRAINED[folder] = lock
         self.directory = folder
         return folder
@@ -232,7 +229,7 @@ def release_trained() -> None:
     """Forget (and unlock) the folders this process trained in, keeping them: a failed
     run's state for its next attempt."""
     for folder, lock in list(_TRAINED.items()):
-        os.close(lock)
+        lock.release()
         del _TRAINED[folder]
 
 
@@ -242,7 +239,7 @@ def clear_trained() -> list[Path]:
     removed = []
     for folder, lock in list(_TRAINED.items()):
         shutil.rmtree(folder, ignore_errors=True)
-        os.close(lock)
+        lock.release()
         del _TRAINED[folder]
         removed.append(folder)
     return removed
