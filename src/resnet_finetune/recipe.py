@@ -423,7 +423,7 @@ def _size_to_budget(recipe: Recipe, facts: dict, training_images: int, speed) ->
     """Time the networks on this machine, estimate the run and, within
     ``finetune.time_budget_minutes``, shorten the phases and the baseline the recipe chose
     (a list or epochs the user gave are kept). The estimate goes into the recipe."""
-    from resnet_finetune.training.budget import fit_budget, run_seconds
+    from resnet_finetune.training.budget import baseline_seconds, fit_budget, run_seconds
     from resnet_finetune.training.compute import accelerators
 
     device = accelerators()[0]
@@ -459,6 +459,9 @@ def _size_to_budget(recipe: Recipe, facts: dict, training_images: int, speed) ->
             recipe.why["baseline.epochs"] += sized
     recipe.estimate = {
         "seconds": round(estimate(phases, baseline_epochs)),
+        "baseline_seconds": round(
+            baseline_seconds(measured, training_images, held_out, baseline_epochs)
+        ),
         "device": device,
         "budget_minutes": budget,
         "seconds_per_image": {

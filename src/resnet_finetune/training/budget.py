@@ -59,9 +59,12 @@ def run_seconds(
         else:
             per_epoch = train_images * speed.step(_share(stages, total_stages))
             seconds += epochs * (per_epoch + held_out_images * speed.forward)
-    # The baseline's forward pass is about a third of its training step.
-    baseline_epoch = (train_images + held_out_images / 3) * speed.baseline_train
-    return seconds + baseline_epochs * baseline_epoch
+    return seconds + baseline_seconds(speed, train_images, held_out_images, baseline_epochs)
+
+
+def baseline_seconds(speed: Speed, train_images: int, held_out_images: int, epochs: int) -> float:
+    """Seconds of the baseline's epochs (its forward pass: about a third of its step)."""
+    return epochs * (train_images + held_out_images / 3) * speed.baseline_train
 
 
 def fit_budget(
