@@ -380,7 +380,10 @@ class NoBaselineHook:
                 "baseline: none: the baseline's %d nodes are left out (no from-scratch comparison)",
                 len(pipeline.nodes) - len(kept),
             )
-            pipeline.__init__(kept)  # in place: the session runs this very object
+            # In place: the session runs this very object. Its cached views (nodes,
+            # groups, dependencies) go with the old node list.
+            vars(pipeline).clear()
+            pipeline.__init__(kept)
 
 
 class CheckpointCleanupHook:
