@@ -395,14 +395,12 @@ def measure_speed(parameters: dict):
     import keras
 
     from resnet_finetune.models import build_backbone, build_classifier
-    from resnet_finetune.training.budget import Speed, seconds_per_image
+    from resnet_finetune.training.budget import Speed, measure
     from resnet_finetune.training.finetune import BASELINE_NETWORK_KEYS
 
     size = tuple(parameters["target"]["input"]["image_size"])
     network = {**parameters["backbone"], "weights": "none"}
-    model = build_classifier(build_backbone(network), 2, image_size=size)
-    forward = seconds_per_image(model, size, train=False)
-    train = seconds_per_image(model, size, train=True)
+    forward, train = measure(build_classifier(build_backbone(network), 2, image_size=size), size)
     baseline = parameters.get("baseline")
     baseline_train = 0.0
     if isinstance(baseline, dict):
@@ -414,7 +412,7 @@ def measure_speed(parameters: dict):
             image_size=size,
             resize_to=tuple(resize_to) if resize_to else None,
         )
-        baseline_train = seconds_per_image(small, size, train=True)
+        baseline_train = measure(small, size)[1]
     keras.backend.clear_session()
     return Speed(forward=forward, train=train, baseline_train=baseline_train)
 

@@ -114,31 +114,26 @@ def _narrower(phases: list[dict]) -> list[dict] | None:
     ]
 
 
-def seconds_per_image(
-    model, image_size: tuple[int, int], *, train: bool, batch: int = 4, steps: int = 3
-) -> float:
-    """Seconds per image of ``model``'s training step (``train``) or forward pass, on
-    random uint8 images: one warm-up step (tracing), then ``steps`` timed."""
+def measure(model, image_size: tuple[int, int], *, batch: int = 4, steps: int = 2) -> tuple:
+    """Seconds per image of ``model``'s forward pass and training step on random uint8
+    images, each after one warm-up call (tracing). Graph mode, as training runs (eager
+    steps measured several times slower); no XLA, whose compilation would take minutes."""
     import numpy as np
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (batch, *image_size, 3), dtype="uint8")
     labels = np.zeros(batch, dtype="int32")
-    if train:
-        model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy")
+    model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy", jit_compile=False)
 
-        def step():
-            model.train_on_batch(images, labels)
-    else:
-
-        def step():
-            model.predict_on_batch(images)
-
-    step()
-    started = time.perf_counter()
-    for _ in range(steps):
+    def timed(step) -> float:
         step()
-    return (time.perf_counter() - started) / (steps * batch)
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return (time.perf_counter() - started) / (steps * batch)
+
+    forward = timed(lambda: model.predict_on_batch(images))
+    return forward, timed(lambda: model.train_on_batch(images, labels))
 
 
 def format_minutes(seconds: float) -> str:
