@@ -431,6 +431,8 @@ def _size_to_budget(recipe: Recipe, facts: dict, training_images: int, speed) ->
         f"{CPU_BUDGET_MINUTES} min on a CPU" if device == "cpu" else f"{device}: the full recipe",
     )
     budget = recipe.value("finetune.time_budget_minutes")
+    if (recipe.value("compute") or {}).get("distribution") == "multi_worker":
+        return  # no TensorFlow operation may run before that strategy exists: not timed
     measured = speed(recipe.parameters)
     held_out = max(0, int(facts["images"]) - training_images)
 
