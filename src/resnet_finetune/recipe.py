@@ -412,7 +412,7 @@ def measure_speed(parameters: dict):
             image_size=size,
             resize_to=tuple(resize_to) if resize_to else None,
         )
-        baseline_train = measure(small, size)[1]
+        baseline_train = measure(small, size, forward=False)[1]
     keras.backend.clear_session()
     return Speed(forward=forward, train=train, baseline_train=baseline_train)
 

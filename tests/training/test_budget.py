@@ -47,3 +47,15 @@ def test_fit_budget_unfreezes_fewer_stages_then_gives_the_smallest_run():
 def test_format_minutes():
     assert format_minutes(30) == "under a minute"
     assert format_minutes(250) == "about 4 min"
+
+
+def test_measure_times_a_tiny_network_reading_larger_images_resized_inside():
+    from resnet_finetune.models import build_backbone, build_classifier
+    from resnet_finetune.training.budget import measure
+
+    backbone = build_backbone({"architecture": "resnet20", "width": 0.25})
+    model = build_classifier(backbone, 2, image_size=(16, 16), resize_to=(8, 8))
+    assert model.get_layer("resize").output.shape[1:3] == (8, 8)
+    forward, train = measure(model, (16, 16), batch=2, steps=1)
+    assert forward > 0 and train > 0
+    assert measure(model, (16, 16), forward=False, batch=2, steps=1)[0] is None

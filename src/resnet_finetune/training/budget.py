@@ -114,10 +114,13 @@ def _narrower(phases: list[dict]) -> list[dict] | None:
     ]
 
 
-def measure(model, image_size: tuple[int, int], *, batch: int = 4, steps: int = 2) -> tuple:
-    """Seconds per image of ``model``'s forward pass and training step on random uint8
-    images, each after one warm-up call (tracing). Graph mode, as training runs (eager
-    steps measured several times slower); no XLA, whose compilation would take minutes."""
+def measure(
+    model, image_size: tuple[int, int], *, forward: bool = True, batch: int = 4, steps: int = 2
+) -> tuple[float | None, float]:
+    """Seconds per image of ``model``'s forward pass (None unless ``forward``) and
+    training step on random uint8 images, each after one warm-up call (tracing: most of
+    the time a measurement takes). Graph mode, as training runs (eager steps measured
+    several times slower); no XLA, whose compilation would take minutes."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -132,8 +135,8 @@ def measure(model, image_size: tuple[int, int], *, batch: int = 4, steps: int = 
             step()
         return (time.perf_counter() - started) / (steps * batch)
 
-    forward = timed(lambda: model.predict_on_batch(images))
-    return forward, timed(lambda: model.train_on_batch(images, labels))
+    seconds = timed(lambda: model.predict_on_batch(images)) if forward else None
+    return seconds, timed(lambda: model.train_on_batch(images, labels))
 
 
 def format_minutes(seconds: float) -> str:
