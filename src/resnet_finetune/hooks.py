@@ -478,6 +478,28 @@ class RunRecordHook:
         )
 
 
+class NoBaselineHook:
+    """``baseline: none`` leaves the baseline's nodes (tag ``baseline``: its training,
+    scoring and comparison) out of the run. Kedro has no conditional nodes and a
+    pipeline's shape is fixed when it is registered, before parameters are known: the
+    run's pipeline is narrowed here, before any node runs or is counted."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        if catalog.load("parameters").get("baseline") != "none":
+            return
+        kept = [node for node in pipeline.nodes if "baseline" not in node.tags]
+        if len(kept) < len(pipeline.nodes):
+            logger.info(
+                "baseline: none: the baseline's %d nodes are left out (no from-scratch comparison)",
+                len(pipeline.nodes) - len(kept),
+            )
+            # In place: the session runs this very object. Its cached views (nodes,
+            # groups, dependencies) go with the old node list.
+            vars(pipeline).clear()
+            pipeline.__init__(kept)
+
+
 class CheckpointCleanupHook:
     """A run that finishes removes the training checkpoints it trained in — its own
     only; a run that fails or is killed keeps them for the next attempt, and other runs'

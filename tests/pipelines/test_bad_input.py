@@ -84,9 +84,9 @@ from tests.pipelines.conftest import make_project, run_in
             r"'plateau'\]",
         ),
         (
-            {"baseline": {"epochs": 3}},
+            {"baseline": {"epochs": 0}},
             ValueError,
-            r"baseline.epochs is not allowed: the baseline trains as many epochs as all",
+            r"baseline: epochs=0 must be",
         ),
         (
             {"baseline": {"label_smoothing": 1.5}},

@@ -25,7 +25,7 @@ from resnet_finetune.evaluation.inference import predict_probabilities
 from resnet_finetune.models import load_model
 from resnet_finetune.models.card import card_of, read_card
 from resnet_finetune.pipeline_registry import register_pipelines
-from tests.pipelines.conftest import latest, versions
+from tests.pipelines.conftest import latest, make_project, run_in, versions
 
 METRICS = "data/08_reporting/metrics.json"
 FINETUNED = "data/06_models/finetuned_model.keras"
@@ -63,6 +63,14 @@ def test_finetune_writes_every_report(finetune_run):
     assert comparison["gain_from_pretraining"]["accuracy"] == pytest.approx(
         metrics["accuracy"] - comparison["scratch"]["accuracy"]
     )
+    # The demo's baseline: the fine-tuned network, as many epochs as both phases.
+    baseline = comparison["baseline"]
+    assert (baseline["network"], baseline["image_size"], baseline["epochs"]) == (
+        "resnet20 width 0.25",
+        [8, 8],
+        2,
+    )
+    assert baseline["seconds"] > 0
     history = pd.read_csv(latest(project, "data/08_reporting/finetune_history.csv"))
     assert history["phase"].tolist() == ["frozen backbone", "backbone unfrozen"]
     for name in (
@@ -82,6 +90,32 @@ def test_finetune_writes_every_report(finetune_run):
             )
             == {}
         )
+
+
+def test_baseline_none_skips_it_and_a_baseline_network_trains_at_its_own_size(tmp_path):
+    """`baseline=none`: the run completes without any baseline output and its report says
+    so. Then the baseline alone with the network the recipe gives a pretrained start's
+    baseline (another network, a larger size resized inside the model, its own epochs)."""
+    project = make_project(tmp_path / "project")
+    run_in(project, "finetune", baseline="none")
+    reporting = project / "data" / "08_reporting"
+    assert (
+        not list(reporting.glob("scratch_*")) and not (reporting / "scratch_history.csv").exists()
+    )
+    assert latest(project, "data/08_reporting/metrics.json").exists()
+    report = latest(project, "data/08_reporting/evaluation_report.html").read_text()
+    assert "none (baseline: none): no from-scratch comparison" in report
+
+    small = {"architecture": "resnet18", "width": 0.25, "image_size": [32, 32], "epochs": 1}
+    run_in(project, "baseline", baseline=small)
+    comparison = json.loads(
+        latest(project, "data/08_reporting/scratch_comparison.json").read_text()
+    )
+    assert {k: comparison["baseline"][k] for k in ("network", "image_size", "epochs")} == {
+        "network": "resnet18 width 0.25",
+        "image_size": [32, 32],
+        "epochs": 1,
+    }
 
 
 @pytest.fixture

@@ -270,3 +270,18 @@ def make_card(
         manifest=manifest.reset_index(drop=True),
         history=history,
     )
+
+
+def baseline_facts(card: ModelCard) -> dict:
+    """Which from-scratch baseline a card describes and what it cost: its network, the
+    size it trained at (images resized inside the model), its epochs and seconds."""
+    backbone = card.parameters.get("backbone") or {}
+    baseline = card.parameters.get("baseline") or {}
+    history = card.history
+    timed = history is not None and "seconds" in history
+    return {
+        "network": f"{backbone.get('architecture')} width {backbone.get('width', 1.0)}",
+        "image_size": list(baseline.get("image_size") or card.image_size),
+        "epochs": 0 if history is None else len(history),
+        "seconds": round(float(history["seconds"].sum()), 1) if timed else None,
+    }

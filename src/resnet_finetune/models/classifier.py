@@ -60,14 +60,18 @@ def build_classifier(
     dropout: float = 0.0,
     preprocessing: str = "tf",
     augmentation: keras.Layer | None = None,
+    resize_to: tuple[int, int] | None = None,
 ) -> keras.Model:
-    """Stack augmentation (active only in training), preprocessing, ``backbone`` and a
-    new float32 softmax head."""
+    """Stack augmentation (active only in training), a resize to ``resize_to`` (a small
+    network reading larger images), preprocessing, ``backbone`` and a new float32 softmax
+    head."""
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes} must be at least 2")
     channels = backbone.input_shape[-1]
     inputs = keras.Input((*image_size, channels), dtype="uint8", name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
+    if resize_to is not None:
+        x = layers.Resizing(*resize_to, name="resize")(x)
     x = ImagePreprocessing(preprocessing, name="preprocessing")(x)
     x = backbone(x)
     if dropout:

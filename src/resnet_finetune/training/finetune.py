@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 _STAGE = re.compile(r"^(conv\d+)_block")
 # What a phase sets besides training options.
 PHASE_KEYS = ("name", "unfreeze_stages", "train_batchnorm", "feature_views")
+# What a baseline block sets besides training options: the network it trains from scratch
+# (a key left out: the fine-tuned network's own value).
+BASELINE_NETWORK_KEYS = ("architecture", "width", "image_size", "preprocessing")
 # Cached features are images x views x feature size float32: a ResNet-50 gives 2,048
 # floats (8 KiB) per image and view, so 2 GiB holds about 260,000 image-views — tens of
 # thousands of images with a few views. Beyond it, a frozen phase trains through the model.
@@ -84,18 +88,27 @@ def make_phases(shared: TrainingOptions, phases: list[dict]) -> list[Phase]:
 def baseline_options(
     shared: TrainingOptions, phases: list[Phase], baseline: dict
 ) -> TrainingOptions:
-    """The options of the from-scratch baseline: ``finetune.training`` overridden by
-    ``baseline``, for as many epochs as all phases together."""
-    if "epochs" in baseline:
-        raise ValueError(
-            "baseline.epochs is not allowed: the baseline trains as many epochs as all "
-            "fine-tuning phases together"
-        )
-    epochs = sum(phase.options.epochs or 0 for phase in phases) or None  # None: phases unknown
+    """The options of the from-scratch baseline: ``finetune.training`` overridden by the
+    training keys of ``baseline`` (not its network, ``BASELINE_NETWORK_KEYS``); without
+    ``epochs``, as many epochs as all phases together."""
+    training = {k: v for k, v in baseline.items() if k not in BASELINE_NETWORK_KEYS}
+    if "epochs" not in training:
+        training["epochs"] = sum(p.options.epochs or 0 for p in phases) or None  # None: unknown
     try:
-        return shared.updated({**baseline, "epochs": epochs})
+        return shared.updated(training)
     except ValueError as error:
         raise ValueError(f"baseline: {error}") from None
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Logs each epoch's wall-clock seconds as ``seconds`` (what a training cost)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self._started
 
 
 def set_trainable_stages(

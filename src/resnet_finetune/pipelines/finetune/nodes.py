@@ -23,7 +23,12 @@ from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.models.classifier import WEIGHT_FILES
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
 from resnet_finetune.training.engine import TrainingOptions
-from resnet_finetune.training.finetune import baseline_options, make_phases
+from resnet_finetune.training.finetune import (
+    BASELINE_NETWORK_KEYS,
+    EpochSeconds,
+    baseline_options,
+    make_phases,
+)
 
 
 def prepare_backbone(
@@ -99,29 +104,37 @@ def finetune_model(
 
 
 def train_scratch_baseline(data: TrainingSet, parameters: dict) -> tuple[keras.Model, pd.DataFrame]:
-    """The same ResNet, randomly initialised, trained on the same target split for as
-    many epochs as all fine-tuning phases together: what pretraining is measured against."""
+    """A network trained from random weights on the same target split: the fine-tuned
+    network, or the one ``baseline`` names (``BASELINE_NETWORK_KEYS``, e.g. the recipe's
+    small from-scratch network for a pretrained start, resizing the images inside).
+    Epochs: ``baseline.epochs``, or as many as all fine-tuning phases together. What
+    pretraining is measured against; its card's ``backbone`` is the network it trained,
+    its history's ``seconds`` what each epoch cost."""
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
-    shared = TrainingOptions(**options["training"])
+    baseline, shared = parameters["baseline"], TrainingOptions(**options["training"])
+    network = {**parameters["backbone"], "weights": "none"}
+    network.update({k: v for k, v in baseline.items() if k in BASELINE_NETWORK_KEYS})
+    resize_to = network.pop("image_size", None)
     keras.utils.set_random_seed(seed)
     model = build_classifier(
-        build_backbone(parameters["backbone"]),
+        build_backbone(network),
         len(data.class_map),
         image_size=tuple(target["input"]["image_size"]),
         dropout=options["head_dropout"],
-        preprocessing=parameters["backbone"]["preprocessing"],
+        preprocessing=network["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
+        resize_to=tuple(resize_to) if resize_to else None,
     )
     identity = data_identity(data.manifest, target, seed)
     history = train(
         model,
         data.train,
         data.val,
-        options=baseline_options(
-            shared, make_phases(shared, options["phases"]), parameters["baseline"]
-        ),
+        options=baseline_options(shared, make_phases(shared, options["phases"]), baseline),
         class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
+        callbacks=[EpochSeconds()],
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "baseline", identity),
     )
-    return _with_card(model, history, data, parameters, identity["dataset_sha256"]), history
+    card_parameters = {**parameters, "backbone": network}
+    return _with_card(model, history, data, card_parameters, identity["dataset_sha256"]), history
