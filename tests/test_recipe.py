@@ -11,8 +11,9 @@ import yaml
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.manifest import SplitSpec, build_manifest
 from resnet_finetune.models.resnet import WeightsUnavailable
-from resnet_finetune.recipe import resolve_recipe
+from resnet_finetune.recipe import describe, resolve_recipe
 from resnet_finetune.schema import validate_parameters
+from resnet_finetune.training.budget import Speed
 from tests.conftest import write_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,20 @@ def offline(*_):
         "offline: resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 "
         "could not be downloaded (Name or service not known)"
     )
+
+
+def fast(_parameters) -> Speed:
+    """A machine on which every run fits any budget (no timing in tests)."""
+    return Speed(forward=1e-6, train=2e-6, baseline_train=1e-6)
+
+
+def slow(_parameters) -> Speed:
+    """0.1 s per image forward, 0.3 s a training step: the recipe's epochs cannot fit."""
+    return Speed(forward=0.1, train=0.3, baseline_train=0.05)
+
+
+def imagenet(*_):
+    return "/keras/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
 def with_target(data_dir, **extra) -> dict:
@@ -205,7 +220,9 @@ def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(
     path = tmp_path / "resnet50_imagenet.weights.h5"
     reference.save_weights(path)
 
-    resolved = resolve_recipe(with_target(photos, **{"backbone.weights": str(path)}), fetch=offline)
+    resolved = resolve_recipe(
+        with_target(photos, **{"backbone.weights": str(path)}), fetch=offline, speed=fast
+    )
     validate_parameters(resolved)
     assert resolved["recipe"]["start"] == "imagenet"
     assert resolved["backbone"]["architecture"] == "resnet50"
@@ -231,6 +248,65 @@ def test_pretraining_is_skipped_with_a_reason_when_nothing_uses_it(caplog):
 
     sentinel = object()
     with caplog.at_level(logging.INFO, "resnet_finetune"):
-        model, history = train_model(sentinel, None, {}, {}, {}, {}, {}, 42, {"weights": "none"})
+        model, history = train_model(sentinel, None, {}, {}, {}, {}, 42, {"weights": "none"})
     assert model is sentinel and history.empty
     assert "pretraining skipped: backbone.weights='none'" in caplog.text
+
+
+def test_pretrained_start_gets_the_from_scratch_recipe_as_baseline(photos):
+    """ImageNet start: the baseline is the half-width ResNet-18 at the scratch size with
+    its own epochs (200 images: 140 train → 57), not a second ResNet-50 at 224."""
+    resolved = resolve_recipe(with_target(photos), fetch=imagenet, speed=fast)
+    validate_parameters(resolved)
+    assert resolved["backbone"]["architecture"] == "resnet50"
+    baseline = resolved["baseline"]
+    assert (baseline["architecture"], baseline["width"]) == ("resnet18", 0.5)
+    assert (baseline["image_size"], baseline["preprocessing"]) == ([32, 32], "tf")
+    assert baseline["epochs"] == 57  # 8000 images seen / 140
+    assert "from-scratch recipe as baseline" in resolved["recipe"]["chosen"]["baseline.epochs"]
+    assert "resnet18 width 0.5 from scratch at [32, 32] px, 57 epochs" in describe(resolved)
+
+
+def test_a_given_baseline_key_wins_and_none_skips_the_baseline(photos):
+    given = resolve_recipe(
+        with_target(photos, **{"baseline.architecture": "resnet34"}), fetch=imagenet, speed=fast
+    )
+    assert given["baseline"]["architecture"] == "resnet34"
+    assert "baseline.architecture" not in given["recipe"]["chosen"]
+    parameters = with_target(photos)
+    parameters["baseline"] = "none"
+    skipped = resolve_recipe(parameters, fetch=imagenet, speed=fast)
+    validate_parameters(skipped)
+    assert skipped["baseline"] == "none"
+    assert "baseline:     none" in describe(skipped)
+
+
+def test_estimate_printed_and_recorded_and_fast_machine_keeps_the_full_recipe(photos):
+    resolved = resolve_recipe(with_target(photos), fetch=imagenet, speed=fast)
+    estimate = resolved["recipe"]["estimate"]
+    assert estimate["budget_minutes"] == 5  # auto on a CPU
+    assert estimate["seconds"] == 0
+    assert "estimate:     under a minute on this CPU (budget 5 min" in describe(resolved)
+    assert [p["epochs"] for p in resolved["finetune"]["phases"]] == [7, 23]  # untouched
+
+
+def test_slow_machine_shortens_what_the_recipe_chose_to_fit_the_budget(photos):
+    resolved = resolve_recipe(with_target(photos), fetch=imagenet, speed=slow)
+    phases, baseline = resolved["finetune"]["phases"], resolved["baseline"]
+    assert resolved["recipe"]["estimate"]["seconds"] <= 5 * 60 or (
+        phases[1]["epochs"] == 1 and baseline["epochs"] == 1
+    )
+    assert phases[1]["epochs"] < 23 and baseline["epochs"] < 57
+    assert "5-min budget" in resolved["recipe"]["chosen"]["finetune.phases"]
+
+
+def test_phases_and_epochs_a_user_gives_win_over_the_budget(photos):
+    phases = [{"name": "all", "unfreeze_stages": "all", "epochs": 40, "learning_rate": 0.001}]
+    resolved = resolve_recipe(
+        with_target(photos, **{"finetune.phases": phases, "baseline.epochs": 30}),
+        fetch=imagenet,
+        speed=slow,
+    )
+    assert resolved["finetune"]["phases"] == phases
+    assert resolved["baseline"]["epochs"] == 30
+    assert resolved["recipe"]["estimate"]["seconds"] > 5 * 60  # said, not obeyed

@@ -7,8 +7,9 @@ is turned down by ``resnet_finetune.quiet``, imported first.
 
 ``kedro run`` is Kedro's own command with four changes:
 
-- ``--params`` splits on the commas *between* parameters only, not on those inside
-  ``[...]``, ``{...}`` or quotes: ``--params "target.input.image_size=[64,64],seed=1"``;
+- ``--params`` splits on the commas *between* parameters only, not on those inside a
+  value's ``[...]``, ``{...}`` or quotes (``split_parameters``: an apostrophe or a
+  parenthesis inside a value is a letter): ``--params "target.input.image_size=[64,64],seed=1"``;
   an item of a list parameter is set by its index (``finetune.phases.1.epochs=5``, see
   ``settings.ConfigLoader``);
 - ``--pipeline NAME`` (the documented spelling) runs as ``--pipelines NAME`` does, without
@@ -40,23 +41,68 @@ from resnet_finetune import quiet  # first: noise turned down before any library
 
 
 def split_parameters(text: str) -> list[str]:
-    """``key=value`` items separated by commas outside brackets, braces and quotes."""
-    items, current, depth, quote = [], [], 0, ""
-    for char in text:
+    """``key=value`` items separated by the commas between them, in one grammar that
+    reads a value as YAML will:
+
+    - a value that opens with ``[`` or ``{`` runs to its closing bracket, nested ones
+      included; inside brackets, every ``[ ] { }`` counts (YAML's flow collections);
+    - a quote opens a quoted string only where a YAML scalar starts: right after the
+      ``=``, or after ``[``, ``{``, ``,`` or ``:`` inside brackets (spaces allowed); ``''``
+      inside single quotes and ``\\"`` inside double quotes are escaped quotes;
+    - anywhere else a quote, a bracket or a parenthesis is a letter:
+      ``evaluate.title=Tom's matrix (v2],evaluate.top_k=1`` is two items.
+
+    An unclosed quote or bracket raises ``ValueError`` naming the item, rather than
+    swallowing the parameters after it.
+    """
+    items, current = [], []
+    depth, quote = 0, ""
+    in_value = scalar_start = False
+
+    def close_item() -> None:
+        nonlocal in_value, scalar_start
+        items.append("".join(current))
+        current.clear()
+        in_value = scalar_start = False
+
+    index = 0
+    while index < len(text):
+        char = text[index]
+        index += 1
         if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "[{(":
-            depth += 1
-        elif char in "]})":
-            depth -= 1
-        elif char == "," and depth == 0:
-            items.append("".join(current))
-            current = []
+            current.append(char)
+            escaped = (quote == "'" and char == "'" and text[index : index + 1] == "'") or (
+                quote == '"' and char == "\\"
+            )
+            if escaped:
+                current.append(text[index : index + 1])
+                index += 1
+            elif char == quote:
+                quote, scalar_start = "", False
+            continue
+        if char == "," and depth == 0:
+            close_item()
             continue
         current.append(char)
-    items.append("".join(current))
+        if not in_value:
+            in_value = scalar_start = char == "="
+        elif char in " \t":
+            pass  # a scalar may still start after spaces
+        elif char in "'\"" and scalar_start:
+            quote = char
+        elif char in "[{" and (scalar_start or depth):
+            depth, scalar_start = depth + 1, True
+        elif char in "]}" and depth:
+            depth, scalar_start = depth - 1, False
+        else:
+            scalar_start = depth > 0 and char in ",:"
+    if quote or depth:
+        unclosed = f"quote {quote}" if quote else "bracket"
+        raise ValueError(
+            f"{''.join(current).strip()!r} has an unclosed {unclosed}: close it, or quote the "
+            'whole value (evaluate.title="Tom\'s matrix [v2]")'
+        )
+    close_item()
     return [item.strip() for item in items if item.strip()]
 
 
@@ -67,8 +113,12 @@ def parse_parameters(ctx: click.Context, param: Any, value: Any) -> dict:
         return value
     from omegaconf import OmegaConf
 
+    try:
+        items = split_parameters(value or "")
+    except ValueError as error:
+        ctx.fail(f"--params: {error}")
     dot_list = []
-    for item in split_parameters(value or ""):
+    for item in items:
         key, equals, val = item.partition("=")
         if not equals or not key.strip():
             ctx.fail(
@@ -208,6 +258,11 @@ class RunSummary:
     def __init__(self):
         self._total = self._done = 0
         self._started = 0.0
+        self._context = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        self._context = context  # kedro-mlflow adds its configuration to it (`.mlflow`)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Any) -> None:
@@ -239,17 +294,21 @@ class RunSummary:
             seconds,
             version,
             "\n".join(lines) or "  (see data/)",
-            _mlflow_run(),
+            # The `ui` block of mlflow.yml (host, port)
+            _mlflow_run(getattr(getattr(self._context, "mlflow", None), "ui", None)),
         )
 
 
-def _mlflow_run() -> str:
-    """The MLflow run this run was logged to, if kedro-mlflow logged it."""
+def _mlflow_run(ui: Any) -> str:
+    """The MLflow run this run was logged to, if kedro-mlflow logged it, with the address
+    of its own page: MLflow's UI opens on its GenAI view, where training runs are not."""
     mlflow = sys.modules.get("mlflow")
     run = mlflow.last_active_run() if mlflow else None
     if run is None:
         return "MLflow: kedro mlflow ui"
-    return f"MLflow: run {run.info.run_name!r} ({run.info.run_id}); kedro mlflow ui"
+    host, port = getattr(ui, "host", "127.0.0.1"), getattr(ui, "port", "5000")
+    page = f"http://{host}:{port}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    return f"MLflow: run {run.info.run_name!r}, its page {page} (after: kedro mlflow ui)"
 
 
 @click.group(name="resnet-finetune")

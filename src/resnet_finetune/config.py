@@ -12,15 +12,14 @@ from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import input_arguments
 from resnet_finetune.data.manifest import check_class_weights, list_images
 from resnet_finetune.export import check_formats
-from resnet_finetune.models.classifier import WEIGHT_CHOICES
+from resnet_finetune.models.classifier import WEIGHT_CHOICES, WEIGHT_FILES, check_backbone_weights
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 from resnet_finetune.schema import validate_parameters
 
-_WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
-
 
 def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
-    """``backbone.*``: a known network and variant, usable weights, inputs it can take."""
+    """``backbone.*``: a known network and variant, inputs it can take, and weights that
+    fit it: a weights file is read (names and shapes) before any node trains."""
     architecture = backbone.get("architecture")
     if architecture not in ARCHITECTURES:
         raise ValueError(
@@ -40,13 +39,10 @@ def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
             f"backbone.weights='imagenet' exists for (architecture, variant) in "
             f"{sorted(IMAGENET_MODELS)}, not {(architecture, variant)!r}"
         )
-    if weights not in ("pretrain", "imagenet", "none"):
-        if not weights.endswith(_WEIGHT_FILES):
-            raise ValueError(
-                f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
-            )
-        if not Path(weights).is_file():
-            raise FileNotFoundError(f"backbone.weights={weights!r}: no such file")
+    if weights not in ("pretrain", "imagenet", "none") and not weights.endswith(WEIGHT_FILES):
+        raise ValueError(
+            f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
+        )
     stride = total_stride(architecture)
     for key, size in image_sizes.items():
         if min(size) < stride:
@@ -54,6 +50,7 @@ def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
                 f"{key}={list(size)} is smaller than {architecture}'s total stride {stride}: "
                 f"each side must be at least {stride} pixels"
             )
+    check_backbone_weights(backbone)  # a file fits the network, or the run stops here
 
 
 def check_image_folder(key: str, data_dir: str | None) -> None:

@@ -1,21 +1,26 @@
 """Kedro datasets the catalog needs and kedro-datasets lacks.
 
-Both write a version whole or not at all: into a hidden sibling first, renamed into
-place once complete, so that a run killed while saving leaves no half-written version
-for the catalog to load as the latest.
+The model and folder datasets write a version whole or not at all: into a hidden sibling
+first, renamed into place once complete, so that a run killed while saving leaves no
+half-written version for the catalog to load as the latest. Every CSV the project writes
+goes through ``SafeCSVDataset`` (no cell of user data runs as a spreadsheet formula).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import keras
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
+import pandas as pd
+from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_filepath_str
+from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
+from resnet_finetune.data.tables import neutralise_formulas, restore_formulas
 from resnet_finetune.models.card import card_of, write_card
 from resnet_finetune.models.resnet import load_model
 
@@ -46,7 +51,8 @@ class AtomicModelDataset(TensorFlowModelDataset):
         try:
             keras.saving.save_model(data, partial, **self._save_args)
             if (card := card_of(data, required=False)) is not None:
-                write_card(partial, card)
+                version = self.resolve_save_version() if self._version is not None else None
+                write_card(partial, card, version)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
@@ -85,3 +91,48 @@ class FolderDataset(AbstractVersionedDataset[Path, Path]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": self._filepath, "version": self._version}
+
+
+class SafeCSVDataset(CSVDataset):
+    """kedro-datasets' ``CSVDataset`` for tables that hold user data (file and class
+    names, paths, corrections): saved with every string cell that a spreadsheet would run
+    as a formula neutralised (OWASP: a leading apostrophe, ``data.tables``), loaded with
+    the exact strings back, so that a pipeline reading its own CSV sees what it wrote.
+
+    ``text_columns``: column names or patterns (``label_*``) read as strings whatever
+    they hold — class names such as ``NA``, ``None``, ``null`` or ``7`` stay strings;
+    give ``load_args: {keep_default_na: false}`` too so that no text becomes NaN.
+
+    Lines end with CRLF (RFC 4180): Python's CSV writer then quotes a cell holding a
+    carriage return, which a file with LF line ends would cut into two rows."""
+
+    DEFAULT_SAVE_ARGS = {**CSVDataset.DEFAULT_SAVE_ARGS, "lineterminator": "\r\n"}
+    DEFAULT_FS_ARGS = {"open_args_save": {"mode": "w", "newline": ""}}  # no second CR
+
+    def __init__(self, *, text_columns: list[str] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._text_columns = list(text_columns or [])
+
+    def load(self) -> pd.DataFrame:
+        if self._text_columns:
+            load_path = get_filepath_str(self._get_load_path(), self._protocol)
+            with self._fs.open(load_path, mode="r") as file:
+                header = pd.read_csv(file, nrows=0, **self._header_args())
+            names = restore_formulas(header).columns  # patterns name the columns as saved
+            text = {
+                raw: str
+                for raw, name in zip(header.columns, names)
+                if any(fnmatch.fnmatchcase(name, pattern) for pattern in self._text_columns)
+            }
+            self._load_args = {**self._load_args, "dtype": {**self._dtypes(), **text}}
+        return restore_formulas(super().load())
+
+    def save(self, data: pd.DataFrame) -> None:
+        super().save(neutralise_formulas(data))
+
+    def _header_args(self) -> dict:
+        return {k: v for k, v in self._load_args.items() if k in ("sep", "encoding")}
+
+    def _dtypes(self) -> dict:
+        dtype = self._load_args.get("dtype") or {}
+        return dtype if isinstance(dtype, dict) else {}

@@ -8,6 +8,7 @@ Heavy libraries (TensorFlow, Keras, MLflow) are imported where they are used, so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,6 +21,8 @@ from pathlib import Path, PurePosixPath
 
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
+
+from resnet_finetune.locks import FileLock
 
 logger = logging.getLogger(__name__)
 
@@ -66,17 +69,37 @@ class MlflowReportsHook:
     - ``dataset``: the saved manifest, and an MLflow dataset input named after its
       namespace with its content hash as digest (the UI's Dataset column);
     - ``model``: the saved model as an ``ImageClassifier`` (images in, class names
-      out), registered per ``REGISTERED_MODELS``.
+      out), registered per ``REGISTERED_MODELS`` once the run is complete.
 
     Nothing is logged that the catalog does not declare; nothing outside an MLflow run.
+    A model version is created only after the run's record says complete (this hook's
+    ``after_pipeline_run`` comes after ``RunRecordHook``'s): a run that fails or is
+    killed never has one, so ``models:/resnet_finetune/latest`` is a complete run's.
     """
 
     def __init__(self):
         self._catalog = None
+        self._to_register: list[tuple[str, str]] = []  # (model URI, registered name)
 
     @hook_impl
     def after_catalog_created(self, catalog) -> None:
         self._catalog = catalog
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._to_register = []
+
+    @hook_impl(trylast=True)
+    def after_pipeline_run(self) -> None:
+        import mlflow
+
+        for model_uri, registered_name in self._to_register:
+            mlflow.register_model(model_uri, registered_name)
+        self._to_register = []
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._to_register = []
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data) -> None:
@@ -94,7 +117,12 @@ class MlflowReportsHook:
             from resnet_finetune.serving import log_classifier
 
             name = dataset_name.replace(".", "_")
-            log_classifier(path, name, REGISTERED_MODELS.get(dataset_name))
+            log_classifier(path, name)
+            if dataset_name in REGISTERED_MODELS:
+                run_id = mlflow.active_run().info.run_id
+                self._to_register.append(
+                    (f"runs:/{run_id}/{name}", REGISTERED_MODELS[dataset_name])
+                )
             return
         if path.is_dir():
             mlflow.log_artifacts(str(path), f"reports/{path.parent.name}")
@@ -166,14 +194,11 @@ def create_tracking_database(uri: str | None) -> None:
     prefix = "sqlite:///"
     if not uri or not uri.startswith(prefix):
         return
-    import fcntl
-
     import mlflow
 
     database = Path(uri.removeprefix(prefix))
     database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.with_name(database.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(database.with_name(database.name + ".lock")):
         mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
 
 
@@ -241,13 +266,30 @@ class ComputeHook:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, catalog) -> None:
         from resnet_finetune.schema import validate_parameters
-        from resnet_finetune.training.compute import make_deterministic
+        from resnet_finetune.training.compute import make_deterministic, unused_gpu_notice
 
         compute = validate_parameters({"compute": catalog.load("params:compute")}).compute
         replicas = compute.replicas
         if compute.deterministic:
             make_deterministic()
         logger.info("training: %s, %d replica(s)", compute.policy, replicas)
+        if notice := unused_gpu_notice():
+            logger.warning(notice)
+
+
+def _unknown_version(name: str, wanted: str, catalog, shown: int = 5) -> str:
+    """What to say when ``--load-versions name:wanted`` names no saved version."""
+    folder = Path(PurePosixPath(catalog.get(name)._filepath))  # <folder>/<version>/<file>
+    saved = sorted((p.name for p in folder.glob("*/") if p.is_dir()), reverse=True)
+    if not saved:
+        newest = f"no version of {name} has been saved yet"
+    else:
+        more = f" (and {len(saved) - shown} older)" if len(saved) > shown else ""
+        newest = f"the newest saved: {', '.join(saved[:shown])}{more}"
+    return (
+        f"--load-versions {name}:{wanted}: version {wanted!r} of {name} does not exist in "
+        f"{folder}; {newest}"
+    )
 
 
 class ParameterCheckHook:
@@ -256,7 +298,7 @@ class ParameterCheckHook:
 
     # Before kedro-mlflow opens an MLflow run that an error here would leave open.
     @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, pipeline, catalog) -> None:
+    def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
         from resnet_finetune.config import check_parameters
 
         parameters = catalog.load("parameters")
@@ -270,32 +312,78 @@ class ParameterCheckHook:
                 "first, or set backbone.weights to imagenet, none or a model file"
             )
         if "finetuned_model" in pipeline.inputs() and not catalog.exists("finetuned_model"):
+            wanted = (run_params.get("load_versions") or {}).get("finetuned_model")
+            if wanted:
+                raise ValueError(_unknown_version("finetuned_model", wanted, catalog))
             raise ValueError(
                 "no fine-tuned model has been saved yet: run `kedro run --pipeline finetune` "
                 "first (or pass --load-versions finetuned_model:VERSION)"
             )
 
 
-def _alive(pid: int) -> bool:
+def _read_record(path: Path) -> dict | None:
+    """A run record, or ``None`` (with a warning naming it) when it cannot be read."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        state = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        state = error
+    if not isinstance(state, dict) or "status" not in state:
+        logger.warning(
+            "run record %s cannot be read (%s): skipped; delete it or repair it",
+            path,
+            state if isinstance(state, Exception) else "no status in it",
+        )
+        return None
+    return state
+
+
+def _write_record(path: Path, state: dict) -> None:
+    """Replace ``path`` at once: a reader never sees half a record."""
+    pending = path.with_name(path.name + ".partial")
+    pending.write_text(json.dumps(state, indent=1))
+    os.replace(pending, path)
+
+
+def _release_run_lock(lock: FileLock) -> None:
+    """Release the lock of a run whose record is final, and remove its file: nothing is
+    left for the lock to tell (a sweeper that takes a lock file anew reads the final
+    record and leaves it be)."""
+    lock.release()
+    with contextlib.suppress(OSError):  # on Windows, while another process has it open
+        lock.path.unlink(missing_ok=True)
+
+
+def _end_mlflow_run(state: dict, status: str) -> None:
+    """End the MLflow run a run record names (``status``: KILLED, FAILED) if it is
+    still open: a killed process could not end it."""
+    run_id, uri = state.get("mlflow_run_id"), state.get("mlflow_tracking_uri")
+    if not run_id:
+        return
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status)
+    except Exception as error:  # a deleted run or an unreachable server: say so, go on
+        logger.warning("could not end MLflow run %s as %s: %s", run_id, status, error)
 
 
 class RunRecordHook:
     """Every run leaves a record in ``data/runs/<save version>.json``: running, then
-    complete or failed. The outputs of a run that failed, or was killed (its record
-    still says running and its process is gone), are moved under
+    complete or failed. While it runs, its process holds the lock
+    ``data/runs/<save version>.lock``: a record that says running and whose lock nobody
+    holds is a killed run (whatever process now has its pid, in whatever container).
+    The outputs of a run that failed or was killed are moved under
     ``data/incomplete_runs/<save version>/`` — kept, visible as such, and never the
-    "latest" version that a later run, notebook or report loads."""
+    "latest" version that a later run, notebook or report loads — and the MLflow run of
+    a killed one is ended as KILLED."""
 
     def __init__(self):
         self._root = Path.cwd()
         self._record: Path | None = None
+        self._state: dict = {}
+        self._lock: FileLock | None = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -305,34 +393,60 @@ class RunRecordHook:
     @hook_impl
     def after_catalog_created(self) -> None:
         for record in sorted((self._root / RUNS_DIR).glob("*.json")):
-            state = json.loads(record.read_text())
-            if state["status"] == "running" and not _alive(state["pid"]):
-                self._close(record, state, "interrupted", "the process ended without finishing")
+            state = _read_record(record)
+            if state is None or state["status"] != "running":
+                continue
+            lock = FileLock(record.with_suffix(".lock"))
+            if not lock.acquire(blocking=False):
+                continue  # its process is alive
+            try:
+                # Read again under the lock: the run may have finished since.
+                state = _read_record(record)
+                if state is not None and state["status"] == "running":
+                    self._close(record, state, "interrupted", "the process ended without finishing")
+                    _end_mlflow_run(state, "KILLED")
+            finally:
+                _release_run_lock(lock)  # the record is final now, either way
 
-    @hook_impl
+    # Last: after kedro-mlflow has started the MLflow run that the record names.
+    @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict) -> None:
+        import mlflow
+
         self._record = self._root / RUNS_DIR / f"{run_params['run_id']}.json"
         self._record.parent.mkdir(parents=True, exist_ok=True)
-        state = {
+        # Held until the run ends: the lock, not a pid, tells others this run is alive.
+        self._lock = FileLock(self._record.with_suffix(".lock"))
+        self._lock.acquire()
+        self._state = {
             "status": "running",
-            "pid": os.getpid(),
             "pipelines": run_params.get("pipeline_names") or ["__default__"],
             "started": datetime.now().isoformat(timespec="seconds"),
         }
-        self._record.write_text(json.dumps(state, indent=1))
+        if (run := mlflow.active_run()) is not None:
+            self._state["mlflow_run_id"] = run.info.run_id
+            self._state["mlflow_tracking_uri"] = mlflow.get_tracking_uri()
+        _write_record(self._record, self._state)
 
     @hook_impl
     def after_pipeline_run(self) -> None:
         if self._record is not None:
-            state = json.loads(self._record.read_text())
-            state.update(status="complete", ended=datetime.now().isoformat(timespec="seconds"))
-            self._record.write_text(json.dumps(state, indent=1))
+            self._state.update(
+                status="complete", ended=datetime.now().isoformat(timespec="seconds")
+            )
+            _write_record(self._record, self._state)
+            self._finish()
 
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
         if self._record is not None:
-            state = json.loads(self._record.read_text())
-            self._close(self._record, state, "failed", f"{type(error).__name__}: {error}")
+            self._close(self._record, self._state, "failed", f"{type(error).__name__}: {error}")
+            self._finish()
+
+    def _finish(self) -> None:
+        """Release this run's lock; the hook is ready for the next run in this process."""
+        _release_run_lock(self._lock)
+        self._record, self._state, self._lock = None, {}, None
 
     def _close(self, record: Path, state: dict, status: str, reason: str) -> None:
         """Mark the run ``status`` and move its outputs out of the way of "latest"."""
@@ -353,7 +467,7 @@ class RunRecordHook:
             outputs_moved_to=str(Path(INCOMPLETE_DIR) / version),
             outputs=moved,
         )
-        record.write_text(json.dumps(state, indent=1))
+        _write_record(record, state)
         logger.warning(
             "run %s %s (%s): its %d outputs are in %s, not the latest versions",
             version,
@@ -362,6 +476,28 @@ class RunRecordHook:
             len(moved),
             Path(INCOMPLETE_DIR) / version,
         )
+
+
+class NoBaselineHook:
+    """``baseline: none`` leaves the baseline's nodes (tag ``baseline``: its training,
+    scoring and comparison) out of the run. Kedro has no conditional nodes and a
+    pipeline's shape is fixed when it is registered, before parameters are known: the
+    run's pipeline is narrowed here, before any node runs or is counted."""
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        if catalog.load("parameters").get("baseline") != "none":
+            return
+        kept = [node for node in pipeline.nodes if "baseline" not in node.tags]
+        if len(kept) < len(pipeline.nodes):
+            logger.info(
+                "baseline: none: the baseline's %d nodes are left out (no from-scratch comparison)",
+                len(pipeline.nodes) - len(kept),
+            )
+            # In place: the session runs this very object. Its cached views (nodes,
+            # groups, dependencies) go with the old node list.
+            vars(pipeline).clear()
+            pipeline.__init__(kept)
 
 
 class CheckpointCleanupHook:

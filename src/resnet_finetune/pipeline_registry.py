@@ -31,10 +31,10 @@ def register_pipelines() -> dict[str, Pipeline]:
     suspects = data_quality.pipeline.create_pipeline()
     evaluation = suspects + evaluate.pipeline.create_pipeline()
     transfer = target + finetune.pipeline.create_pipeline() + evaluation
-    baseline = (
-        target
-        + finetune.pipeline.create_baseline_pipeline()
-        + evaluate.pipeline.create_baseline_pipeline()
+    # Tagged: `baseline: none` leaves these nodes out of a run (hooks.NoBaselineHook).
+    baseline = target + Pipeline(
+        finetune.pipeline.create_baseline_pipeline() + evaluate.pipeline.create_baseline_pipeline(),
+        tags="baseline",
     )
     full = pretraining + transfer + baseline
     return {

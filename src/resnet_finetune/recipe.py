@@ -55,6 +55,7 @@ DEMO = {
         },
     },
     "finetune": {
+        "time_budget_minutes": None,
         "training": {"early_stopping_patience": 8},
         "phases": [
             {"name": "frozen backbone", "unfreeze_stages": 0, "epochs": 10, "learning_rate": 0.01},
@@ -90,6 +91,9 @@ SCRATCH_IMAGES_SEEN = 8000  # epochs x training images: about 3 minutes on 2 CPU
 SCRATCH_LEARNING_RATE = 0.002
 SCRATCH_TRAINING = {"warmup_epochs": 2, "label_smoothing": 0.1, "weight_decay": 0.05}
 IMAGENET_IMAGES_SEEN = 20000
+# finetune.time_budget_minutes: auto on a CPU (a GPU runs the full recipe): a run a person
+# waits for on a laptop.
+CPU_BUDGET_MINUTES = 5
 # input.cache: auto keeps decoded images in memory below this share of available memory.
 MEMORY_SHARE = 0.25
 
@@ -179,6 +183,7 @@ class Recipe:
     def __init__(self, parameters: dict):
         self.parameters = parameters
         self.why: dict[str, str] = {}
+        self.estimate: dict | None = None  # the run's duration on this machine, once measured
 
     def choose(self, path: str, value, why: str) -> None:
         """Set ``path`` to ``value`` if it is ``auto``; a user's value is kept."""
@@ -296,6 +301,46 @@ def _imagenet_recipe(recipe: Recipe, training_images: int) -> None:
     recipe.choose("baseline.learning_rate", SCRATCH_LEARNING_RATE, "AdamW from scratch")
 
 
+def _scratch_side(facts: dict) -> int:
+    side = facts.get("median_short_side") or SCRATCH_MAX_SIDE
+    return max(32, min(SCRATCH_MAX_SIDE, side // 16 * 16))
+
+
+def _scratch_epochs(training_images: int) -> int:
+    return max(10, min(60, round(SCRATCH_IMAGES_SEEN / training_images)))
+
+
+def _scratch_baseline(recipe: Recipe, facts: dict, training_images: int) -> None:
+    """For a pretrained start, the baseline is the from-scratch recipe (``SCRATCH_*``):
+    what the user would get without the pretrained weights, in minutes, instead of a
+    second copy of the big network. The images arrive at the fine-tuned size and are
+    resized inside the baseline model. A key the user gave is kept."""
+    baseline = recipe.value("baseline")
+    if not isinstance(baseline, dict):
+        return
+    side = _scratch_side(facts)
+    epochs = _scratch_epochs(training_images)
+    why = (
+        f"the from-scratch recipe as baseline: {SCRATCH_ARCHITECTURE} at width {SCRATCH_WIDTH}, "
+        f"{side} px, {epochs} epochs (about {SCRATCH_IMAGES_SEEN} images seen), not a second "
+        "copy of the pretrained network"
+    )
+    chosen = {
+        "architecture": SCRATCH_ARCHITECTURE,
+        "width": SCRATCH_WIDTH,
+        "image_size": [side, side],
+        "preprocessing": "tf",
+        "epochs": epochs,
+        "learning_rate": SCRATCH_LEARNING_RATE,
+        "early_stopping_patience": None,
+        **SCRATCH_TRAINING,
+    }
+    for key, value in chosen.items():
+        if baseline.get(key, AUTO) == AUTO:
+            baseline[key] = value
+            recipe.why[f"baseline.{key}"] = why
+
+
 def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str) -> None:
     recipe.choose("backbone.architecture", SCRATCH_ARCHITECTURE, "from scratch: small and fast")
     recipe.choose("backbone.preprocessing", "tf", "no pretrained weights to match")
@@ -304,8 +349,7 @@ def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str)
         SCRATCH_WIDTH,
         "half the channels: minutes, not a quarter hour, on 2 CPU cores",
     )
-    side = facts.get("median_short_side") or SCRATCH_MAX_SIDE
-    side = max(32, min(SCRATCH_MAX_SIDE, side // 16 * 16))
+    side = _scratch_side(facts)
     recipe.choose(
         "target.input.image_size",
         [side, side],
@@ -317,7 +361,7 @@ def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str)
         _batch_size(training_images),
         "photographs: 32, or fewer to keep 4 batches an epoch",
     )
-    epochs = max(10, min(60, round(SCRATCH_IMAGES_SEEN / training_images)))
+    epochs = _scratch_epochs(training_images)
     recipe.choose(
         "finetune.phases",
         [
@@ -345,6 +389,89 @@ def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str)
                 recipe.why[f"baseline.{key}"] = "the same recipe as the fine-tuning"
 
 
+def measure_speed(parameters: dict):
+    """Seconds per image on this machine of the fine-tuned network (forward pass, training
+    step with every layer learning) and of the baseline's training step, at their sizes."""
+    import keras
+
+    from resnet_finetune.models import build_backbone, build_classifier
+    from resnet_finetune.training.budget import Speed, measure
+    from resnet_finetune.training.finetune import BASELINE_NETWORK_KEYS
+
+    size = tuple(parameters["target"]["input"]["image_size"])
+    network = {**parameters["backbone"], "weights": "none"}
+    forward, train = measure(build_classifier(build_backbone(network), 2, image_size=size), size)
+    baseline = parameters.get("baseline")
+    baseline_train = 0.0
+    if isinstance(baseline, dict):
+        network.update({k: v for k, v in baseline.items() if k in BASELINE_NETWORK_KEYS})
+        resize_to = network.pop("image_size", None)
+        small = build_classifier(
+            build_backbone(network),
+            2,
+            image_size=size,
+            resize_to=tuple(resize_to) if resize_to else None,
+        )
+        baseline_train = measure(small, size, forward=False)[1]
+    keras.backend.clear_session()
+    return Speed(forward=forward, train=train, baseline_train=baseline_train)
+
+
+def _size_to_budget(recipe: Recipe, facts: dict, training_images: int, speed) -> None:
+    """Time the networks on this machine, estimate the run and, within
+    ``finetune.time_budget_minutes``, shorten the phases and the baseline the recipe chose
+    (a list or epochs the user gave are kept). The estimate goes into the recipe."""
+    from resnet_finetune.training.budget import baseline_seconds, fit_budget, run_seconds
+    from resnet_finetune.training.compute import accelerators
+
+    device = accelerators()[0]
+    recipe.choose(
+        "finetune.time_budget_minutes",
+        CPU_BUDGET_MINUTES if device == "cpu" else None,
+        f"{CPU_BUDGET_MINUTES} min on a CPU" if device == "cpu" else f"{device}: the full recipe",
+    )
+    budget = recipe.value("finetune.time_budget_minutes")
+    if (recipe.value("compute") or {}).get("distribution") == "multi_worker":
+        return  # no TensorFlow operation may run before that strategy exists: not timed
+    measured = speed(recipe.parameters)
+    held_out = max(0, int(facts["images"]) - training_images)
+
+    def estimate(phases: list[dict], baseline_epochs: int) -> float:
+        return run_seconds(
+            measured,
+            train_images=training_images,
+            held_out_images=held_out,
+            phases=phases,
+            baseline_epochs=baseline_epochs,
+        )
+
+    baseline = recipe.value("baseline")
+    baseline_epochs = baseline.get("epochs", 0) if isinstance(baseline, dict) else 0
+    phases = recipe.value("finetune.phases")
+    if budget is not None:
+        fitted, fitted_epochs = fit_budget(budget * 60, estimate, phases, baseline_epochs)
+        sized = f"; sized to the {budget:g}-min budget at this machine's measured speed"
+        if fitted != phases and "finetune.phases" in recipe.why:
+            recipe.parameters["finetune"]["phases"] = phases = fitted
+            recipe.why["finetune.phases"] += sized
+        if fitted_epochs != baseline_epochs and "baseline.epochs" in recipe.why:
+            baseline["epochs"] = baseline_epochs = fitted_epochs
+            recipe.why["baseline.epochs"] += sized
+    recipe.estimate = {
+        "seconds": round(estimate(phases, baseline_epochs)),
+        "baseline_seconds": round(
+            baseline_seconds(measured, training_images, held_out, baseline_epochs)
+        ),
+        "device": device,
+        "budget_minutes": budget,
+        "seconds_per_image": {
+            "forward": measured.forward,
+            "train": measured.train,
+            "baseline_train": measured.baseline_train,
+        },
+    }
+
+
 def _cache(recipe: Recipe, images: int, memory: int) -> None:
     size = recipe.value("target.input.image_size")
     if recipe.value("target.input.cache") != AUTO or not isinstance(size, list):
@@ -359,10 +486,11 @@ def _cache(recipe: Recipe, images: int, memory: int) -> None:
     )
 
 
-def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None) -> dict:
+def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None, speed=None) -> dict:
     """The parameters with every ``auto`` value chosen, and a ``recipe`` block saying
     which start the backbone has and why each value was chosen. ``fetch(architecture,
-    variant)`` obtains ImageNet weights (default: download once into the Keras cache)."""
+    variant)`` obtains ImageNet weights (default: download once into the Keras cache);
+    ``speed(parameters)`` measures this machine (default: ``measure_speed``)."""
     from resnet_finetune.models.resnet import fetch_imagenet_weights
 
     resolved = copy.deepcopy(parameters)
@@ -391,6 +519,13 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None) -
             _imagenet_recipe(recipe, training)
         else:
             _scratch_recipe(recipe, facts, training, reason)
+        if start == "scratch":
+            recipe.choose(
+                "finetune.time_budget_minutes", None, "the from-scratch recipe is sized already"
+            )
+        else:
+            _scratch_baseline(recipe, facts, training)
+            _size_to_budget(recipe, facts, training, speed or measure_speed)
         recipe.choose(
             "source.input.image_size",
             recipe.value("target.input.image_size"),
@@ -405,6 +540,7 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None) -
         "start_reason": reason,
         "data": facts,
         "chosen": recipe.why,
+        **({"estimate": recipe.estimate} if recipe.estimate else {}),
     }
     return resolved
 
@@ -430,6 +566,40 @@ def _by_reason(recipe: dict) -> dict[str, list[str]]:
     for key, why in (recipe.get("chosen") or {}).items():
         reasons.setdefault(why, []).append(key)
     return reasons
+
+
+def describe_baseline(parameters: dict) -> str:
+    """Which baseline a run trains: network, size and epochs, or ``none``."""
+    from resnet_finetune.training.engine import TrainingOptions
+    from resnet_finetune.training.finetune import baseline_options, make_phases
+
+    baseline = parameters.get("baseline")
+    if not isinstance(baseline, dict):
+        return "none (baseline: none): no from-scratch comparison"
+    backbone, finetune = parameters.get("backbone") or {}, parameters.get("finetune") or {}
+    size = baseline.get("image_size") or (parameters.get("target") or {}).get("input", {}).get(
+        "image_size"
+    )
+    shared = TrainingOptions(**finetune.get("training", {}))
+    phases = finetune.get("phases")
+    epochs = baseline_options(
+        shared, make_phases(shared, phases) if isinstance(phases, list) else [], baseline
+    ).epochs
+    return (
+        f"{baseline.get('architecture', backbone.get('architecture'))} width "
+        f"{baseline.get('width', backbone.get('width', 1.0))} from scratch at {size} px, "
+        f"{epochs} epochs"
+    )
+
+
+def _estimate_line(estimate: dict) -> str:
+    from resnet_finetune.training.budget import format_minutes
+
+    device = "CPU" if estimate["device"] == "cpu" else estimate["device"].upper()
+    budget = estimate.get("budget_minutes")
+    return f"{format_minutes(estimate['seconds'])} on this {device}" + (
+        f" (budget {budget:g} min: finetune.time_budget_minutes)" if budget else " (no budget)"
+    )
 
 
 def describe(parameters: dict) -> str:
@@ -459,6 +629,8 @@ def describe(parameters: dict) -> str:
             f"{p.get('learning_rate')}, unfrozen {p.get('unfreeze_stages')}"
             for i, p in enumerate(phases)
         ),
+        f"  baseline:     {describe_baseline(parameters)}",
+        *(f"  estimate:     {_estimate_line(e)}" for e in [recipe.get("estimate")] if e),
         "  why:",
         *(f"    {why}: {', '.join(keys)}" for why, keys in _by_reason(recipe).items()),
         "  (every value above can be set with the same key, e.g. "

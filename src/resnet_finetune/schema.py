@@ -58,6 +58,9 @@ class Finetune(Block):
     # Each phase: a phase's keys (resnet_finetune.training.finetune.Phase) and training
     # options overriding `training`; checked with both by `Parameters`.
     phases: Annotated[list[dict[str, Any]], Field(min_length=1)] | Auto = "auto"
+    # auto: 5 minutes on a CPU (recipe.CPU_BUDGET_MINUTES), no limit on a GPU or for the
+    # demo; null: the full recipe. Shortens only what the recipe chose.
+    time_budget_minutes: Annotated[float, Field(gt=0)] | None | Auto = "auto"
 
 
 class Embedded(Block):
@@ -176,8 +179,9 @@ class Parameters(Block):
     backbone: Backbone | None = None
     pretrain: TrainingOptions | None = None
     finetune: Finetune | None = None
-    # Training options overriding finetune.training (checked with them by `Parameters`).
-    baseline: dict[str, Any] | None = None
+    # Training options overriding finetune.training (checked with them by `Parameters`)
+    # and the network trained (training.finetune.BASELINE_NETWORK_KEYS); "none": no baseline.
+    baseline: dict[str, Any] | Literal["none"] | None = None
     source: Task | None = None
     target: Task | None = None
     degradation: Degradation | None = None
@@ -197,7 +201,7 @@ class Parameters(Block):
         if self.finetune is not None:
             phases = self.finetune.phases
             phases = [] if phases == "auto" else make_phases(self.finetune.training, phases)
-            if self.baseline is not None:
+            if isinstance(self.baseline, dict):
                 baseline_options(self.finetune.training, phases, self.baseline)
         return self
 

@@ -70,9 +70,10 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
         return table
 
 
-def log_classifier(model_file: str | Path, name: str, registered_name: str | None) -> None:
-    """Log the ``.keras`` file (with its card) as an ``ImageClassifier`` to the active
-    MLflow run, registered as a new version of ``registered_name`` when given."""
+def log_classifier(model_file: str | Path, name: str) -> None:
+    """Log the ``.keras`` file (with its card) as an ``ImageClassifier`` named ``name`` to
+    the active MLflow run. Registering it is the caller's move, once the run is complete
+    (``hooks.MlflowReportsHook``): a failed run's model is never a registered version."""
     from importlib.metadata import version
 
     import keras
@@ -92,7 +93,6 @@ def log_classifier(model_file: str | Path, name: str, registered_name: str | Non
                 python_model=ImageClassifier(),
                 artifacts={"model": str(model_file)},
                 signature=signature(card_of(load_model(model_file)).class_names),
-                registered_model_name=registered_name,
                 # Given, not inferred: this project (installed) reads the images the same way.
                 pip_requirements=[
                     f"resnet_finetune=={version('resnet_finetune')}",

@@ -17,6 +17,7 @@ with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks im
         ComputeHook,
         MlflowReportsHook,
         MlflowRunHook,
+        NoBaselineHook,
         ParameterCheckHook,
         RunRecordHook,
     )
@@ -31,6 +32,7 @@ HOOKS = (
     MlflowRunHook(),
     MlflowReportsHook(),
     CheckpointCleanupHook(),
+    NoBaselineHook(),
     RunSummary(),
     # Last: pluggy calls the tryfirst hooks last registered first, and the compute must
     # be set up before the parameter checks build any Keras layer.

@@ -51,7 +51,10 @@ def test_readme_own_images_command_runs_quietly_and_names_its_outputs(tiny_clone
     assert sum(bool(re.search(rf"\[\s*\d+/{nodes}\] ", line)) for line in output) == nodes
     report = next(line for line in output if "evaluation_report: " in line)
     assert (tiny_clone / report.split("evaluation_report: ")[1]).is_file()
-    assert any("MLflow: run 'finetune " in line for line in output)
+    [mlflow] = [line for line in output if "MLflow: run 'finetune " in line]
+    assert re.search(
+        r"its page http://127\.0\.0\.1:5000/#/experiments/\d+/runs/[0-9a-f]{32} ", mlflow
+    )
     [manifest] = (tiny_clone / "data/03_primary").glob("target_manifest.csv/*/*.csv")
     assert "owl" in manifest.read_text()  # the user's images were read
     # tiny conf/local (nested keys only) merged with conf/base: no telemetry file, no

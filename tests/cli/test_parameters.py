@@ -1,9 +1,14 @@
 """Parameters from the command line and from environments: lists, brackets, one nested key."""
 
+import re
+
+import click
 import pytest
 import yaml
+from click.testing import CliRunner
 
-from resnet_finetune.cli import split_parameters
+import resnet_finetune.cli as cli
+from resnet_finetune.cli import parse_parameters, split_parameters
 from resnet_finetune.context import _apply_items, _take_pending_items
 from resnet_finetune.recipe import resolve_recipe
 from resnet_finetune.settings import CONFIG_LOADER_ARGS, PENDING_ITEMS, ConfigLoader, override
@@ -18,6 +23,49 @@ def test_params_split_on_commas_between_parameters_only():
         "finetune.phases=[{name: a, epochs: 2}]",
         "x='a,b'",
     ]
+
+
+# A quote, bracket or parenthesis inside a value, as a user types a title.
+ODD_TITLES = ["Tom's matrix", 'the "best" run', "matrix (v2", "matrix v2)", "a [b", "a ]b", "a {x"]
+
+
+@pytest.mark.parametrize("title", ODD_TITLES)
+def test_a_quote_or_bracket_inside_a_value_never_swallows_the_next_key(title):
+    parameters = parse_parameters(
+        click.Context(cli.run), None, f"evaluate.title={title},evaluate.top_k=1,seed=3"
+    )
+    assert parameters == {"evaluate": {"title": title, "top_k": 1}, "seed": 3}
+
+
+def test_quoted_values_keep_their_commas_and_escaped_quotes():
+    text = """a='Tom''s, matrix',b="say \\"hi\\", twice",c=[it's, 'x,y'],d={k: 'v,w'},e=1"""
+    assert parse_parameters(click.Context(cli.run), None, text) == {
+        "a": "Tom's, matrix",
+        "b": 'say "hi", twice',
+        "c": ["it's", "x,y"],
+        "d": {"k": "v,w"},
+        "e": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "text", ["evaluate.title='Tom,evaluate.top_k=1", "evaluate.class_names=[a, b,evaluate.top_k=1"]
+)
+def test_an_unclosed_quote_or_bracket_is_refused_naming_the_item(text):
+    with pytest.raises(click.UsageError, match=re.escape(f"--params: {text!r} has an unclosed")):
+        parse_parameters(click.Context(cli.run), None, text)
+
+
+def test_the_run_command_passes_each_key_of_an_odd_value_on(monkeypatch):
+    received = {}
+    fake = click.Command(
+        "run", params=cli._kedro_run().params, callback=lambda **o: received.update(o)
+    )
+    monkeypatch.setattr(cli, "_kedro_run", lambda: fake)
+    arguments = ["--pipeline", "evaluate", "--params", "evaluate.title=Tom's (v2],evaluate.top_k=1"]
+    result = CliRunner().invoke(cli._make_run(), arguments)
+    assert result.exit_code == 0, result.output
+    assert received["params"] == {"evaluate": {"title": "Tom's (v2]", "top_k": 1}}
 
 
 def test_an_item_of_a_list_is_overridden_by_its_index_and_the_rest_is_kept():

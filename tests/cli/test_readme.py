@@ -56,7 +56,11 @@ def test_every_bash_block_is_run_by_ci_or_by_a_test_as_written():
         assert "\n" not in block, f"one command per block, please: {block!r}"
         assert block in CI or block in RUN_BY_TESTS, f"nothing runs README's {block!r}"
     # the set-up commands: the main job, then the tests, in CI, verbatim
-    assert blocks[0].endswith("pip install -e . && kedro run --pipeline finetune")
+    # ... installed at the lock file's exact versions (docs/PACKAGING.md)
+    assert blocks[0].endswith(
+        "pip install -e . -c constraints.txt && kedro run --pipeline finetune"
+    )
+    assert 'pip install -e ".[test]" -c constraints.txt &&' in blocks[1]
     assert blocks[1].endswith("&& pytest") and blocks[0] in CI and blocks[1] in CI
     assert CI.index(blocks[0]) < CI.index(blocks[1])
 

@@ -1,4 +1,5 @@
 import fcntl
+import hashlib
 import io
 import os
 import pty
@@ -214,3 +215,85 @@ def test_a_second_validation_reads_only_new_or_changed_files(class_folder, tmp_p
     assert len(second) == 31 and len(second_report) == 1
     assert second.loc[second["path"] == str(changed), "width"].item() == 14
     assert not list(cache.parent.glob(".partial-*"))
+
+
+def test_a_file_rewritten_with_its_size_and_mtime_kept_is_hashed_again(class_folder, tmp_path):
+    """Issue 21 case 10: other bytes of the same size, the mtime set back with os.utime:
+    the validation cache notices (inode change time) and the new SHA-256 is used."""
+    from resnet_finetune.data.manifest import list_images, validated_cache
+
+    changed = write_image(class_folder / "cat" / "same.bmp", seed=1, fmt="BMP")
+    cache = validated_cache(tmp_path / "intermediate", class_folder)
+    first, _ = validate_files(
+        list_images(class_folder)[0], ImageChecks(), tmp_path / "c", True, cache
+    )
+    before = os.stat(changed)
+    write_image(changed, seed=2, fmt="BMP")
+    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(changed)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    second, _ = validate_files(
+        list_images(class_folder)[0], ImageChecks(), tmp_path / "c", True, cache
+    )
+
+    def sha(table):
+        return table.loc[table["path"] == str(changed), "sha256"].item()
+
+    assert sha(second) != sha(first)
+    assert sha(second) == hashlib.sha256(changed.read_bytes()).hexdigest()
+
+
+def test_folder_links_that_loop_are_skipped_with_one_warning(tmp_path, caplog):
+    """Issue 21 case 9: ``a/to_b -> ../b`` and ``b/to_a -> ../a`` (and a link to itself)
+    end the listing, each loop reported once, not in "Too many levels of symbolic links"."""
+    from resnet_finetune.data.manifest import discover_unlabelled
+
+    for label in ("a", "b"):
+        write_image(tmp_path / "root" / label / "0.png", seed=ord(label))
+    root = tmp_path / "root"
+    (root / "a" / "to_b").symlink_to("../b")
+    (root / "b" / "to_a").symlink_to("../a")
+    (root / "a" / "self.png").symlink_to("self.png")
+    with caplog.at_level("WARNING"):
+        files, skipped = discover_files(root)
+    loops = skipped.loc[skipped["reason"] == "link loop", "path"]
+    assert sorted(loops) == sorted(
+        str(root / p) for p in ("a/to_b/to_a", "b/to_a/to_b", "a/self.png", "b/to_a/self.png")
+    )
+    assert sorted(files["path"]) == sorted(
+        str(root / p) for p in ("a/0.png", "a/to_b/0.png", "b/0.png", "b/to_a/0.png")
+    )
+    warnings = [r.getMessage() for r in caplog.records if "loop back" in r.getMessage()]
+    assert len(warnings) == 1 and "a/to_b/to_a" in warnings[0]
+    predicted, _ = discover_unlabelled(root)  # prediction lists folders the same way
+    assert len(predicted) == 4
+
+
+def test_a_deleted_converted_copy_is_made_again_from_its_source(tmp_path):
+    """Issue 21 case 9: ``data/02_intermediate/converted`` deleted after ingestion: the
+    RGB copy is made again, the same pixels, from a source whose SHA-256 still matches;
+    a changed source is refused by name rather than read as other pixels."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    from resnet_finetune.data.images import remake_converted
+
+    source = write_image(tmp_path / "data" / "cat" / "0.png", mode="RGBA", seed=3)
+    files = pd.DataFrame({"path": [str(source)], "label": ["cat"], "split": [None]})
+    rows, _ = validate_files(files, ImageChecks(background=(0, 0, 0)), tmp_path / "converted")
+    copy = rows["read_path"].item()
+    assert copy != str(source) and copy.endswith("-000000.png")
+    pixels = np.asarray(Image.open(copy))
+    shutil.rmtree(tmp_path / "converted")
+    remake_converted(rows)
+    assert np.array_equal(np.asarray(Image.open(copy)), pixels)
+
+    os.remove(copy)
+    write_image(source, mode="RGBA", seed=4)
+    with pytest.raises(ValueError, match=r"converted copy .* cannot be made again from .*0\.png"):
+        remake_converted(rows)
+    os.remove(source)
+    with pytest.raises(FileNotFoundError, match="ingest the data again"):
+        remake_converted(rows)

@@ -269,3 +269,56 @@ def test_bulk_hashes_equal_the_per_image_definition():
     images += [image.convert("P") for image in images[:8]] + [images[3].convert("L")]
     thumbnails = [hash_thumbnail(image) for image in images]
     assert perceptual_hashes([*thumbnails, b""]) == [*map(reference, images), ""]
+
+
+def _two_classes(root, count=4):
+    for label in ("green", "red"):
+        for n in range(count):
+            write_image(root / label / f"img_{n:03}.png", seed=n + 50 * (label == "red"))
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("green/img_001.png,relabel,dgo", r"line 2: relabel to 'dgo', a label no class has; "),
+        ('green/img_001.png,relabel,"=HYPERLINK(""x"")"', r"known classes: \['green', 'red'\]"),
+        ("green/img_001.png,relabel,red\ngreen/img_001.png,exclude,", r"lines 2 and 3 both"),
+        ("red/img_002.png,relabel,green\nred/img_002.png,relabel,red", r"lines 2 and 3 both"),
+        ("green/img_001.png,new_class,blue", r"line\(s\) \[2\] leave class 'blue' with one"),
+    ],
+)
+def test_corrections_refuse_unknown_labels_contradictions_and_one_image_classes(
+    tmp_path, ingest, rows, message
+):
+    """Issue 21 case 3: a relabel to a label no class has, two rows for one image and a
+    class of one image made by a correction are refused, naming the line(s)."""
+    _two_classes(tmp_path / "data")
+    corrections = tmp_path / "fix.csv"
+    corrections.write_text(f"path,action,label\n{rows}\n")
+    with pytest.raises(ValueError, match=message):
+        ingest(tmp_path / "data", corrections=str(corrections))
+
+
+def test_corrections_name_the_listed_path_and_keep_the_original_label(tmp_path, ingest):
+    """Issue 21 case 3: excluding ``green/img_000.png`` excludes that row, not the link
+    ``red/x.png`` to it (which stays, as the report says); new_class makes a class; the
+    provenance names the label the image had."""
+    root = tmp_path / "data"
+    _two_classes(root, count=7)
+    (root / "red" / "x.png").symlink_to("../green/img_000.png")
+    corrections = tmp_path / "fix.csv"
+    corrections.write_text(
+        "path,action,label\ngreen/img_000.png,exclude,\n"
+        "red/img_001.png,new_class,blue\nred/img_002.png,new_class,blue\n"
+        "red/img_003.png,new_class,blue\n"
+    )
+    no_split = SplitSpec(val_fraction=0, test_fraction=0)
+    manifest, report, _ = ingest(root, no_split, corrections=str(corrections))
+    paths = set(manifest["path"])
+    assert str(root / "green" / "img_000.png") not in paths
+    assert str(root / "red" / "x.png") in paths
+    excluded = report[report["reason"] == "excluded by corrections"]
+    assert excluded["path"].tolist() == [str(root / "green" / "img_000.png")]
+    assert "red/x.png" in excluded["detail"].item() and "stays" in excluded["detail"].item()
+    blue = manifest[manifest["label"] == "blue"]
+    assert len(blue) == 3 and blue["correction"].str.startswith("relabelled from 'red'").all()

@@ -1,7 +1,10 @@
 """Bad parameters stop a run before any node works, with a message naming the key."""
 
+import json
+
 import pytest
 
+from resnet_finetune.training import TrainingDiverged
 from tests.conftest import write_image
 from tests.pipelines.conftest import make_project, run_in
 
@@ -81,9 +84,9 @@ from tests.pipelines.conftest import make_project, run_in
             r"'plateau'\]",
         ),
         (
-            {"baseline": {"epochs": 3}},
+            {"baseline": {"epochs": 0}},
             ValueError,
-            r"baseline.epochs is not allowed: the baseline trains as many epochs as all",
+            r"baseline: epochs=0 must be",
         ),
         (
             {"baseline": {"label_smoothing": 1.5}},
@@ -161,6 +164,31 @@ def test_empty_and_one_class_folders_are_refused(run_pipeline, tmp_path):
         run_pipeline("finetune", target={"data_dir": str(tmp_path / "one")})
 
 
+def test_a_weights_file_of_another_model_stops_the_run_before_any_work(run_pipeline, tmp_path):
+    import keras
+
+    path = tmp_path / "other.h5"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(path)
+    with pytest.raises(ValueError, match=r"other.h5' does not fit backbone: 0 of 38 layers"):
+        run_pipeline("finetune", backbone={"weights": str(path)})
+
+
+def test_the_card_records_the_weights_file_a_model_started_from(tmp_path):
+    import hashlib
+
+    from resnet_finetune.models import build_backbone, load_model
+    from resnet_finetune.models.card import card_of
+    from tests.pipelines.conftest import TINY, latest
+
+    path = tmp_path / "start.weights.h5"
+    build_backbone(TINY["backbone"]).save_weights(path)
+    fresh = make_project(tmp_path / "project")
+    run_in(fresh, "transfer", backbone={"weights": str(path)})
+    card = card_of(load_model(latest(fresh, "data/06_models/finetuned_model.keras")))
+    assert card.data["start_weights_path"] == str(path.resolve())
+    assert card.data["start_weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_transfer_without_a_pretrained_model(tmp_path):
     fresh = make_project(tmp_path)
     with pytest.raises(ValueError, match="backbone.weights='pretrain' needs a pretrained model"):
@@ -179,6 +207,25 @@ def test_predict_without_a_finetuned_model_says_what_to_run(tmp_path):
     assert not (fresh / "data").exists()
 
 
+def test_an_unknown_model_version_is_named_with_the_newest_that_exist(tmp_path):
+    fresh = make_project(tmp_path / "fresh")
+    write_image(tmp_path / "new" / "a.png")
+    saved = [f"2026-01-0{day}T00.00.00.000Z" for day in range(1, 8)]
+    for version in saved:
+        model = fresh / "data/06_models/finetuned_model.keras" / version / "finetuned_model.keras"
+        model.parent.mkdir(parents=True)
+        model.touch()
+    newest = ", ".join(reversed(saved[2:]))
+    message = f"version '2025-nope' of finetuned_model does not exist .*{newest} \\(and 2 older\\)"
+    with pytest.raises(ValueError, match=message):
+        run_in(
+            fresh,
+            "predict",
+            load_versions={"finetuned_model": "2025-nope"},
+            predict={"data_dir": str(tmp_path / "new")},
+        )
+
+
 def test_a_batch_larger_than_the_training_set_is_refused_before_training(run_pipeline):
     # TINY keeps 6 training images per class: 30 in all.
     with pytest.raises(
@@ -186,3 +233,20 @@ def test_a_batch_larger_than_the_training_set_is_refused_before_training(run_pip
         match=r"input.batch_size=64 \(× replicas: 64\) is larger than the 30 training images",
     ):
         run_pipeline("finetune", target={"input": {"batch_size": 64}})
+
+
+def test_a_diverging_phase_fails_the_run_and_leaves_nothing_finished(tmp_path):
+    fresh = make_project(tmp_path)
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"diverged at epoch 1: .* Lower this training's learning_rate \(now 1e\+06\)",
+    ):
+        run_in(
+            fresh,
+            "transfer",
+            backbone={"weights": "none"},
+            finetune={"phases": [{"epochs": 2, "learning_rate": 1e6}]},
+        )
+    assert not (fresh / "data/06_models/finetuned_model.keras").exists()
+    states = (fresh / "data/02_intermediate/checkpoints").rglob("state.json")
+    assert not any(json.loads(state.read_text())["finished"] for state in states)

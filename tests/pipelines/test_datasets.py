@@ -1,8 +1,13 @@
 """The project's Kedro datasets: a version is written whole or not at all."""
 
+import csv
+from pathlib import Path
+
 import keras
+import pandas as pd
 import pytest
-from kedro.io.core import DatasetError, Version
+import yaml
+from kedro.io.core import AbstractDataset, DatasetError, Version
 
 from resnet_finetune.datasets import AtomicModelDataset, FolderDataset
 
@@ -53,3 +58,70 @@ def test_a_folder_copy_interrupted_midway_leaves_no_version(tmp_path, monkeypatc
     monkeypatch.undo()
     assert not FolderDataset(filepath, Version(None, None)).exists()
     assert [p for p in (tmp_path / "saved").rglob("*") if p.is_file() or p.name == "half"] == []
+
+
+CATALOG = Path(__file__).parents[2] / "conf" / "base" / "catalog.yml"
+
+
+def _catalog_dataset(name: str, filepath: Path) -> AbstractDataset:
+    """The dataset ``name`` of conf/base/catalog.yml, writing to ``filepath``."""
+    entry = yaml.safe_load(CATALOG.read_text())[name]
+    return AbstractDataset.from_config(name, {**entry, "filepath": str(filepath)})
+
+
+def test_csv_cells_of_user_data_cannot_run_as_formulas_and_load_back_exactly(tmp_path):
+    """Issue 21 case 11: every CSV the catalog writes neutralises (OWASP) the string cells
+    that begin with = + - @ tab or CR, numbers stay numbers, and loading gives the exact
+    strings back (a value that itself begins with an apostrophe too)."""
+    entries = yaml.safe_load(CATALOG.read_text())
+    csv_types = {e["type"] for e in entries.values() if str(e.get("filepath", "")).endswith(".csv")}
+    assert csv_types == {"resnet_finetune.datasets.SafeCSVDataset"}
+
+    names = ['=HYPERLINK("http://x")', "+1", "-2", "@SUM(A1)", "\tcat", "\rdog", "'quoted", "ok"]
+    table = pd.DataFrame(
+        {
+            "path": [f"{n}/0.png" if n != "ok" else "=a.png" for n in names],
+            "label_1": names,
+            "p_1": [-0.5, 0.25, -1.0, 0.0, 1.0, -2.0, 0.5, -0.125],
+        }
+    )
+    file = tmp_path / "predictions.csv"
+    dataset = _catalog_dataset("predictions", file)
+    dataset.save(table)
+    saved = next(p for p in file.rglob("*.csv") if p.is_file())  # versioned: a folder
+    with open(saved, newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r"))]
+    assert not [
+        c for c in cells if c.startswith("-") and not c.lstrip("-").replace(".", "").isdigit()
+    ]
+    assert "-0.5" in cells  # negative numbers are numbers, not text
+    assert '\'=HYPERLINK("http://x")' in cells and "''quoted" in cells
+    loaded = dataset.load()
+    pd.testing.assert_frame_equal(loaded, table, check_dtype=False)
+    assert loaded["p_1"].dtype == "float64"
+
+
+def test_classes_named_like_missing_values_stay_strings_in_every_csv(tmp_path):
+    """Issue 21 case 9: classes NA, None (and nan, null, N/A, 7) come back as strings
+    from the predictions, test predictions, per-class and confusion tables, manifest."""
+    names = ["NA", "None", "nan", "null", "N/A", "7"]
+    tables = {
+        "predictions": pd.DataFrame({"path": names, "label_1": names, "p_1": 0.5}),
+        "test_predictions": pd.DataFrame(
+            {"path": names, "split": "test", "true_label": names, "predicted_label": names}
+        ),
+        "per_class_metrics": pd.DataFrame({"label": names, "precision": [float("nan")] * 6}),
+        "confusion_table": pd.DataFrame(
+            {"true_label": names, "predicted_label": names, "count": 1}
+        ),
+        "target.manifest": pd.DataFrame({"path": names, "label": names, "correction": ""}),
+    }
+    entries = {"target.manifest": "{namespace}.manifest"}
+    for name, table in tables.items():
+        dataset = _catalog_dataset(entries.get(name, name), tmp_path / f"{name}.csv")
+        dataset.save(table)
+        loaded = dataset.load()
+        for column in table.columns.intersection(["path", "label", "label_1", "true_label"]):
+            assert loaded[column].tolist() == names, (name, column)
+    assert loaded["correction"].tolist() == [""] * 6

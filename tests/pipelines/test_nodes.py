@@ -109,13 +109,34 @@ def test_compare_with_scratch_reports_the_gain_on_the_same_images():
         "macro_f1": 0.8,
     }
     scratch = {"accuracy": 0.7, "top_k_accuracy": 0.9, "macro_f1": 0.75, "held_out_sha256": "h"}
-    comparison = compare_with_scratch(finetuned, scratch)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    attach_card(
+        model,
+        ModelCard(
+            ["a", "b"],
+            [224, 224],
+            "crop",
+            "tf",
+            parameters={
+                "backbone": {"architecture": "resnet18", "width": 0.5},
+                "baseline": {"image_size": [112, 112]},
+            },
+            history=pd.DataFrame({"loss": [1.0, 0.5], "seconds": [2.0, 1.5]}),
+        ),
+    )
+    comparison = compare_with_scratch(finetuned, scratch, model)
+    assert comparison["baseline"] == {
+        "network": "resnet18 width 0.5",
+        "image_size": [112, 112],
+        "epochs": 2,
+        "seconds": 3.5,
+    }
     assert comparison["gain_from_pretraining"]["accuracy"] == pytest.approx(0.2)
     assert comparison["scratch"] == {
         k: scratch[k] for k in ("accuracy", "top_k_accuracy", "macro_f1")
     }
     with pytest.raises(ValueError, match="different images"):
-        compare_with_scratch(finetuned, {**scratch, "held_out_sha256": "other"})
+        compare_with_scratch(finetuned, {**scratch, "held_out_sha256": "other"}, model)
 
 
 def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, tmp_path):

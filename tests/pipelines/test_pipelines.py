@@ -23,9 +23,9 @@ import pytest
 
 from resnet_finetune.evaluation.inference import predict_probabilities
 from resnet_finetune.models import load_model
-from resnet_finetune.models.card import card_of
+from resnet_finetune.models.card import card_of, read_card
 from resnet_finetune.pipeline_registry import register_pipelines
-from tests.pipelines.conftest import latest, versions
+from tests.pipelines.conftest import latest, make_project, run_in, versions
 
 METRICS = "data/08_reporting/metrics.json"
 FINETUNED = "data/06_models/finetuned_model.keras"
@@ -63,6 +63,14 @@ def test_finetune_writes_every_report(finetune_run):
     assert comparison["gain_from_pretraining"]["accuracy"] == pytest.approx(
         metrics["accuracy"] - comparison["scratch"]["accuracy"]
     )
+    # The demo's baseline: the fine-tuned network, as many epochs as both phases.
+    baseline = comparison["baseline"]
+    assert (baseline["network"], baseline["image_size"], baseline["epochs"]) == (
+        "resnet20 width 0.25",
+        [8, 8],
+        2,
+    )
+    assert baseline["seconds"] > 0
     history = pd.read_csv(latest(project, "data/08_reporting/finetune_history.csv"))
     assert history["phase"].tolist() == ["frozen backbone", "backbone unfrozen"]
     for name in (
@@ -82,6 +90,32 @@ def test_finetune_writes_every_report(finetune_run):
             )
             == {}
         )
+
+
+def test_baseline_none_skips_it_and_a_baseline_network_trains_at_its_own_size(tmp_path):
+    """`baseline=none`: the run completes without any baseline output and its report says
+    so. Then the baseline alone with the network the recipe gives a pretrained start's
+    baseline (another network, a larger size resized inside the model, its own epochs)."""
+    project = make_project(tmp_path / "project")
+    run_in(project, "finetune", baseline="none")
+    reporting = project / "data" / "08_reporting"
+    assert (
+        not list(reporting.glob("scratch_*")) and not (reporting / "scratch_history.csv").exists()
+    )
+    assert latest(project, "data/08_reporting/metrics.json").exists()
+    report = latest(project, "data/08_reporting/evaluation_report.html").read_text()
+    assert "none (baseline: none): no from-scratch comparison" in report
+
+    small = {"architecture": "resnet18", "width": 0.25, "image_size": [32, 32], "epochs": 1}
+    run_in(project, "baseline", baseline=small)
+    comparison = json.loads(
+        latest(project, "data/08_reporting/scratch_comparison.json").read_text()
+    )
+    assert {k: comparison["baseline"][k] for k in ("network", "image_size", "epochs")} == {
+        "network": "resnet18 width 0.25",
+        "image_size": [32, 32],
+        "epochs": 1,
+    }
 
 
 @pytest.fixture
@@ -339,7 +373,17 @@ def test_export_writes_every_format_and_checks_each_in_its_runtime(finetune_run,
         "model_float32.tflite",
         "model_float16.tflite",
         "model_int8.tflite",
+        "labels.txt",
+        "model.json",
     }
+    class_names = read_card(folder / "model.keras").class_names
+    assert (folder / "labels.txt").read_text(encoding="utf-8").splitlines() == class_names
+    about = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    assert about["class_names"] == class_names
+    # the model's catalog version and weights, as its card records them
+    model_version = versions(project, "data/06_models/finetuned_model.keras")[-1]
+    assert about["model"]["version"] == model_version
+    assert about["model"]["weights_sha256"] == read_card(folder / "model.keras").weights_sha256
     report = pd.read_csv(latest(project, "data/08_reporting/export_report.csv"))
     assert report["format"].tolist() == [
         "keras",
@@ -353,6 +397,7 @@ def test_export_writes_every_format_and_checks_each_in_its_runtime(finetune_run,
     keras_row = report.iloc[0]
     # The reference row is the fine-tuned model as evaluation scored it.
     assert keras_row["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert about["scores"]["accuracy"] == pytest.approx(metrics["accuracy"])
     assert keras_row["images"] == metrics["num_test_images"]
     assert (report.iloc[1:5]["top1_agreement"] >= 0.99).all()
     assert report["agreement_ok"].all()

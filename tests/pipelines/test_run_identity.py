@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,6 +87,9 @@ def test_a_failed_run_is_never_latest_and_its_resume_state_survives_an_evaluate(
     folder = digit_folder(tmp_path / "A", ["a", "b", "c"])
     transfer(project, folder)
     complete_manifests = versions(project, "data/03_primary/target_manifest.csv")
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    [registered] = client.search_model_versions("name='resnet_finetune'")
+    assert client.get_run(registered.run_id).info.status == "FINISHED"
 
     def fails_after_training(model):
         raise RuntimeError("killed after training")
@@ -103,6 +107,12 @@ def test_a_failed_run_is_never_latest_and_its_resume_state_survives_an_evaluate(
     ]
     assert "killed after training" in record["reason"]
     assert any("target_manifest.csv" in output for output in record["outputs"])
+    # Its model was saved and logged, but never registered: "latest" is the complete run's.
+    assert any("finetuned_model.keras" in output for output in record["outputs"])
+    failed_run = client.get_run(record["mlflow_run_id"])
+    assert failed_run.info.status == "FAILED" and failed_run.outputs.model_outputs
+    registry = client.search_model_versions("name='resnet_finetune'")
+    assert [version.version for version in registry] == [registered.version]
     checkpoints = project / "data/02_intermediate/checkpoints"
     before = sorted(p.relative_to(checkpoints) for p in checkpoints.rglob("state.json"))
     assert before

@@ -14,13 +14,13 @@ from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import apply_augmentation, image_dataset, one_hot_labels
 from resnet_finetune.data.manifest import SplitSpec, build_manifest
 from resnet_finetune.training import (
-    NonFiniteLoss,
     TrainingCheckpoint,
+    TrainingDiverged,
     TrainingOptions,
     make_optimizer,
     train,
 )
-from resnet_finetune.training.checkpoints import clear_trained
+from resnet_finetune.training.checkpoints import check_losses, clear_trained
 from resnet_finetune.training.compute import make_deterministic
 
 OPTIONS = {"epochs": 4, "learning_rate": 0.05, "optimizer": "sgd", "warmup_epochs": 1}
@@ -357,7 +357,7 @@ class PoisonWeights(keras.callbacks.Callback):
 
 def test_non_finite_weights_stop_training_and_keep_the_last_good_checkpoint(data, tmp_path):
     checkpoint = TrainingCheckpoint(tmp_path / "bad")
-    with pytest.raises(NonFiniteLoss, match=r"diverged at epoch 1"):
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch 1"):
         train(
             make_model(),
             data,
@@ -375,15 +375,15 @@ def test_the_guard_reads_the_weights_not_only_the_loss(data, monkeypatch):
     would go on with NaN weights."""
     from resnet_finetune.training import checkpoints
 
-    monkeypatch.setattr(checkpoints, "check_finite", lambda logs, where: None)
-    with pytest.raises(NonFiniteLoss, match=r"epoch 1: non-finite values in .*kernel"):
+    monkeypatch.setattr(checkpoints, "check_losses", lambda *args: None)
+    with pytest.raises(TrainingDiverged, match=r"epoch 1: non-finite values in .*kernel"):
         train(
             make_model(),
             data,
             options=TrainingOptions(**{**OPTIONS, "epochs": 1}),
             callbacks=[PoisonWeights()],
         )
-    monkeypatch.setattr(checkpoints, "check_finite_weights", lambda model, where: None)
+    monkeypatch.setattr(checkpoints, "check_weights", lambda *args: None)
     model = make_model()
     train(
         model,
@@ -392,6 +392,85 @@ def test_the_guard_reads_the_weights_not_only_the_loss(data, monkeypatch):
         callbacks=[PoisonWeights()],
     )
     assert not np.isfinite(model.layers[-1].kernel.numpy()).all()
+
+
+# AdamW at a learning rate of 1e6 on the tiny model: finite losses of 1e12 and more, as
+# the issue's run (loss 7.1e23, val_loss 2.9e27) that was saved as a good model.
+DIVERGING = {**OPTIONS, "optimizer": "adamw", "learning_rate": 1e6, "epochs": 2}
+
+
+def test_a_finite_but_huge_loss_stops_training_naming_the_epoch_and_what_to_change(
+    data, tmp_path, caplog
+):
+    checkpoint = TrainingCheckpoint(tmp_path / "run")
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"diverged at epoch 1: loss=\d\.\d+e\+\d\d, over 1000 times 1\.\d+, the larger of "
+        r"the training's starting loss \(1\.\d+\) and a uniform "
+        r"guess's ln\(3 classes\) = 1\.1\. Lower this training's learning_rate \(now 1e\+06\), "
+        r"set gradient_clip_norm",
+    ):
+        train(make_model(), data, data, options=TrainingOptions(**DIVERGING), checkpoint=checkpoint)
+    # Nothing of the diverged epoch was saved, so nothing can count as finished.
+    assert not (checkpoint.directory / "latest").exists()
+    # The same command again trains (and diverges) again: never "already trained".
+    with caplog.at_level(logging.INFO, "resnet_finetune"), pytest.raises(TrainingDiverged):
+        train(make_model(), data, data, options=TrainingOptions(**DIVERGING), checkpoint=checkpoint)
+    assert "already trained" not in caplog.text
+
+
+def test_weights_beyond_a_sane_size_stop_training_when_the_loss_does_not(data, monkeypatch):
+    from resnet_finetune.training import checkpoints
+
+    monkeypatch.setattr(checkpoints, "check_losses", lambda *args: None)
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"epoch 1: values beyond 1e\+05 \(a variance beyond 1e\+10\) in \S+ \(",
+    ):
+        train(make_model(), data, options=TrainingOptions(**DIVERGING))
+
+
+def test_a_noisy_but_sane_training_does_not_trip_the_guard(data):
+    # Adam at a learning rate of 1.0 is far too high for this model: its validation loss
+    # jumps far above a uniform guess's (218, 198 times ln 3) and comes back. Not a divergence.
+    history = train(
+        make_model(),
+        data,
+        data,
+        options=TrainingOptions(epochs=3, learning_rate=1.0),
+    )
+    assert len(history) == 3
+    assert history["val_loss"].max() > 20 * np.log(3)
+
+
+def test_a_loss_is_judged_against_the_larger_of_its_start_and_a_uniform_guess():
+    model = make_model()  # 3 classes: a uniform guess's loss is ln 3 = 1.0986
+    check_losses({"loss": 1000.0, "val_loss": 1098.0}, "epoch 2", model)
+    with pytest.raises(TrainingDiverged, match=r"epoch 2: val_loss=1.1e\+03, over 1000 times 1.1,"):
+        check_losses({"loss": 1000.0, "val_loss": 1100.0}, "epoch 2", model)
+    # A training that started high (a new head on large features) is judged from there.
+    check_losses({"loss": 4000.0}, "epoch 2", model, start_loss=5.0)
+    with pytest.raises(TrainingDiverged, match=r"loss=5.1e\+03, over 1000 times 5, .*\(5\)"):
+        check_losses({"loss": 5100.0}, "epoch 2", model, start_loss=5.0)
+
+
+def test_a_diverged_checkpoint_written_before_the_guard_is_never_already_trained(
+    data, tmp_path, monkeypatch, caplog
+):
+    from resnet_finetune.training import checkpoints
+
+    checkpoint = TrainingCheckpoint(tmp_path / "run")
+    with monkeypatch.context() as unguarded:  # as the code before the guard wrote it
+        unguarded.setattr(checkpoints, "check_losses", lambda *args: None)
+        unguarded.setattr(checkpoints, "check_weights", lambda *args: None)
+        train(make_model(), data, data, options=TrainingOptions(**DIVERGING), checkpoint=checkpoint)
+    assert json.loads((latest_snapshot(checkpoint.directory) / "state.json").read_text())[
+        "finished"
+    ]
+    with caplog.at_level(logging.INFO, "resnet_finetune"), pytest.raises(TrainingDiverged):
+        train(make_model(), data, data, options=TrainingOptions(**DIVERGING), checkpoint=checkpoint)
+    assert "holds a diverged training" in caplog.text
+    assert "already trained" not in caplog.text
 
 
 def test_plateau_schedule_lowers_the_learning_rate_when_validation_stalls(data):

@@ -111,8 +111,11 @@ def test_phases_and_baseline_override_the_shared_options():
         make_phases(shared, [{"epochs": 1}, {"epoch": 1}])
     with pytest.raises(ValueError, match=r"finetune.phases\[0\]: unfreeze_stages=-1"):
         make_phases(shared, [{"epochs": 1, "unfreeze_stages": -1}])
-    with pytest.raises(ValueError, match="baseline.epochs is not allowed"):
-        baseline_options(shared, phases, {"epochs": 4})
+    # Its own epochs and network (the from-scratch recipe for a pretrained start).
+    small = {"epochs": 4, "architecture": "resnet18", "width": 0.5, "image_size": [32, 32]}
+    assert baseline_options(shared, phases, small).epochs == 4
+    with pytest.raises(ValueError, match="baseline: epochs=0"):
+        baseline_options(shared, phases, {"epochs": 0})
 
 
 def test_compare_depths_trains_each_network_with_the_same_budget():

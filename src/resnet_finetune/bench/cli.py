@@ -8,10 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-from resnet_finetune.bench import input_pipeline, training
+from resnet_finetune.bench import frozen_phase, input_pipeline, training
 from resnet_finetune.bench.common import write_section
 
-COMMANDS = {"input": input_pipeline, "train": training}
+COMMANDS = {"input": input_pipeline, "train": training, "frozen": frozen_phase}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -90,6 +90,43 @@ def _write_atomically(image: Image.Image, path: Path) -> None:
     os.replace(partial, path)
 
 
+def _converted_name(sha256: str, background: tuple[int, int, int]) -> str:
+    """The RGB copy of the image whose content is ``sha256``: the background colour
+    changes the pixels of transparent images, so it is in the name."""
+    return f"{sha256}-{''.join(f'{c:02x}' for c in background)}.png"
+
+
+def remake_converted(rows) -> None:
+    """Make again each missing RGB copy (``read_path``) of ``rows`` (manifest-like: path,
+    read_path, sha256) from its source file, as ingestion made it: a deleted
+    ``data/02_intermediate/converted`` costs a conversion, not a run. A source that is gone
+    or whose bytes changed is refused, naming it: a copy of other pixels would be a
+    silently wrong image."""
+    for path, read_path, sha256 in rows[["path", "read_path", "sha256"]].itertuples(index=False):
+        if read_path == path or os.path.exists(read_path):
+            continue
+        remedy = (
+            f"its converted copy {read_path!r} is missing and cannot be made again from {path!r}"
+        )
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise FileNotFoundError(f"{remedy}: {error.strerror}; ingest the data again") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ValueError(f"{remedy}: that file has changed since ingestion (its SHA-256)")
+        tag = Path(read_path).stem.removeprefix(f"{sha256}-")
+        try:
+            background = tuple(bytes.fromhex(tag))
+        except ValueError:
+            background = ()  # not a name ingestion gives: refused just below
+        if Path(read_path).name != _converted_name(sha256, background):
+            raise ValueError(f"{remedy}: it is not named as ingestion names converted copies")
+        with Image.open(io.BytesIO(data)) as image:
+            rgb = to_rgb(image, background)
+        Path(read_path).parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(rgb, Path(read_path))
+
+
 def inspect_image(
     path: str, checks: ImageChecks, converted_dir: Path, perceptual: bool = False
 ) -> tuple[dict | None, tuple[str, str] | None]:
@@ -136,9 +173,7 @@ def inspect_image(
         return None, ("too small", f"{width}x{height}; validation.min_side={checks.min_side}")
     read_path = path
     if converted:
-        # The background colour changes the pixels of transparent images: it is in the name.
-        tag = "".join(f"{c:02x}" for c in checks.background)
-        target = Path(converted_dir) / f"{sha256}-{tag}.png"
+        target = Path(converted_dir) / _converted_name(sha256, checks.background)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             _write_atomically(rgb, target)

@@ -7,7 +7,9 @@ nothing disappears silently.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import math
 import os
 import pickle
@@ -30,6 +32,8 @@ from resnet_finetune.data.quality import (
 )
 from resnet_finetune.data.tables import read_text_table
 from resnet_finetune.progress import progress_bar
+
+log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # Folder names that declare a split; "validation" is read as "val".
@@ -85,20 +89,38 @@ def _path_order(path: str) -> list[str]:
     return path.split(os.sep)
 
 
+def _is_folder(entry: os.DirEntry) -> bool:
+    """A folder, or a link to one; a link that loops on itself is not (it is reported)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _loops(link: str) -> bool:
+    try:
+        os.stat(link)
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
+
+
 def _visible_files(root: Path, skipped: list) -> list[str]:
     """Every file under ``root`` in sorted order, symbolic links followed while they stay
     inside ``root``. Reported into ``skipped``: hidden files, links that leave ``root``
     (refused, as a CSV list refuses such paths), broken links, link loops and empty
-    folders. Plain files cost no system call beyond reading their folder."""
+    folders. A folder link into a folder already being walked (``a/to_b -> ../b`` and
+    ``b/to_a -> ../a``) is a loop: not followed, and one warning names every such link.
+    Plain files cost no system call beyond reading their folder."""
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
-    real_root, found = root.resolve(), []
+    real_root, found, loops = root.resolve(), [], []
 
-    def walk(folder: str, hidden: bool) -> None:
-        path = Path(folder)
-        real = path.resolve()
-        if path.is_symlink() and path.parent.resolve().is_relative_to(real):
-            skipped.append((folder, "link loop", f"a link back to {str(real)!r}"))
+    def walk(folder: str, hidden: bool, walking: frozenset[Path]) -> None:
+        real = Path(folder).resolve()
+        if real in walking:  # each real folder once on a path: links cannot loop forever
+            loops.append(folder)
+            skipped.append((folder, "link loop", f"a link back to {str(real)!r}: not followed"))
             return
         if not real.is_relative_to(real_root):
             skipped.append((folder, "outside the data root", f"a link to {str(real)!r}: refused"))
@@ -108,8 +130,8 @@ def _visible_files(root: Path, skipped: list) -> list[str]:
                 entries = list(listing)
         except OSError:
             return
-        subfolders = sorted((e for e in entries if e.is_dir()), key=lambda e: e.name)
-        files = [e for e in entries if not e.is_dir()]
+        subfolders = sorted((e for e in entries if _is_folder(e)), key=lambda e: e.name)
+        files = [e for e in entries if not _is_folder(e)]
         if not entries and folder != str(root):
             skipped.append((folder, "empty folder", "no file inside"))
         for entry in files:
@@ -119,7 +141,8 @@ def _visible_files(root: Path, skipped: list) -> list[str]:
             elif not entry.is_symlink():
                 found.append(file)  # a plain file in a folder already inside the root
             elif not os.path.exists(file):
-                skipped.append((file, "broken link", f"links to {os.readlink(file)!r}"))
+                reason = "link loop" if _loops(file) else "broken link"
+                skipped.append((file, reason, f"links to {os.readlink(file)!r}"))
             elif not Path(file).resolve().is_relative_to(real_root):
                 target = str(Path(file).resolve())
                 skipped.append((file, "outside the data root", f"a link to {target!r}: refused"))
@@ -127,9 +150,17 @@ def _visible_files(root: Path, skipped: list) -> list[str]:
                 found.append(file)
         for entry in subfolders:
             name = entry.name
-            walk(_join(folder, name), hidden or name.startswith(".") or name == "__MACOSX")
+            hides = hidden or name.startswith(".") or name == "__MACOSX"
+            walk(_join(folder, name), hides, walking | {real})
 
-    walk(str(root), False)
+    walk(str(root), False, frozenset())
+    if loops:
+        log.warning(
+            "%d folder link(s) under %r loop back to a folder they are in, not followed: %s",
+            len(loops),
+            str(root),
+            ", ".join(loops),
+        )
     return sorted(found, key=_path_order)
 
 
@@ -219,8 +250,8 @@ _RESULTS = ["reason", "detail", *_FACTS]
 
 
 def _load_validated(cache_file: Path | None, signature: str) -> pd.DataFrame | None:
-    """The cached validation results (one row per path: size, mtime, reason, detail and
-    the facts), or ``None`` without a cache made under the same checks."""
+    """The cached validation results (one row per path: ``_STAT_COLUMNS``, reason,
+    detail and the facts), or ``None`` without a cache made under the same checks."""
     if cache_file is None or not cache_file.is_file():
         return None
     try:
@@ -240,16 +271,29 @@ def _save_validated(cache_file: Path, signature: str, table: pd.DataFrame) -> No
     os.replace(partial, cache_file)
 
 
-def _file_stats(paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Size and modification time (ns) of each file; -1 where it cannot be read."""
-    sizes, mtimes = np.full(len(paths), -1, np.int64), np.full(len(paths), -1, np.int64)
+# What tells a file unchanged since it was validated. Size and mtime alone miss a rewrite
+# of the same size whose mtime was set back (``touch -d``, ``os.utime``, a copy keeping
+# times); the inode change time cannot be set back, and a new inode or device (a file
+# replaced by another) changes it too. A file is read again when any of them differ.
+_STAT_COLUMNS = ["size", "mtime", "ctime", "inode", "device"]
+
+
+def _file_stats(paths: list[str]) -> np.ndarray:
+    """One row of ``_STAT_COLUMNS`` per file (ns for times); -1 where it cannot be read."""
+    stats = np.full((len(paths), len(_STAT_COLUMNS)), -1, np.int64)
     for index, path in enumerate(paths):
         try:
             status = os.stat(path)
         except OSError:
             continue
-        sizes[index], mtimes[index] = status.st_size, status.st_mtime_ns
-    return sizes, mtimes
+        stats[index] = (
+            status.st_size,
+            status.st_mtime_ns,
+            status.st_ctime_ns,
+            status.st_ino,
+            status.st_dev,
+        )
+    return stats
 
 
 def validated_cache(intermediate_dir: str | Path, source: str | Path) -> Path:
@@ -270,20 +314,24 @@ def validate_files(
 
     Files are decoded on all cores (Pillow and hashlib release the GIL), with a progress
     bar at a terminal (see ``resnet_finetune.progress``). With ``cache_file``, a file
-    whose path, size and modification time match an earlier validation under the same
-    checks is not read again: its facts (or its rejection) come from the cache, which is
-    then rewritten atomically with this run's files."""
+    whose path, size, modification and inode change times, inode and device match an
+    earlier validation under the same checks is not read again: its facts (or its
+    rejection) come from the cache, which is then rewritten atomically with this run's
+    files."""
     cache_file = Path(cache_file) if cache_file is not None else None
     signature = repr((checks, perceptual, str(Path(converted_dir).resolve())))
     paths = files["path"].astype(str).tolist()
-    sizes, mtimes = _file_stats(paths)
+    stats = _file_stats(paths)
+    readable = stats[:, 0] >= 0
     results = pd.DataFrame(index=range(len(paths)), columns=_RESULTS, dtype=object)
     reuse = np.zeros(len(paths), bool)
     known = _load_validated(cache_file, signature)
-    if known is not None and len(known):
+    if known is not None and len(known) and set(_STAT_COLUMNS) <= set(known.columns):
         cached = known.reindex(paths)
-        reuse = (cached["size"].to_numpy() == sizes) & (cached["mtime"].to_numpy() == mtimes)
-        reuse &= sizes >= 0
+        # Compared as exact integers (a reindex with new paths would make them floats).
+        row = known.index.get_indexer(paths)
+        recorded = known[_STAT_COLUMNS].to_numpy(np.int64)[row]
+        reuse = (row >= 0) & (recorded == stats).all(axis=1) & readable
         read_paths = cached["read_path"].to_numpy()
         for index in np.flatnonzero(reuse):  # an RGB copy that was removed is made again
             read_path = read_paths[index]
@@ -308,7 +356,7 @@ def validate_files(
         row = dict(zip(("reason", "detail"), rejection)) if rejection else facts
         results.loc[index, _RESULTS] = [row.get(column) for column in _RESULTS]
     if cache_file is not None and (len(todo) or known is None or len(known) != len(paths)):
-        table = results.assign(path=paths, size=sizes, mtime=mtimes)[sizes >= 0]
+        table = results.assign(path=paths, **dict(zip(_STAT_COLUMNS, stats.T)))[readable]
         table = table.drop_duplicates("path").set_index("path")
         _save_validated(cache_file, signature, table)
     rejected = results["reason"].notna().to_numpy()
@@ -547,15 +595,26 @@ def summarise(manifest: pd.DataFrame, report: pd.DataFrame) -> dict:
     }
 
 
-def data_identity(
-    manifest: pd.DataFrame, seed: int, input_options: dict, augmentation: dict
-) -> dict:
+# Keys of a task block that name where its images are, not what they are: the manifest's
+# dataset hash identifies the images themselves (the same images in another folder are the
+# same data, as ``dataset_sha256`` holds).
+_LOCATION_KEYS = ("data_dir", "embedded")
+
+
+def data_identity(manifest: pd.DataFrame, task: dict, seed: int) -> dict:
     """What decides the data a training sees, besides its own settings: the images with
-    their labels and splits, the seed (order, augmentation), how images are read and
-    augmented. Part of a training checkpoint's identity."""
+    their labels and splits, the seed (order, augmentation) and the whole task block as
+    the run resolved it (``source``, ``target``, ``degradation``: validation, split, class
+    weights, quality, input, augmentation), with the content of the corrections file it
+    names. Part of a training checkpoint's identity: a parameter left out here would let
+    a run resume a checkpoint trained on other pixels or labels, so only the keys that
+    locate the images are left out."""
+    corrections = (task.get("quality") or {}).get("corrections")
     return {
         "dataset_sha256": dataset_sha256(manifest),
         "seed": seed,
-        "input": input_options,
-        "augmentation": augmentation,
+        "task": {key: value for key, value in task.items() if key not in _LOCATION_KEYS},
+        "corrections_sha256": (
+            hashlib.sha256(Path(corrections).read_bytes()).hexdigest() if corrections else None
+        ),
     }

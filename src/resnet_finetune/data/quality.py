@@ -16,6 +16,7 @@ are compared. No all-pairs comparison.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from resnet_finetune.data.tables import read_text_table
 log = logging.getLogger(__name__)
 
 LABEL_CONFLICT_CHOICES = ("exclude", "keep")
-CORRECTION_ACTIONS = ("relabel", "exclude")
+# ``new_class``: a relabel that may create a class; ``relabel`` only to a class the data has.
+CORRECTION_ACTIONS = ("relabel", "new_class", "exclude")
 NEAR_DUPLICATE_COLUMNS = [
     "kind",
     "path",
@@ -252,14 +254,15 @@ def split_label_conflicts(images: pd.DataFrame, choice: str) -> tuple[pd.DataFra
 
 
 def read_corrections(csv_path: str | Path) -> pd.DataFrame:
-    """A corrections CSV ``path,action,label`` (action ``relabel`` or ``exclude``), checked:
-    a bad row is refused with the file and line."""
+    """A corrections CSV ``path,action,label`` (action ``relabel``, ``new_class`` or
+    ``exclude``), checked: a bad row is refused with the file and line."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise FileNotFoundError(f"quality.corrections={str(csv_path)!r}: no such file")
     table = read_text_table(csv_path, {"path", "action"}, "path,action,label")
     if "label" not in table:
         table["label"] = ""
+    table["label"] = table["label"].str.strip()
     table["line"] = np.arange(len(table)) + 2  # line 1 is the header
     for row in table.itertuples():
         where = f"{str(csv_path)!r} line {row.line}"
@@ -268,20 +271,37 @@ def read_corrections(csv_path: str | Path) -> pd.DataFrame:
                 f"{where}: action {row.action!r} is not allowed; "
                 f"allowed: {list(CORRECTION_ACTIONS)}"
             )
-        if row.action == "relabel" and not row.label.strip():
-            raise ValueError(f"{where}: relabel needs a label")
+        if row.action != "exclude" and not row.label:
+            raise ValueError(f"{where}: {row.action} needs a label")
     return table
+
+
+def _listed_row(named: str, root: Path, listed: dict, by_file: dict) -> int | None:
+    """The position of the image a corrections row names, found as the manifest lists
+    it: the listed path itself (``listed``: absolute listed path → position; links not
+    followed, so ``red/x.png``, a link to ``green/img_000.png``, is its own row), relative
+    to the data root or to the working directory; failing that, the one listed row that
+    is the same file (``by_file``: resolved path → positions), e.g. a path written
+    through a link to the data folder. ``None``: no image, or several rows are that file."""
+    candidates = (root / named, Path(named))
+    for candidate in candidates:
+        if (position := listed.get(os.path.abspath(candidate))) is not None:
+            return position
+    matches = {int(i) for c in candidates for i in by_file.get(str(c.resolve()), [])}
+    return matches.pop() if len(matches) == 1 else None
 
 
 def apply_corrections(
     images: pd.DataFrame, csv_path: str | Path | None, root: str | Path
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The user's corrections applied: ``relabel`` rows change the label (the manifest's
-    ``correction`` column says from what, and which line), ``exclude`` rows leave the image
-    out (reason ``excluded by corrections`` in the report). Paths are absolute, relative
-    to the data root ``root``, or written as the manifest (and ``label_suspects.csv``)
-    write them: relative to the working directory, the project root in a Kedro run. A path
-    that names no image of the data is refused."""
+    """The user's corrections applied: ``relabel`` rows change the label to one the data
+    has, ``new_class`` rows to any label (the manifest's ``correction`` column says from
+    what, and which line), ``exclude`` rows leave the image out (reason ``excluded by
+    corrections`` in the report). Paths are absolute, relative to the data root ``root``,
+    or written as the manifest (and ``label_suspects.csv``) write them: relative to the
+    working directory, the project root in a Kedro run. Refused, naming the line(s): a path
+    that names no image of the data, two rows for one image, a relabel to a label no class
+    has, and a correction that leaves a class with one image."""
     images = images.assign(correction="")
     report = pd.DataFrame(columns=["path", "reason", "detail"])
     if csv_path is None or str(csv_path).strip() == "":
@@ -289,30 +309,68 @@ def apply_corrections(
     table = read_corrections(csv_path)
     root = Path(root)
     root = root.parent if root.is_file() else root
-    position = {str(Path(p).resolve()): i for i, p in enumerate(images["path"])}
-    excluded, rows = [], []
+    classes = sorted(images["label"].unique())
+    label, correction = images.columns.get_loc("label"), images.columns.get_loc("correction")
+    listed = {os.path.abspath(p): i for i, p in enumerate(images["path"])}
+    real = images["path"].map(lambda p: str(Path(p).resolve()))
+    by_file = real.groupby(real.to_numpy()).indices
+    original = images["label"].copy()
+    excluded, rows, line_of = [], [], {}
     for row in table.itertuples():
-        candidates = (root / row.path.strip(), Path(row.path.strip()))
-        index = next(
-            (position[key] for c in candidates if (key := str(c.resolve())) in position), None
-        )
-        where = f"{str(csv_path)} line {row.line}"
+        where = f"{str(csv_path)!r} line {row.line}"
+        index = _listed_row(row.path.strip(), root, listed, by_file)
         if index is None:
+            raise ValueError(f"{where}: {row.path!r} is no readable image of {str(root)!r}")
+        path = images["path"].iloc[index]
+        if index in line_of:
             raise ValueError(
-                f"{str(csv_path)!r} line {row.line}: {row.path!r} is no readable image of "
-                f"{str(root)!r}"
+                f"{str(csv_path)!r} lines {line_of[index]} and {row.line} both correct "
+                f"{path!r}: keep one row per image"
+            )
+        line_of[index] = row.line
+        if row.action == "relabel" and row.label not in classes:
+            raise ValueError(
+                f"{where}: relabel to {row.label!r}, a label no class has; known classes: "
+                f"{classes}. A typo? To create a class, write action new_class"
             )
         if row.action == "exclude":
             excluded.append(index)
-            rows.append((images["path"].iloc[index], "excluded by corrections", where))
-        else:
-            old = images["label"].iloc[index]
-            images.iloc[index, images.columns.get_loc("label")] = row.label.strip()
-            images.iloc[index, images.columns.get_loc("correction")] = (
-                f"relabelled from {old!r} ({where})"
+            links = images["path"].iloc[by_file[real.iloc[index]]].drop(images.index[index])
+            also = (
+                f"; the same file listed as {list(links)} stays (exclude it too to drop it)"
+                if len(links)
+                else ""
             )
+            rows.append((path, "excluded by corrections", f"{csv_path} line {row.line}{also}"))
+        else:
+            old = original.iloc[index]
+            images.iloc[index, label] = row.label
+            images.iloc[index, correction] = f"relabelled from {old!r} ({csv_path} line {row.line})"
     kept = images.drop(images.index[excluded])
+    _refuse_one_image_classes(original, kept, table, line_of, csv_path)
     return kept, pd.DataFrame(rows, columns=["path", "reason", "detail"])
+
+
+def _refuse_one_image_classes(
+    original: pd.Series, kept: pd.DataFrame, table: pd.DataFrame, line_of: dict, csv_path
+) -> None:
+    """A class the corrections leave with a single image (a new class of one, or all but
+    one excluded or moved away) cannot be both trained and tested: refused naming the
+    class and the lines that did it, rather than left for the split to fail on."""
+    new_label = dict(zip(table["line"], table["label"]))
+    counts = kept["label"].value_counts()
+    for name in counts.index[counts < 2]:
+        lines = sorted(
+            line
+            for index, line in line_of.items()
+            if original.iloc[index] == name or new_label[line] == name
+        )
+        if lines:
+            raise ValueError(
+                f"{str(csv_path)!r} line(s) {lines} leave class {name!r} with one image: a "
+                "class needs at least two (one to train on, one to test); move more images "
+                "to it, or exclude this one too"
+            )
 
 
 # --- what the ingestion reports -----------------------------------------------------

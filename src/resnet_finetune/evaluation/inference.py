@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from resnet_finetune.data.images import remake_converted
 from resnet_finetune.data.input_pipeline import image_dataset
 from resnet_finetune.models.card import card_of
 
@@ -22,8 +23,10 @@ BATCH_SIZE = 64
 
 def read_images(model: keras.Model, rows: pd.DataFrame, batch_size: int = BATCH_SIZE):
     """``(uint8 images, class indices)`` batches of ``rows`` in their order, read as
-    ``model`` was trained to see them: no augmentation, no cache."""
+    ``model`` was trained to see them: no augmentation, no cache. Converted copies that
+    were deleted are made again from their source files first."""
     card = card_of(model)
+    remake_converted(rows)
     return image_dataset(
         rows.assign(split="read"),
         "read",
@@ -79,7 +82,7 @@ def held_out_rows(model: keras.Model) -> pd.DataFrame:
             "is also a training or validation image of this model: refusing to score it"
         )
     for path, read_path, sha256 in rows[["path", "read_path", "sha256"]].itertuples(index=False):
-        if not Path(read_path).is_file():
+        if not Path(path).is_file():  # a missing converted copy is made again from it
             raise FileNotFoundError(
                 f"held-out image {path!r} of this model is gone: evaluate it where its data is"
             )

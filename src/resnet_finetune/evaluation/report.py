@@ -153,6 +153,18 @@ def _start(parameters: dict) -> dict:
     return {"backbone start": f"{recipe.get('start')}: {recipe.get('start_reason')}"}
 
 
+def _baseline(parameters: dict) -> dict:
+    """Which from-scratch baseline the run trained, with its estimated cost, or none."""
+    if "baseline" not in parameters:
+        return {}
+    from resnet_finetune.recipe import describe_baseline
+
+    seconds = ((parameters.get("recipe") or {}).get("estimate") or {}).get("baseline_seconds")
+    cost = "" if seconds is None else f", about {seconds} s estimated"
+    compared = "" if parameters["baseline"] == "none" else " (scores: scratch_comparison.json)"
+    return {"from-scratch baseline": f"{describe_baseline(parameters)}{cost}{compared}"}
+
+
 def evaluation_report(
     *,
     metrics: dict,
@@ -187,6 +199,7 @@ def evaluation_report(
                         f"top-{metrics['top_k']} accuracy": metrics["top_k_accuracy"],
                         "macro F1": metrics["macro_f1"],
                         **_start(parameters),
+                        **_baseline(parameters),
                     },
                     _provenance(metrics),
                 ],

@@ -6,13 +6,14 @@ from resnet_finetune.models.classifier import (
     backbone_of,
     build_backbone,
     build_classifier,
+    check_backbone_weights,
 )
 from resnet_finetune.models.report import architecture_report, multiply_adds
 from resnet_finetune.models.resnet import (
     ARCHITECTURES,
     build_resnet,
     load_model,
-    load_weights_by_name,
+    load_weights_file,
     total_stride,
     transfer_weights,
 )
@@ -23,11 +24,12 @@ __all__ = [
     "architecture_report",
     "backbone_from_weights",
     "backbone_of",
+    "check_backbone_weights",
     "build_backbone",
     "build_classifier",
     "build_resnet",
     "load_model",
-    "load_weights_by_name",
+    "load_weights_file",
     "multiply_adds",
     "total_stride",
     "transfer_weights",

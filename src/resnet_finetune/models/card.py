@@ -5,6 +5,14 @@ read, what made it, or which images it must never be scored on. The card says al
 that and travels in the same zip archive as the weights (Keras ignores entries it does
 not know), so a model loaded from any version, copied to another machine or logged to
 MLflow is always read with its own class names and its own held-out split.
+
+The card is bound to the weights it describes: it carries their digest
+(``weights_sha256``), and a digest of the card itself (card, manifest, history and the
+weights digest) lies beside it in ``card.sha256``. ``read_card`` recomputes both and
+refuses a file whose card was edited, taken from another model or doubled (a zip can hold
+two entries of one name, and readers disagree on which one counts). This catches
+mistakes and careless edits; it is not a signature: whoever can write the file can
+rewrite both digests.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ if TYPE_CHECKING:  # pandas is not needed to build or load bare models (the benc
     import pandas as pd
 
 _FOLDER = "resnet_finetune"
-_CARD, _MANIFEST, _HISTORY = (
-    f"{_FOLDER}/{name}" for name in ("card.json", "manifest.csv", "history.csv")
+_CARD, _MANIFEST, _HISTORY, _CARD_DIGEST = (
+    f"{_FOLDER}/{name}" for name in ("card.json", "manifest.csv", "history.csv", "card.sha256")
 )
+_WEIGHTS = "model.weights.h5"  # Keras's entry for the weights in a .keras archive
 _CARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # The parameter blocks that make a model, recorded in its card and shown in its report.
 CARD_PARAMETERS = (
@@ -46,7 +55,10 @@ class ModelCard:
     ``preprocessing``); the ``parameters`` that made the model; ``data``: the dataset's
     hash, which split was held out (``held_out_split``), which chose the best epoch
     (``selection_split``), the ingestion summary; ``manifest``: every image with its
-    label and split; ``history``: the per-epoch metrics of its training."""
+    label and split; ``history``: the per-epoch metrics of its training;
+    ``weights_sha256``: the digest of the weights it describes
+    (``archive_weights_sha256``) and ``version``: the catalog version the model was saved
+    as, both set when it is written into a model file."""
 
     class_names: list[str]
     image_size: list[int]
@@ -56,6 +68,8 @@ class ModelCard:
     data: dict = field(default_factory=dict)
     manifest: pd.DataFrame | None = None
     history: pd.DataFrame | None = None
+    weights_sha256: str = ""
+    version: str | None = None
 
     @property
     def class_map(self) -> dict[str, int]:
@@ -96,26 +110,102 @@ def card_of(model, required: bool = True) -> ModelCard | None:
     return card
 
 
-def write_card(path: str | Path, card: ModelCard) -> None:
-    """Add ``card`` to the ``.keras`` archive at ``path``."""
-    text = {key: value for key, value in asdict(card).items() if key not in ("manifest", "history")}
+def archive_weights_sha256(archive: zipfile.ZipFile) -> str:
+    """SHA-256 of the weight values in a ``.keras`` archive: every array of its weights
+    entry but the optimizer's, by name, with its type and shape. Values, not the entry's
+    bytes: a model saved after training carries its optimizer's state, the same model
+    loaded and saved again does not, and both make the same predictions. Empty when the
+    archive holds no weights."""
+    import h5py
+    import numpy as np
+
+    if _WEIGHTS not in archive.namelist():
+        return ""
+    digest = hashlib.sha256()
+    with h5py.File(io.BytesIO(archive.read(_WEIGHTS)), "r") as weights:
+        names: list[str] = []
+        weights.visit(names.append)
+        for name in sorted(names):
+            if isinstance(weights[name], h5py.Dataset) and not name.startswith("optimizer/"):
+                value = np.ascontiguousarray(weights[name][()])
+                digest.update(f"{name}\t{value.dtype.str}\t{value.shape}\n".encode())
+                digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def _card_sha256(archive: zipfile.ZipFile, weights: str) -> str:
+    """SHA-256 of the card's entries (card, manifest, history) and of the weights digest."""
+    names = set(archive.namelist())
+    digest = hashlib.sha256()
+    for name in (_CARD, _MANIFEST, _HISTORY):
+        content = archive.read(name) if name in names else b""
+        digest.update(f"{name}\t{len(content)}\n".encode() + content)
+    digest.update(weights.encode())
+    return digest.hexdigest()
+
+
+def write_card(path: str | Path, card: ModelCard, version: str | None = None) -> None:
+    """Add ``card`` to the ``.keras`` archive at ``path`` (which has none yet), bound to
+    the archive's weights by their digest; ``version``: the catalog version the archive
+    is saved as (kept from the card when not given)."""
     with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(_CARD, json.dumps(text, indent=1, default=str))
+        if _CARD in archive.namelist():
+            raise ValueError(f"{str(path)!r} already carries a model card")
+        weights = archive_weights_sha256(archive)
+        text = {
+            key: value for key, value in asdict(card).items() if key not in ("manifest", "history")
+        }
+        archive.writestr(
+            _CARD,
+            json.dumps(
+                {**text, "weights_sha256": weights, "version": version or card.version},
+                indent=1,
+                default=str,
+            ),
+        )
         for name, table in ((_MANIFEST, card.manifest), (_HISTORY, card.history)):
             if table is not None:
                 archive.writestr(name, table.to_csv(index=False))
+        archive.writestr(_CARD_DIGEST, _card_sha256(archive, weights))
+
+
+def _check_binding(path: str | Path, archive: zipfile.ZipFile) -> None:
+    """Refuse an archive whose card was edited or describes other weights than its own."""
+    why = None
+    if _CARD_DIGEST not in archive.namelist():
+        why = "it carries no digest (written by an older version of this project)"
+    elif archive.read(_CARD_DIGEST).decode(errors="replace").strip() != _card_sha256(
+        archive, archive_weights_sha256(archive)
+    ):
+        why = "the card was edited, or it is another model's card"
+    if why:
+        raise ValueError(
+            f"the model card in {str(path)!r} does not match the model: {why}. Refused, as "
+            "it could label predictions with the wrong class names; retrain the model "
+            "(`kedro run --pipeline finetune`) or restore the file"
+        )
 
 
 def read_card(path: str | Path) -> ModelCard | None:
-    """The card inside the ``.keras`` archive at ``path``, or ``None`` if it has none."""
+    """The card inside the ``.keras`` archive at ``path``, or ``None`` if it has none.
+    An archive holding two entries of one name, or a card that does not match the
+    weights or its own digest, is refused naming the file."""
     import pandas as pd
 
     with zipfile.ZipFile(path) as archive:
-        names = set(archive.namelist())
-        if _CARD not in names:
+        listed = archive.namelist()
+        doubled = sorted({name for name in listed if listed.count(name) > 1})
+        if doubled:
+            raise ValueError(
+                f"{str(path)!r} holds more than one entry named {doubled[0]!r}: refused, "
+                "since which one counts depends on the reader; retrain the model or restore "
+                "the file"
+            )
+        if _CARD not in listed:
             return None
+        _check_binding(path, archive)
         card = ModelCard(**json.loads(archive.read(_CARD)))
-        if _MANIFEST in names:
+        if _MANIFEST in listed:
             card.manifest = pd.read_csv(
                 io.BytesIO(archive.read(_MANIFEST)),
                 dtype={
@@ -135,7 +225,7 @@ def read_card(path: str | Path) -> ModelCard | None:
                 },
                 keep_default_na=False,
             )
-        if _HISTORY in names:
+        if _HISTORY in listed:
             card.history = pd.read_csv(io.BytesIO(archive.read(_HISTORY)))
     return card
 
@@ -156,9 +246,11 @@ def make_card(
     parameters: dict,
     dataset_sha256: str,
     summary: dict | None = None,
+    start_weights: dict | None = None,
 ) -> ModelCard:
     """The card of a model trained on ``manifest``'s train split, its best epoch chosen
-    on the val split."""
+    on the val split. ``start_weights``: the weights file it started from
+    (``start_weights_path``, ``start_weights_sha256``), recorded in ``data``."""
     held_out = held_out_split_of(manifest)
     return ModelCard(
         class_names=[name for name, _ in sorted(class_map.items(), key=lambda item: item[1])],
@@ -173,7 +265,23 @@ def make_card(
             "selection_split": "val",
             "images_per_split": {k: int(v) for k, v in manifest["split"].value_counts().items()},
             "summary": summary or {},
+            **(start_weights or {}),
         },
         manifest=manifest.reset_index(drop=True),
         history=history,
     )
+
+
+def baseline_facts(card: ModelCard) -> dict:
+    """Which from-scratch baseline a card describes and what it cost: its network, the
+    size it trained at (images resized inside the model), its epochs and seconds."""
+    backbone = card.parameters.get("backbone") or {}
+    baseline = card.parameters.get("baseline") or {}
+    history = card.history
+    timed = history is not None and "seconds" in history
+    return {
+        "network": f"{backbone.get('architecture')} width {backbone.get('width', 1.0)}",
+        "image_size": list(baseline.get("image_size") or card.image_size),
+        "epochs": 0 if history is None else len(history),
+        "seconds": round(float(history["seconds"].sum()), 1) if timed else None,
+    }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 from keras import layers, ops
 
@@ -11,8 +9,7 @@ from resnet_finetune.models.resnet import (
     build_resnet,
     imagenet_network_of_file,
     load_imagenet_weights,
-    load_model,
-    load_weights_by_name,
+    load_weights_file,
 )
 
 # keras.applications preprocessing: "tf" for V2, "caffe" (BGR, mean-subtracted) for V1.
@@ -63,14 +60,18 @@ def build_classifier(
     dropout: float = 0.0,
     preprocessing: str = "tf",
     augmentation: keras.Layer | None = None,
+    resize_to: tuple[int, int] | None = None,
 ) -> keras.Model:
-    """Stack augmentation (active only in training), preprocessing, ``backbone`` and a
-    new float32 softmax head."""
+    """Stack augmentation (active only in training), a resize to ``resize_to`` (a small
+    network reading larger images), preprocessing, ``backbone`` and a new float32 softmax
+    head."""
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes} must be at least 2")
     channels = backbone.input_shape[-1]
     inputs = keras.Input((*image_size, channels), dtype="uint8", name="image")
     x = augmentation(inputs) if augmentation is not None else inputs
+    if resize_to is not None:
+        x = layers.Resizing(*resize_to, name="resize")(x)
     x = ImagePreprocessing(preprocessing, name="preprocessing")(x)
     x = backbone(x)
     if dropout:
@@ -95,6 +96,7 @@ def backbone_of(model: keras.Model) -> keras.Model:
 
 
 WEIGHT_CHOICES = ("pretrain", "imagenet", "none", "a path to a .keras or .weights.h5 file")
+WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
 
 
 def backbone_from_weights(config: dict, pretrained: keras.Model | None = None) -> keras.Model:
@@ -102,7 +104,8 @@ def backbone_from_weights(config: dict, pretrained: keras.Model | None = None) -
 
     ``pretrain``: the backbone of ``pretrained`` (the model of the pretrain pipeline);
     ``imagenet``: keras.applications' published weights (needs internet);
-    ``none``: random initialisation; a path: a ``.keras`` model or ``.weights.h5`` file.
+    ``none``: random initialisation; a path: a ``.keras`` model, a ``.weights.h5`` or a
+    keras.applications ``.h5`` file whose layers fit the backbone ``config`` describes.
     """
     backbone = _resolve_backbone(config, pretrained)
     channels = backbone.input_shape[-1]
@@ -120,6 +123,8 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
         if pretrained is None:
             raise ValueError("backbone.weights='pretrain' needs the model of the pretrain pipeline")
         return backbone_of(pretrained)
+    if weights.endswith(WEIGHT_FILES):
+        return _backbone_from_file(config, weights)
     backbone = build_backbone(config)
     if weights == "none":
         return backbone
@@ -128,24 +133,31 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
             backbone, config["architecture"], config.get("variant", "v1"), include_top=False
         )
         return backbone
-    if weights.endswith((".keras", ".weights.h5", ".h5")):
-        if not Path(weights).is_file():
-            raise FileNotFoundError(f"backbone.weights={weights!r}: no such file")
-        if weights.endswith(".keras"):
-            return backbone_of(load_model(weights))
-        network = imagenet_network_of_file(weights)
-        wanted = (config["architecture"], config.get("variant", "v1"))
-        if network is None:
-            load_weights_by_name(backbone, weights)
-        elif network != wanted:
-            raise ValueError(
-                f"backbone.weights={weights!r} holds keras.applications' {network[0]} "
-                f"{network[1]} weights, not {wanted[0]} {wanted[1]}: set backbone.architecture "
-                f"and backbone.variant to match (or leave them auto)"
-            )
-        else:
-            load_imagenet_weights(backbone, *network, include_top=False, weights_file=weights)
-        return backbone
     raise ValueError(
         f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
     )
+
+
+def check_backbone_weights(config: dict) -> None:
+    """Before any work: a weights file in ``config["weights"]`` gives every layer of the
+    backbone ``config`` describes its weights, with fitting shapes; or a ``ValueError``
+    / ``FileNotFoundError`` naming the file and how many layers matched of how many.
+    Reads only names and shapes, on the code path the load takes."""
+    weights = str(config.get("weights"))
+    if weights.endswith(WEIGHT_FILES):
+        _backbone_from_file(config, weights, check_only=True)
+
+
+def _backbone_from_file(config: dict, path: str, check_only: bool = False) -> keras.Model:
+    """The backbone ``config`` describes with the weights of the file at ``path``."""
+    network = imagenet_network_of_file(path)
+    wanted = (config["architecture"], config.get("variant", "v1"))
+    if network is not None and network != wanted:
+        raise ValueError(
+            f"backbone.weights={path!r} holds keras.applications' {network[0]} "
+            f"{network[1]} weights, not {wanted[0]} {wanted[1]}: set backbone.architecture "
+            f"and backbone.variant to match (or leave them auto)"
+        )
+    backbone = build_backbone(config)
+    load_weights_file(backbone, path, parameter="backbone.weights", check_only=check_only)
+    return backbone

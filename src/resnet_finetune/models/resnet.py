@@ -7,10 +7,15 @@ name. Pure Keras 3: runs on the TensorFlow, JAX and PyTorch backends.
 
 from __future__ import annotations
 
+import json
+import re
+import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 
@@ -337,7 +342,7 @@ def build_resnet(
     if weights == "imagenet":
         load_imagenet_weights(model, name, variant, include_top=include_top)
     elif weights is not None:
-        load_weights_by_name(model, weights)
+        load_weights_file(model, weights)
     return model
 
 
@@ -448,16 +453,9 @@ def imagenet_network_of_file(path: str | Path) -> tuple[str, str] | None:
     return None
 
 
-def load_imagenet_weights(
-    model: keras.Model,
-    name: str,
-    variant: str,
-    include_top: bool,
-    weights_file: str | Path | None = None,
-) -> None:
-    """Copy keras.applications' published ImageNet weights into ``model``: downloaded
-    once into the Keras cache, or read from ``weights_file`` (a keras.applications-layout
-    file, for machines without internet)."""
+def load_imagenet_weights(model: keras.Model, name: str, variant: str, include_top: bool) -> None:
+    """Copy keras.applications' published ImageNet weights into ``model``: the headless
+    file downloaded once into the Keras cache, or the whole network with its head."""
     if (name, variant) not in IMAGENET_MODELS:
         raise ValueError(
             f"weights='imagenet' exists for (name, variant) in {sorted(IMAGENET_MODELS)}, "
@@ -465,21 +463,18 @@ def load_imagenet_weights(
         )
     if include_top and model.output_shape[-1] != 1000:
         raise ValueError("weights='imagenet' with include_top=True needs num_classes=1000")
-    application = getattr(keras.applications, IMAGENET_MODELS[(name, variant)])
-    if include_top and weights_file is None:
-        reference = application(include_top=True, weights="imagenet")
+    if include_top:
+        application = getattr(keras.applications, IMAGENET_MODELS[(name, variant)])
+        transfer_weights(application(include_top=True, weights="imagenet"), model)
     else:
-        if weights_file is None:
-            weights_file = fetch_imagenet_weights(name, variant)
-        reference = application(include_top=include_top, weights=None)
-        reference.load_weights(str(weights_file))
-    transfer_weights(reference, model)
+        load_weights_file(model, fetch_imagenet_weights(name, variant))
 
 
 def load_model(path: str | Path) -> keras.Model:
     """A saved ``.keras`` model, uncompiled, in Keras's safe mode: a file whose layers
     would run arbitrary Python (a ``Lambda`` holding bytecode) is refused, naming it.
-    A model card in the file (``models.card``) comes with it."""
+    A model card in the file (``models.card``) comes with it, once checked against the
+    file's weights: an edited, swapped or doubled card is refused, naming the file."""
     from resnet_finetune.models.card import attach_card, read_card
 
     try:
@@ -496,40 +491,180 @@ def load_model(path: str | Path) -> keras.Model:
     return attach_card(model, card) if card is not None else model
 
 
-def load_weights_by_name(model: keras.Model, path: str) -> None:
-    """Load weights into ``model``: a ``.keras`` model or a keras.applications ``.h5``
-    file are matched layer by layer by name; a ``.weights.h5`` file by structure."""
-    path = str(path)
-    try:
-        if path.endswith(".keras"):
-            transfer_weights(load_model(path), model)
-        elif path.endswith(".weights.h5"):
-            model.load_weights(path)
-        else:
-            model.load_weights(path, by_name=True)
-    except ValueError as error:
-        raise ValueError(f"weights={path!r} do not fit {model.name}: {error}") from error
+def load_weights_file(
+    model: keras.Model, path: str | Path, *, parameter: str = "weights", check_only: bool = False
+) -> int:
+    """Copy a weights file into ``model`` layer by layer, every layer that has weights
+    receiving them, or refuse: the count of layers matched is checked before any is set.
+
+    The file is a keras.applications ``.h5`` (layers by name), a ``.weights.h5`` from
+    ``save_weights`` (layers by Keras's path for this network's structure) or a ``.keras``
+    model (layers by the names in its configuration; no code in it runs). ``check_only``
+    reads only names and shapes: the check made before a run, on the same code path as
+    the load. Returns how many layers were (or would be) set. A missing, unreadable or
+    unfitting file raises ``FileNotFoundError`` / ``ValueError`` naming ``parameter``,
+    the file, and how many layers matched of how many.
+    """
+    given = f"{parameter}={str(path)!r}"
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{given}: no such file")
+    with ExitStack() as opened:
+        try:
+            weights = _weights_in_file(Path(path), model, opened)
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
+            raise ValueError(
+                f"{given} cannot be read: it is truncated or corrupt ({_first_line(error)}). "
+                "Copy or download the file again"
+            ) from None
+        if weights is None:
+            raise ValueError(
+                f"{given} is not a weights file: neither HDF5 (.h5, .weights.h5) nor a "
+                "complete Keras archive (.keras); it may be truncated, or another kind of file"
+            )
+        fitting = _fitting_layers(model, weights, given)
+        if check_only:
+            return len(fitting)
+        try:
+            values = [[np.asarray(weight) for weight in saved] for _, saved in fitting]
+        except OSError as error:
+            raise ValueError(
+                f"{given} cannot be read: its data is truncated or corrupt "
+                f"({_first_line(error)}). Copy or download the file again"
+            ) from None
+    for (layer, _), layer_values in zip(fitting, values):
+        layer.set_weights(layer_values)
+    return len(fitting)
 
 
 def transfer_weights(source: keras.Model, target: keras.Model) -> int:
     """Copy weights from every layer of ``source`` into the same-named layer of ``target``.
 
-    Returns how many layers were copied; a same-named layer whose weight shapes differ
-    raises a ``ValueError`` naming it.
+    Every layer of ``target`` that has weights must receive them, with fitting shapes;
+    else a ``ValueError`` names how many matched and a layer that did not. Returns how
+    many layers were copied.
     """
-    source_layers = {layer.name: layer for layer in leaf_layers(source)}
-    copied = 0
-    for layer in leaf_layers(target):
-        origin = source_layers.get(layer.name)
-        if origin is None or not layer.weights:
+    weights = {layer.name: layer.weights for layer in leaf_layers(source)}
+    fitting = _fitting_layers(target, weights, f"model {source.name!r}")
+    for layer, saved in fitting:
+        layer.set_weights([keras.ops.convert_to_numpy(weight) for weight in saved])
+    return len(fitting)
+
+
+def _fitting_layers(model: keras.Model, weights: dict[str, list], given: str) -> list:
+    """``(layer, its weights in weights)`` for every layer of ``model`` that has weights,
+    or a ``ValueError`` saying how many matched by name with fitting shapes, and how
+    one did not. By-name loading skips unmatched layers silently: this is the count."""
+    fitting, misfits, expected = [], [], 0
+    for layer in leaf_layers(model):
+        if not layer.weights:
             continue
-        wanted = [tuple(w.shape) for w in layer.weights]
-        given = [tuple(w.shape) for w in origin.weights]
-        if wanted != given:
-            raise ValueError(f"layer {layer.name!r}: weights of shape {given} do not fit {wanted}")
-        layer.set_weights(origin.get_weights())
-        copied += 1
-    return copied
+        expected += 1
+        saved = weights.get(layer.name)
+        if saved is None:
+            misfits.append(f"layer {layer.name!r}: no weights of that name")
+            continue
+        wanted = [tuple(weight.shape) for weight in layer.weights]
+        shapes = [tuple(weight.shape) for weight in saved]
+        if shapes != wanted:
+            misfits.append(f"layer {layer.name!r}: weights of shape {shapes} do not fit {wanted}")
+            continue
+        fitting.append((layer, saved))
+    if misfits:
+        more = f"; {len(misfits) - 1} more layers do not fit" if len(misfits) > 1 else ""
+        raise ValueError(
+            f"{given} does not fit {model.name}: {len(fitting)} of {expected} layers matched "
+            f"by name with fitting shapes (e.g. {misfits[0]}{more}). Give weights saved from "
+            "this network (same architecture, variant and width)"
+        )
+    return fitting
+
+
+def _weights_in_file(path: Path, model: keras.Model, opened: ExitStack) -> dict | None:
+    """Layer name -> that layer's weights (HDF5 datasets, read when used) in a weights
+    file; ``None`` for a file that is neither HDF5 nor a zip archive."""
+    import h5py
+
+    if zipfile.is_zipfile(path):  # a .keras model: weights and the configuration naming them
+        archive = opened.enter_context(zipfile.ZipFile(path))
+        config = json.loads(archive.read("config.json"))
+        weights = opened.enter_context(
+            h5py.File(opened.enter_context(archive.open("model.weights.h5")), "r")
+        )
+        layers_config = config.get("config", {}).get("layers", [])
+        return _saved_weights(weights, _saved_paths(_config_layers(layers_config)))
+    if not h5py.is_hdf5(path):
+        return None
+    weights = opened.enter_context(h5py.File(path, "r"))
+    by_name = weights.get("model_weights", weights)  # keras.applications or Keras 2 layout
+    if "layer_names" in by_name.attrs:
+        found = {}
+        for name in map(_text, by_name.attrs["layer_names"]):
+            group = by_name[name]
+            found[name] = [group[_text(weight)] for weight in group.attrs["weight_names"]]
+        return found
+    # save_weights' layout: groups named by each layer's class and position, not its name.
+    return _saved_weights(weights, _saved_paths(_model_layers(model)))
+
+
+def _saved_weights(weights, paths: dict[str, str]) -> dict[str, list]:
+    found = {}
+    for name, path in paths.items():
+        variables = weights.get(f"{path}/vars")
+        if variables is not None:
+            found[name] = [variables[str(index)] for index in range(len(variables))]
+    return found
+
+
+def _saved_paths(entries: list, prefix: str = "layers") -> dict[str, str]:
+    """Layer name -> its group in a Keras 3 weights file. ``entries`` are ``(class name,
+    layer name, nested entries or None)`` in the model's order: Keras names each group
+    after the layer's class and how many of that class came before it."""
+    paths: dict[str, str] = {}
+    used: dict[str, int] = {}
+    for class_name, name, nested in entries:
+        group = _snake_case(class_name)
+        used[group] = used.get(group, -1) + 1
+        if used[group]:
+            group = f"{group}_{used[group]}"
+        if nested is None:
+            paths.setdefault(name, f"{prefix}/{group}")
+        else:
+            for inner, inner_path in _saved_paths(nested, f"{prefix}/{group}/layers").items():
+                paths.setdefault(inner, inner_path)
+    return paths
+
+
+def _model_layers(model: keras.Model) -> list:
+    return [
+        (type(layer).__name__, layer.name, _model_layers(layer))
+        if isinstance(layer, keras.Model)
+        else (type(layer).__name__, layer.name, None)
+        for layer in model.layers
+    ]
+
+
+def _config_layers(layers_config: list) -> list:
+    entries = []
+    for layer in layers_config:
+        inner = layer.get("config", {})
+        nested = _config_layers(inner["layers"]) if "layers" in inner else None
+        entries.append((layer["class_name"], inner.get("name"), nested))
+    return entries
+
+
+def _snake_case(class_name: str) -> str:
+    """A class name as Keras writes it into weights files (``keras.src.utils.naming``)."""
+    name = re.sub(r"\W+", "", class_name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _text(value) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def all_layers(model: keras.Model):

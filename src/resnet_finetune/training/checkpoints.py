@@ -8,8 +8,8 @@ snapshot is written in full before ``latest`` is replaced (an atomic rename), so
 killed while writing leaves the previous snapshot in force.
 
 A training's folder is named by its identity: the model's layers, its starting weights,
-every training setting and the caller's context (the data's hash, the seed, the input
-and augmentation settings). Another run — other data, another seed, another pretrained
+every training setting and the caller's context (the data's hash, the seed, the task's
+settings). Another run — other data, another seed, another pretrained
 model — gets another folder, so it can never resume this one. A process holds a lock on
 the folder it trains in; a second process with the same identity at the same time
 trains in a folder of its own instead of sharing snapshots. A run cleans up only the
@@ -18,7 +18,6 @@ folders it trained in (``clear_trained``).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -33,6 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from resnet_finetune.locks import FileLock
 from resnet_finetune.models.resnet import all_layers
 
 logger = logging.getLogger(__name__)
@@ -43,12 +43,14 @@ _LATEST = "latest"
 @dataclass
 class Snapshot:
     """What a checkpoint says of its training: epochs done (and steps into the next),
-    the per-epoch metrics so far, and whether training had finished."""
+    the per-epoch metrics so far, whether training had finished, and the loss of its
+    first batch (where the training started: the divergence guard's reference)."""
 
     epoch: int = 0
     step: int = 0
     history: list[dict] = field(default_factory=list)
     finished: bool = False
+    start_loss: float | None = None
 
 
 def weights_digest(model: keras.Model) -> str:
@@ -78,14 +80,14 @@ def fingerprint(model: keras.Model, settings: dict) -> str:
 
 
 # Folders this process trained in (and holds locks on), for ``clear_trained``.
-_TRAINED: dict[Path, int] = {}
+_TRAINED: dict[Path, FileLock] = {}
 
 
 class TrainingCheckpoint:
     """Where one kind of training (``pretrain``, ``finetune/phase-1``…) keeps its state:
     under ``root``, one folder per training identity, chosen by ``bind``. ``context``
-    holds what the caller knows and the model does not (data hash, seed, input and
-    augmentation settings); it is part of the identity."""
+    holds what the caller knows and the model does not (data hash, seed, the task's
+    settings); it is part of the identity."""
 
     def __init__(
         self, root: str | Path, every_n_steps: int | None = None, context: dict | None = None
@@ -117,11 +119,8 @@ class TrainingCheckpoint:
         folder = self.root / identity
         folder.mkdir(parents=True, exist_ok=True)
         if folder not in _TRAINED:
-            lock = os.open(folder / "lock", os.O_CREAT | os.O_RDWR)
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(lock)
+            lock = FileLock(folder / "lock")
+            if not lock.acquire(blocking=False):
                 logger.warning(
                     "another process is training %s right now: this run trains on its own "
                     "(no resume, no shared snapshots)",
@@ -130,8 +129,8 @@ class TrainingCheckpoint:
                 folder = self.root / f"{identity}-pid{os.getpid()}"
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.mkdir(parents=True)
-                lock = os.open(folder / "lock", os.O_CREAT | os.O_RDWR)
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lock = FileLock(folder / "lock")
+                lock.acquire(blocking=False)
             _TRAINED[folder] = lock
         self.directory = folder
         return folder
@@ -139,7 +138,8 @@ class TrainingCheckpoint:
     def restore(self, model: keras.Model, identity: str) -> Snapshot:
         """Load the newest snapshot of this training into ``model`` (compiled, its
         optimizer built) and return it; a fresh ``Snapshot`` when there is none. A folder
-        written by other settings is removed, with a warning."""
+        written by other settings, or holding a training that diverged (written before
+        the divergence guard knew it), is removed, with a warning."""
         pointer = self.directory / _LATEST
         if not pointer.is_file():
             return Snapshot()
@@ -156,7 +156,26 @@ class TrainingCheckpoint:
             # Keras only warns when it skips variables that do not match: refuse instead.
             warnings.simplefilter("error")
             model.load_weights(folder / "model.weights.h5")
-        return Snapshot(state["epoch"], state["step"], state["history"], state["finished"])
+        snapshot = Snapshot(
+            state["epoch"],
+            state["step"],
+            state["history"],
+            state["finished"],
+            state.get("start_loss"),
+        )
+        try:
+            for row in snapshot.history:
+                check_losses(row, f"epoch {row['epoch']}", model, snapshot.start_loss)
+            check_weights(model, f"epoch {snapshot.epoch}")
+        except TrainingDiverged as error:
+            logger.warning(
+                "checkpoint %s holds a diverged training (%s): training starts afresh",
+                self.directory,
+                error,
+            )
+            self.clear()
+            return Snapshot()
+        return snapshot
 
     def save(self, model: keras.Model, identity: str, snapshot: Snapshot) -> None:
         """Write ``snapshot`` with ``model``'s weights and optimizer state, atomically."""
@@ -172,6 +191,7 @@ class TrainingCheckpoint:
             "step": snapshot.step,
             "finished": snapshot.finished,
             "history": snapshot.history,
+            "start_loss": snapshot.start_loss,
         }
         (folder / "state.json").write_text(json.dumps(state, indent=1))
         pending = self.directory / f"{_LATEST}.{os.getpid()}"
@@ -198,7 +218,7 @@ def release_trained() -> None:
     """Forget (and unlock) the folders this process trained in, keeping them: a failed
     run's state for its next attempt."""
     for folder, lock in list(_TRAINED.items()):
-        os.close(lock)
+        lock.release()
         del _TRAINED[folder]
 
 
@@ -208,7 +228,7 @@ def clear_trained() -> list[Path]:
     removed = []
     for folder, lock in list(_TRAINED.items()):
         shutil.rmtree(folder, ignore_errors=True)
-        os.close(lock)
+        lock.release()
         del _TRAINED[folder]
         removed.append(folder)
     return removed
@@ -216,9 +236,10 @@ def clear_trained() -> list[Path]:
 
 class EpochRecorder(keras.callbacks.Callback):
     """Records each epoch's metrics into ``snapshot`` (continuing its history), stops
-    training with ``NonFiniteLoss`` when a loss is not finite — before anything is
-    saved —, logs a line per epoch and, with a ``checkpoint``, saves after every epoch
-    and every ``checkpoint.every_n_steps`` steps."""
+    training with ``TrainingDiverged`` when a loss, a weight or a BatchNorm statistic
+    diverges (``check_losses``, ``check_weights``) — before anything is saved —, logs a
+    line per epoch and, with a ``checkpoint``, saves after every epoch and every
+    ``checkpoint.every_n_steps`` steps. ``learning_rate`` is named in the error."""
 
     def __init__(
         self,
@@ -226,24 +247,33 @@ class EpochRecorder(keras.callbacks.Callback):
         epochs: int,
         checkpoint: TrainingCheckpoint | None = None,
         identity: str = "",
+        learning_rate: float | None = None,
     ):
         super().__init__()
         self.snapshot, self.epochs = snapshot, epochs
         self.checkpoint, self.identity = checkpoint, identity
+        self.learning_rate = learning_rate
+
+    def _check(self, logs: dict | None, where: str) -> None:
+        check_losses(logs, where, self.model, self.snapshot.start_loss, self.learning_rate)
+        check_weights(self.model, where, self.learning_rate)
 
     def on_train_batch_end(self, batch, logs=None):
+        fresh = (self.snapshot.epoch, self.snapshot.step, batch) == (0, 0, 0)
+        if fresh and self.snapshot.start_loss is None and "loss" in (logs or {}):
+            # The first batch's loss is computed before the first update. (With
+            # steps_per_execution > 1 Keras reports batches in groups: no start is known,
+            # and the uniform guess alone is the reference.)
+            self.snapshot.start_loss = float(logs["loss"])
         every = self.checkpoint and self.checkpoint.every_n_steps
         if every and (batch + 1) % every == 0:
-            where = f"epoch {self.snapshot.epoch + 1}, step {batch + 1}"
-            check_finite(logs, where)
-            check_finite_weights(self.model, where)
+            self._check(logs, f"epoch {self.snapshot.epoch + 1}, step {batch + 1}")
             self.snapshot.step = batch + 1
             self.checkpoint.save(self.model, self.identity, self.snapshot)
 
     def on_epoch_end(self, epoch, logs=None):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
-        check_finite(row, f"epoch {epoch + 1}")
-        check_finite_weights(self.model, f"epoch {epoch + 1}")
+        self._check(row, f"epoch {epoch + 1}")
         self.snapshot.history.append(row)
         self.snapshot.epoch, self.snapshot.step = epoch + 1, 0
         logger.info(
@@ -256,21 +286,56 @@ class EpochRecorder(keras.callbacks.Callback):
             self.checkpoint.save(self.model, self.identity, self.snapshot)
 
 
-class NonFiniteLoss(FloatingPointError):
-    """Training diverged: a loss, a weight or a BatchNorm statistic became NaN or
-    infinite."""
+class TrainingDiverged(FloatingPointError):
+    """Training diverged: a loss became NaN, infinite or far above where it started, or a
+    weight or a BatchNorm statistic became NaN, infinite or absurdly large."""
 
 
-_ADVICE = (
-    "Lower the learning rate, set gradient_clip_norm, or check the input data; "
-    "the last good checkpoint is kept"
-)
+# The divergence guard's thresholds, all here. A cross-entropy starts near ln(classes)
+# (a uniform guess) and a sane training stays within a small multiple of it or of its
+# start: the digits demo's first from-scratch epoch has val_loss 4.6 with 5 classes (2.8
+# times ln 5), and Adam at a learning rate of 1.0 on a tiny model gave val_loss 218 with 3
+# classes (198 times ln 3) without running away. Learning rates of 1e2 and more give
+# losses of 1e4 to 1e27. A loss over 1000 times the reference is divergence.
+LOSS_FACTOR_LIMIT = 1e3
+# He-initialised weights are O(0.1) and trained ones stay O(1-10) (12 for SGD at a
+# learning rate of 1.0, 557 for Adam at 100 on a tiny model), while one Adam step at a
+# learning rate of 1e6 moves every weight by about 1e6. BatchNorm's moving variance is a
+# squared magnitude: its limit is the square.
+WEIGHT_LIMIT = 1e5
 
 
-def check_finite_weights(model: keras.Model, where: str) -> None:
-    """Raise ``NonFiniteLoss`` naming the first non-finite variables. The weights and
-    BatchNorm statistics cannot hide a NaN the way a loss can: a probability clipped
-    inside the cross-entropy turns NaN outputs into a finite loss on some CPUs."""
+def _advice(learning_rate: float | None) -> str:
+    rate = "learning_rate" if learning_rate is None else f"learning_rate (now {learning_rate:g})"
+    return (
+        f"Lower this training's {rate}, set gradient_clip_norm, or check the input data; "
+        "the last good checkpoint is kept"
+    )
+
+
+def _classes(model: keras.Model) -> int:
+    """The class count of ``model``'s output (one sigmoid unit, or a subclassed model
+    without known outputs: two classes, the strictest reference)."""
+    outputs = getattr(model, "outputs", None)
+    return max(int(outputs[0].shape[-1] or 2), 2) if outputs else 2
+
+
+def _judged(model: keras.Model) -> list[tuple[keras.Variable, float]]:
+    """The variables training changes, with their limits: trainable weights and the
+    moving statistics of BatchNorm layers that learn. Frozen ones are what the caller
+    gave (an input ``Normalization`` may hold raw pixel variances)."""
+    judged = [(variable, WEIGHT_LIMIT) for variable in model.trainable_variables]
+    for layer in all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
+            judged += [(layer.moving_mean, WEIGHT_LIMIT), (layer.moving_variance, WEIGHT_LIMIT**2)]
+    return judged
+
+
+def check_weights(model: keras.Model, where: str, learning_rate: float | None = None) -> None:
+    """Raise ``TrainingDiverged`` naming the first non-finite variables, or else those
+    beyond ``WEIGHT_LIMIT``. The weights and BatchNorm statistics cannot hide a NaN the
+    way a loss can: a probability clipped inside the cross-entropy turns NaN outputs into
+    a finite loss on some CPUs."""
     bad = [
         variable.path
         for variable in model.weights
@@ -278,17 +343,46 @@ def check_finite_weights(model: keras.Model, where: str) -> None:
     ]
     if bad:
         shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-        raise NonFiniteLoss(
-            f"training diverged at {where}: non-finite values in {shown}. {_ADVICE}"
+        raise TrainingDiverged(
+            f"training diverged at {where}: non-finite values in {shown}. {_advice(learning_rate)}"
+        )
+    large = {}
+    for variable, limit in _judged(model):
+        largest = float(keras.ops.max(keras.ops.abs(variable)))
+        if largest > limit:
+            large[variable.path] = largest
+    if large:
+        shown = ", ".join(f"{path} ({value:.3g})" for path, value in list(large.items())[:3])
+        more = f" and {len(large) - 3} more" if len(large) > 3 else ""
+        raise TrainingDiverged(
+            f"training diverged at {where}: values beyond {WEIGHT_LIMIT:.0e} (a variance beyond "
+            f"{WEIGHT_LIMIT**2:.0e}) in {shown}{more}. {_advice(learning_rate)}"
         )
 
 
-def check_finite(logs: dict | None, where: str) -> None:
-    """Raise ``NonFiniteLoss`` naming ``where`` and the values if a loss is not finite."""
-    bad = {
-        key: float(value)
-        for key, value in (logs or {}).items()
-        if key.endswith("loss") and not math.isfinite(float(value))
-    }
+def check_losses(
+    logs: dict | None,
+    where: str,
+    model: keras.Model,
+    start_loss: float | None = None,
+    learning_rate: float | None = None,
+) -> None:
+    """Raise ``TrainingDiverged`` naming ``where`` and the values if a loss is not finite
+    or is over ``LOSS_FACTOR_LIMIT`` times the larger of ``start_loss`` (the training's
+    first batch) and a uniform guess's cross-entropy, ln(classes of ``model``)."""
+    losses = {key: float(value) for key, value in (logs or {}).items() if key.endswith("loss")}
+    bad = {key: value for key, value in losses.items() if not math.isfinite(value)}
     if bad:
-        raise NonFiniteLoss(f"training diverged at {where}: {bad}. {_ADVICE}")
+        raise TrainingDiverged(f"training diverged at {where}: {bad}. {_advice(learning_rate)}")
+    classes = _classes(model)
+    reference = max(math.log(classes), start_loss or 0.0)
+    high = {key: value for key, value in losses.items() if value > LOSS_FACTOR_LIMIT * reference}
+    if high:
+        shown = ", ".join(f"{key}={value:.3g}" for key, value in high.items())
+        start = "unknown" if start_loss is None else f"{start_loss:.3g}"
+        raise TrainingDiverged(
+            f"training diverged at {where}: {shown}, over {LOSS_FACTOR_LIMIT:g} times "
+            f"{reference:.3g}, the larger of the training's starting loss ({start}) and a "
+            f"uniform guess's ln({classes} classes) = {math.log(classes):.3g}. "
+            f"{_advice(learning_rate)}"
+        )

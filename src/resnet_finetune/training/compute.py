@@ -46,6 +46,30 @@ def accelerators() -> tuple[str, list]:
     return "cpu", ["cpu"]
 
 
+# Where a Linux machine shows an NVIDIA driver, whatever the Python packages can use.
+_NVIDIA_MARKERS = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0")
+CUDA_INSTALL = 'pip install -e ".[cuda]"'
+
+
+def nvidia_device_present() -> bool:
+    """True when the machine has an NVIDIA driver or device node (``/dev/nvidia*``)."""
+    return any(os.path.exists(marker) for marker in _NVIDIA_MARKERS)
+
+
+def unused_gpu_notice() -> str | None:
+    """One line when the machine has an NVIDIA GPU that the TensorFlow backend cannot
+    use (TensorFlow without its CUDA libraries trains on the CPU, and with
+    ``TF_CPP_MIN_LOG_LEVEL=3`` its own lines about it are hidden); ``None`` otherwise."""
+    if keras.backend.backend() != "tensorflow" or not nvidia_device_present():
+        return None
+    if accelerators()[0] != "cpu":
+        return None
+    return (
+        "an NVIDIA GPU is present but TensorFlow sees none (its CUDA libraries are not "
+        f"installed): training runs on the CPU. To use the GPU: {CUDA_INSTALL}"
+    )
+
+
 def _compute_capability(device) -> float | None:
     backend = keras.backend.backend()
     if backend == "tensorflow":

@@ -322,9 +322,11 @@ def train(
     epoch.
 
     Labels may be class indices or one-hot/soft rows (MixUp, CutMix): the loss follows.
-    A non-finite loss stops training with ``NonFiniteLoss``. With ``checkpoint`` the
-    state is saved as training goes, and a call with the same model and settings resumes
-    from it (a finished training is not repeated). ``verbose='auto'``: a progress bar per
+    A diverging training (a loss NaN, infinite or far above its start; weights beyond a
+    sane size) stops with ``TrainingDiverged`` before its epoch is saved. With
+    ``checkpoint`` the state is saved as training goes, and a call with the same model
+    and settings resumes from it (a finished training is not repeated; a diverged one
+    never counts as finished). ``verbose='auto'``: a progress bar per
     epoch on a terminal, none under ``CI`` or in a log file. ``compute`` sets precision,
     XLA, steps per execution and distribution; on several replicas the learning rate
     (given for one replica's batch) is scaled by their number.
@@ -412,7 +414,7 @@ def train(
                     epochs,
                     checkpoint.directory,
                 )
-            recorder = EpochRecorder(snapshot, epochs, checkpoint, identity)
+            recorder = EpochRecorder(snapshot, epochs, checkpoint, identity, options.learning_rate)
             fixes = compute.distribution == "multi_worker"
             with _multi_worker_fixes(trained, train_data) if fixes else nullcontext():
                 trained.fit(

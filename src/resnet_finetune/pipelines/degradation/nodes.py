@@ -39,7 +39,7 @@ def run_degradation_experiment(
         checkpoint=TrainingCheckpoint.from_options(
             checkpoints,
             "degradation",
-            data_identity(manifest, seed, input_options, options["augmentation"]),
+            data_identity(manifest, options, seed),
         ),
     )
     title = "Degradation: plain vs residual networks (dashed: plain)"

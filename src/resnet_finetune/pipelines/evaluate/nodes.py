@@ -27,7 +27,7 @@ from resnet_finetune.evaluation.plots import (
     suspect_titles,
 )
 from resnet_finetune.evaluation.report import data_quality_blocks, evaluation_report
-from resnet_finetune.models.card import card_of
+from resnet_finetune.models.card import baseline_facts, card_of
 
 
 def predict_held_out(model: keras.Model) -> pd.DataFrame:
@@ -153,12 +153,14 @@ def build_report(
     return mistakes, cams, report
 
 
-def compare_with_scratch(finetuned: dict, scratch: dict) -> dict:
-    """Fine-tuned vs from-scratch on the same held-out images."""
+def compare_with_scratch(finetuned: dict, scratch: dict, scratch_model: keras.Model) -> dict:
+    """Fine-tuned vs from-scratch on the same held-out images, and which baseline that
+    was (network, input size, epochs) and what it cost (seconds, from its card)."""
     if finetuned["held_out_sha256"] != scratch["held_out_sha256"]:
         raise ValueError("the fine-tuned and scratch models were scored on different images")
     keys = ("accuracy", "top_k_accuracy", "macro_f1")
     return {
+        "baseline": baseline_facts(card_of(scratch_model)),
         "evaluated_split": finetuned["evaluated_split"],
         "num_test_images": finetuned["num_test_images"],
         "finetuned": {key: finetuned[key] for key in keys},

@@ -66,7 +66,7 @@ def create_baseline_pipeline() -> Pipeline:
             *_scoring("scratch_model", prefix="scratch_"),
             node(
                 compare_with_scratch,
-                ["metrics", "scratch_metrics"],
+                ["metrics", "scratch_metrics", "scratch_model"],
                 "scratch_comparison",
                 name="compare_with_scratch",
             ),

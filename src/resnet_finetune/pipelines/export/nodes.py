@@ -1,4 +1,5 @@
-"""Export nodes: the fine-tuned model in every format, then each export checked."""
+"""Export nodes: the fine-tuned model in every format, then each export checked and
+described (labels.txt, model.json) before the folder is saved."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 
 from resnet_finetune.evaluation.inference import held_out_rows, image_arrays, read_images
 from resnet_finetune.export import FORMATS, check_exports, export_model
+from resnet_finetune.export.description import model_description, write_description
 from resnet_finetune.models.card import card_of, write_card
 
 logger = logging.getLogger(__name__)
@@ -32,11 +34,15 @@ def export_finetuned_model(model: keras.Model, options: dict, seed: int) -> Path
     return folder
 
 
-def check_model_exports(model: keras.Model, exports: Path, options: dict) -> pd.DataFrame:
+def check_model_exports(
+    model: keras.Model, exports: Path, options: dict
+) -> tuple[Path, pd.DataFrame]:
     """Every export of ``exports`` run in its own runtime on the model's held-out images:
     size, latency, top-1 agreement with the Keras model, accuracy and its change. A
-    float export agreeing less than ``export.float_agreement`` is flagged and logged."""
-    split = card_of(model).held_out_split
+    float export agreeing less than ``export.float_agreement`` is flagged and logged.
+    The folder gains ``labels.txt`` and ``model.json`` with what was measured."""
+    card = card_of(model)
+    split = card.held_out_split
     paths = {"keras": exports / "model.keras"}
     paths.update({name: exports / FORMATS[name] for name in options["formats"]})
     dataset = read_images(model, held_out_rows(model))
@@ -51,4 +57,14 @@ def check_model_exports(model: keras.Model, exports: Path, options: dict) -> pd.
             100 * options["float_agreement"],
             split,
         )
-    return table
+    scores = {
+        "split": split,
+        "images": int(table["images"].iloc[0]),
+        "accuracy": float(table["accuracy"].iloc[0]),
+        "formats": {
+            row.format: {"accuracy": row.accuracy, "top1_agreement": row.top1_agreement}
+            for row in table.itertuples()
+        },
+    }
+    write_description(exports, model_description(card, scores))
+    return exports, table

@@ -4,17 +4,31 @@ parameters and data that made them)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import pandas as pd
 
-from resnet_finetune.data.augment import model_augmenter
+from resnet_finetune.data.augment import (
+    build_augmenter,
+    build_mixers,
+    model_augmenter,
+    split_augmentation,
+)
 from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.data.training_set import TrainingSet
+from resnet_finetune.evaluation.inference import file_sha256
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, make_card
+from resnet_finetune.models.classifier import WEIGHT_FILES
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
 from resnet_finetune.training.engine import TrainingOptions
-from resnet_finetune.training.finetune import baseline_options, make_phases
+from resnet_finetune.training.finetune import (
+    BASELINE_NETWORK_KEYS,
+    EpochSeconds,
+    baseline_options,
+    make_phases,
+)
 
 
 def prepare_backbone(
@@ -26,8 +40,22 @@ def prepare_backbone(
     return backbone_from_weights(backbone, pretrained_model)
 
 
+def _start_weights(backbone: dict) -> dict:
+    """The weights file the backbone started from, by path and SHA-256 (none: {})."""
+    weights = str(backbone.get("weights"))
+    if not weights.endswith(WEIGHT_FILES):
+        return {}
+    path = Path(weights).resolve()
+    return {"start_weights_path": str(path), "start_weights_sha256": file_sha256(path)}
+
+
 def _with_card(
-    model: keras.Model, history: pd.DataFrame, data: TrainingSet, parameters: dict, dataset: str
+    model: keras.Model,
+    history: pd.DataFrame,
+    data: TrainingSet,
+    parameters: dict,
+    dataset: str,
+    start_weights: dict | None = None,
 ) -> keras.Model:
     target = parameters["target"]["input"]
     return attach_card(
@@ -42,14 +70,9 @@ def _with_card(
             parameters=parameters,
             dataset_sha256=dataset,
             summary=data.summary,
+            start_weights=start_weights,
         ),
     )
-
-
-def _identity(data: TrainingSet, parameters: dict) -> dict:
-    """What a checkpoint of this training is bound to: data, seed, input, augmentation."""
-    target = parameters["target"]
-    return data_identity(data.manifest, parameters["seed"], target["input"], target["augmentation"])
 
 
 def finetune_model(
@@ -58,7 +81,8 @@ def finetune_model(
     """New head for the target classes, then the phases of ``finetune.phases``."""
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
     keras.utils.set_random_seed(seed)
-    identity = _identity(data, parameters)
+    identity = data_identity(data.manifest, target, seed)
+    _, image_options, mixing = split_augmentation(target["augmentation"])
     model, history = finetune(
         backbone_model,
         data.train,
@@ -69,37 +93,48 @@ def finetune_model(
         head_dropout=options["head_dropout"],
         preprocessing=parameters["backbone"]["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
+        augmented_data=build_augmenter(**image_options) is not None or bool(build_mixers(**mixing)),
         class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
+        seed=seed,
     )
-    return _with_card(model, history, data, parameters, identity["dataset_sha256"]), history
+    start = _start_weights(parameters["backbone"])
+    return _with_card(model, history, data, parameters, identity["dataset_sha256"], start), history
 
 
 def train_scratch_baseline(data: TrainingSet, parameters: dict) -> tuple[keras.Model, pd.DataFrame]:
-    """The same ResNet, randomly initialised, trained on the same target split for as
-    many epochs as all fine-tuning phases together: what pretraining is measured against."""
+    """A network trained from random weights on the same target split: the fine-tuned
+    network, or the one ``baseline`` names (``BASELINE_NETWORK_KEYS``, e.g. the recipe's
+    small from-scratch network for a pretrained start, resizing the images inside).
+    Epochs: ``baseline.epochs``, or as many as all fine-tuning phases together. What
+    pretraining is measured against; its card's ``backbone`` is the network it trained,
+    its history's ``seconds`` what each epoch cost."""
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
-    shared = TrainingOptions(**options["training"])
+    baseline, shared = parameters["baseline"], TrainingOptions(**options["training"])
+    network = {**parameters["backbone"], "weights": "none"}
+    network.update({k: v for k, v in baseline.items() if k in BASELINE_NETWORK_KEYS})
+    resize_to = network.pop("image_size", None)
     keras.utils.set_random_seed(seed)
     model = build_classifier(
-        build_backbone(parameters["backbone"]),
+        build_backbone(network),
         len(data.class_map),
         image_size=tuple(target["input"]["image_size"]),
         dropout=options["head_dropout"],
-        preprocessing=parameters["backbone"]["preprocessing"],
+        preprocessing=network["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
+        resize_to=tuple(resize_to) if resize_to else None,
     )
-    identity = _identity(data, parameters)
+    identity = data_identity(data.manifest, target, seed)
     history = train(
         model,
         data.train,
         data.val,
-        options=baseline_options(
-            shared, make_phases(shared, options["phases"]), parameters["baseline"]
-        ),
+        options=baseline_options(shared, make_phases(shared, options["phases"]), baseline),
         class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
+        callbacks=[EpochSeconds()],
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "baseline", identity),
     )
-    return _with_card(model, history, data, parameters, identity["dataset_sha256"]), history
+    card_parameters = {**parameters, "backbone": network}
+    return _with_card(model, history, data, card_parameters, identity["dataset_sha256"]), history

@@ -34,8 +34,7 @@ def build_model(
 def train_model(
     model: keras.Model,
     data: TrainingSet,
-    input_options: dict,
-    augmentation: dict,
+    task: dict,
     training: dict,
     compute: dict,
     checkpoints: dict,
@@ -43,7 +42,8 @@ def train_model(
     backbone: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history. An
-    interrupted run resumes from its checkpoint — only the same data, seed and settings.
+    interrupted run resumes from its checkpoint — only the same data, seed and settings
+    (``task``: the ``source`` block, all of which is part of the checkpoint's identity).
     When ``backbone.weights`` is not ``pretrain`` nothing will use a pretrained model:
     training is skipped, said in the log, and the untrained model and an empty history
     pass on (fine-tuning starts from what ``backbone.weights`` names)."""
@@ -57,7 +57,7 @@ def train_model(
         )
         return model, pd.DataFrame(columns=["epoch", "loss", "accuracy"])
     keras.utils.set_random_seed(seed)
-    identity = data_identity(data.manifest, seed, input_options, augmentation)
+    identity = data_identity(data.manifest, task, seed)
     history = train(
         model,
         data.train,

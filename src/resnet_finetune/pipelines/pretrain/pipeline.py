@@ -27,8 +27,7 @@ def create_pipeline() -> Pipeline:
                 [
                     "untrained_model",
                     "source.training_set",
-                    "params:source.input",
-                    "params:source.augmentation",
+                    "params:source",
                     "params:pretrain",
                     "params:compute",
                     "params:checkpoints",

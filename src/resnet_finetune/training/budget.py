@@ -1,0 +1,148 @@
+"""How long a fine-tuning run will take on this machine, and epochs that fit a time budget.
+
+``measure_speed`` times a few steps of the chosen networks on random images (seconds, one
+warm-up step first); ``run_seconds`` turns those speeds into the seconds of a whole run
+and ``fit_budget`` shortens the phases and the baseline until the run fits. The
+arithmetic takes measured numbers, so it is tested without timing anything.
+
+Library code: no Kedro here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from resnet_finetune.training.finetune import Phase
+
+# A frozen phase trains the head on backbone features computed once per view of each
+# image (training.finetune): its cost is those forward passes, not its epochs.
+DEFAULT_VIEWS = Phase.__dataclass_fields__["feature_views"].default
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Measured seconds per image: the fine-tuned network's forward pass and training step
+    with every stage learning, and the baseline's training step (0: no baseline)."""
+
+    forward: float
+    train: float
+    baseline_train: float = 0.0
+
+    def step(self, unfrozen_share: float) -> float:
+        """Seconds per image of a training step with that share of the backbone learning:
+        the forward pass, plus the backward pass through the learning part."""
+        return self.forward + (self.train - self.forward) * unfrozen_share
+
+
+def _share(stages: int | str, total_stages: int) -> float:
+    return 1.0 if stages == "all" else min(1.0, int(stages) / total_stages)
+
+
+def run_seconds(
+    speed: Speed,
+    *,
+    train_images: int,
+    held_out_images: int,
+    phases: list[dict],
+    baseline_epochs: int = 0,
+    total_stages: int = 4,
+) -> float:
+    """Seconds of a run: each phase (a frozen one on cached features: one forward pass of
+    each of its ``feature_views`` views per image, at most one per epoch, as
+    ``training.finetune`` computes them; an unfrozen one: its epochs of training steps), the
+    validation and test images through the network each epoch, and the baseline's epochs."""
+    seconds = held_out_images * speed.forward  # the final evaluation
+    for phase in phases:
+        epochs = int(phase.get("epochs") or 0)
+        stages = phase.get("unfreeze_stages", 0)
+        if stages == 0:
+            views = min(int(phase.get("feature_views", DEFAULT_VIEWS)), max(epochs, 1))
+            seconds += (views * train_images + held_out_images) * speed.forward
+        else:
+            per_epoch = train_images * speed.step(_share(stages, total_stages))
+            seconds += epochs * (per_epoch + held_out_images * speed.forward)
+    return seconds + baseline_seconds(speed, train_images, held_out_images, baseline_epochs)
+
+
+def baseline_seconds(speed: Speed, train_images: int, held_out_images: int, epochs: int) -> float:
+    """Seconds of the baseline's epochs (its forward pass: about a third of its step)."""
+    return epochs * (train_images + held_out_images / 3) * speed.baseline_train
+
+
+def fit_budget(
+    budget_seconds: float, estimate, phases: list[dict], baseline_epochs: int
+) -> tuple[list[dict], int]:
+    """Phases and baseline epochs whose ``estimate(phases, baseline_epochs)`` fits
+    ``budget_seconds``: the unfrozen phases' and the baseline's epochs shortened in the
+    same proportion (at least one each), then fewer stages unfrozen (down to one) if one
+    epoch is still too long. The frozen phase costs its forward passes whatever its
+    epochs: it is kept. The smallest run is returned when nothing fits."""
+    phases = [dict(phase) for phase in phases]
+    while True:
+        full = estimate(phases, baseline_epochs)
+        fixed = estimate([_no_epochs(p) for p in phases], 0)
+        factor = (budget_seconds - fixed) / (full - fixed) if full > fixed else 1.0
+        if factor >= 1:
+            return phases, baseline_epochs
+        shortened = [
+            p if p.get("unfreeze_stages", 0) == 0 else {**p, "epochs": _scaled(p, factor)}
+            for p in phases
+        ]
+        epochs = max(1, math.floor(baseline_epochs * factor)) if baseline_epochs else 0
+        if estimate(shortened, epochs) <= budget_seconds or not _narrower(phases):
+            return shortened, epochs
+        phases = _narrower(phases)
+
+
+def _no_epochs(phase: dict) -> dict:
+    return phase if phase.get("unfreeze_stages", 0) == 0 else {**phase, "epochs": 0}
+
+
+def _scaled(phase: dict, factor: float) -> int:
+    return max(1, math.floor(int(phase.get("epochs") or 0) * max(factor, 0.0)))
+
+
+def _narrower(phases: list[dict]) -> list[dict] | None:
+    """The phases with one stage fewer unfrozen where more than one is, or None."""
+    if not any(
+        isinstance(p.get("unfreeze_stages"), int) and p["unfreeze_stages"] > 1 for p in phases
+    ):
+        return None
+    return [
+        {**p, "unfreeze_stages": p["unfreeze_stages"] - 1}
+        if isinstance(p.get("unfreeze_stages"), int) and p["unfreeze_stages"] > 1
+        else p
+        for p in phases
+    ]
+
+
+def measure(
+    model, image_size: tuple[int, int], *, forward: bool = True, batch: int = 4, steps: int = 2
+) -> tuple[float | None, float]:
+    """Seconds per image of ``model``'s forward pass (None unless ``forward``) and
+    training step on random uint8 images, each after one warm-up call (tracing: most of
+    the time a measurement takes). Graph mode, as training runs (eager steps measured
+    several times slower); no XLA, whose compilation would take minutes."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (batch, *image_size, 3), dtype="uint8")
+    labels = np.zeros(batch, dtype="int32")
+    model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy", jit_compile=False)
+
+    def timed(step) -> float:
+        step()
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        return (time.perf_counter() - started) / (steps * batch)
+
+    seconds = timed(lambda: model.predict_on_batch(images)) if forward else None
+    return seconds, timed(lambda: model.train_on_batch(images, labels))
+
+
+def format_minutes(seconds: float) -> str:
+    """``about 4 min`` (under a minute: ``under a minute``)."""
+    return "under a minute" if seconds < 60 else f"about {round(seconds / 60)} min"

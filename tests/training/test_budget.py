@@ -1,0 +1,61 @@
+"""The run's duration from measured speeds, and epochs that fit a budget (no timing)."""
+
+import pytest
+
+from resnet_finetune.training.budget import Speed, fit_budget, format_minutes, run_seconds
+
+SPEED = Speed(forward=0.01, train=0.04, baseline_train=0.02)
+PHASES = [
+    {"name": "head", "unfreeze_stages": 0, "epochs": 3},
+    {"name": "top", "unfreeze_stages": 2, "epochs": 5},
+]
+
+
+def estimate(phases, baseline_epochs):
+    return run_seconds(
+        SPEED, train_images=100, held_out_images=50, phases=phases, baseline_epochs=baseline_epochs
+    )
+
+
+def test_run_seconds_adds_cached_frozen_phase_unfrozen_epochs_and_baseline():
+    evaluation = 50 * 0.01
+    frozen = (4 * 100 + 50) * 0.01  # 4 views per image, once; its 3 epochs cost nothing
+    top = 5 * (100 * (0.01 + 0.03 * 2 / 4) + 50 * 0.01)  # half the backbone learning
+    baseline = 10 * (100 + 50 / 3) * 0.02
+    assert estimate(PHASES, 10) == pytest.approx(evaluation + frozen + top + baseline)
+    assert estimate([{**PHASES[0], "epochs": 300}], 0) == pytest.approx(evaluation + frozen)
+
+
+def test_fit_budget_keeps_a_run_that_fits_and_shortens_one_that_does_not():
+    assert fit_budget(1000, estimate, PHASES, 10) == (PHASES, 10)
+    phases, baseline_epochs = fit_budget(25, estimate, PHASES, 10)
+    assert phases[0] == PHASES[0]  # the frozen phase costs its forward passes only
+    assert (phases[1]["epochs"], phases[1]["unfreeze_stages"], baseline_epochs) == (2, 2, 5)
+    assert estimate(phases, baseline_epochs) <= 25
+
+
+def test_fit_budget_unfreezes_fewer_stages_then_gives_the_smallest_run():
+    # 5 s fixed + one epoch of two stages (3 s) + one baseline epoch (2.33 s) > 10 s;
+    # with one stage (2.25 s) it fits.
+    assert fit_budget(10.5, estimate, PHASES, 10)[0][1]["unfreeze_stages"] == 2
+    phases, baseline_epochs = fit_budget(10, estimate, PHASES, 10)
+    assert (phases[1]["epochs"], phases[1]["unfreeze_stages"], baseline_epochs) == (1, 1, 1)
+    phases, baseline_epochs = fit_budget(1, estimate, PHASES, 10)
+    assert (phases[1]["epochs"], phases[1]["unfreeze_stages"], baseline_epochs) == (1, 1, 1)
+
+
+def test_format_minutes():
+    assert format_minutes(30) == "under a minute"
+    assert format_minutes(250) == "about 4 min"
+
+
+def test_measure_times_a_tiny_network_reading_larger_images_resized_inside():
+    from resnet_finetune.models import build_backbone, build_classifier
+    from resnet_finetune.training.budget import measure
+
+    backbone = build_backbone({"architecture": "resnet20", "width": 0.25})
+    model = build_classifier(backbone, 2, image_size=(16, 16), resize_to=(8, 8))
+    assert model.get_layer("resize").output.shape[1:3] == (8, 8)
+    forward, train = measure(model, (16, 16), batch=2, steps=1)
+    assert forward > 0 and train > 0
+    assert measure(model, (16, 16), forward=False, batch=2, steps=1)[0] is None
