@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from resnet_finetune.data.input_pipeline import CACHE_MODES, RESIZE_MODES
 from resnet_finetune.data.manifest import CLASS_WEIGHTS
 from resnet_finetune.data.quality import LABEL_CONFLICT_CHOICES
+from resnet_finetune.evaluation.inference import TTA_MODES
 from resnet_finetune.models.classifier import PREPROCESSING_MODES
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import TrainingOptions
@@ -54,6 +55,7 @@ class Backbone(Block):
 
 class Finetune(Block):
     head_dropout: Fraction = 0.0
+    calibrate: bool = True
     training: TrainingOptions = TrainingOptions()
     # Each phase: a phase's keys (resnet_finetune.training.finetune.Phase) and training
     # options overriding `training`; checked with both by `Parameters`.
@@ -148,6 +150,8 @@ class Evaluate(Block):
 class Predict(Block):
     data_dir: str | None = None
     top_k: Positive = 3
+    min_confidence: Annotated[float, Field(gt=0, le=1)] | None = None
+    tta: Literal[TTA_MODES] = "none"
 
 
 class Export(Block):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from resnet_finetune.evaluation.gradcam import feature_map_layer, grad_cam
-from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models import build_backbone, build_classifier, with_temperature
 
 # Channel 0 is the evidence for class 0, channel 1 for class 1; the first image carries
 # class-0 evidence in its top-left quadrant, the second class-1 evidence bottom right.
@@ -90,3 +90,11 @@ def test_our_resnet_classifier_explains_its_last_residual_block():
     assert earlier.shape == (4, 16, 16) and not np.allclose(earlier, heat)
     with pytest.raises(ValueError, match="no layer of that name"):
         grad_cam(model, images, layer_name="conv9_block1_out")
+
+
+def test_a_calibrated_model_is_explained_by_its_head_logits():
+    # The temperature after the softmax does not move the map: the head's logits serve.
+    model = with_temperature(nested_model(scale=1000.0), 2.0)
+    heat = grad_cam(model, IMAGES)
+    np.testing.assert_allclose(heat[0], TOP_LEFT.astype(float), atol=1e-6)
+    np.testing.assert_allclose(heat[1], BOTTOM_RIGHT.astype(float), atol=1e-6)

@@ -3,12 +3,15 @@ import pandas as pd
 import pytest
 
 from resnet_finetune.evaluation.metrics import (
+    UNSURE,
     classification_metrics,
     confusion,
     confusion_table,
     most_confident_mistakes,
     per_class_table,
+    prediction_summary,
     prediction_table,
+    top_k_table,
 )
 from resnet_finetune.evaluation.plots import classes_take_turns
 
@@ -87,3 +90,34 @@ def test_most_confident_mistakes_are_wrong_and_sorted():
 def test_classes_take_turns_in_a_grid():
     rows = pd.DataFrame({"label": ["a", "a", "a", "b", "c", "c"], "n": range(6)})
     assert classes_take_turns(rows, "label", 5)["n"].tolist() == [0, 3, 4, 1, 5]
+
+
+def test_min_confidence_marks_exactly_the_images_below_it_unsure():
+    probabilities = np.array(
+        [
+            [0.95, 0.03, 0.02],
+            [0.05, 0.90, 0.05],  # exactly at the threshold: sure enough
+            [0.0500004, 0.8999996, 0.05],  # written 0.9 (6 decimals): as shown, sure
+            [0.05, 0.05, 0.8999],
+            [0.40, 0.35, 0.25],
+        ]
+    )
+    paths = [f"{i}.png" for i in range(5)]
+    table = top_k_table(paths, probabilities, ["a", "b", "c"], 2, min_confidence=0.9)
+    assert table.columns.tolist() == ["path", "label", "label_1", "p_1", "label_2", "p_2"]
+    assert table["label"].tolist() == ["a", "b", "b", UNSURE, UNSURE]
+    assert table["label_1"].tolist() == ["a", "b", "b", "c", "a"]  # the guesses stay
+    summary = prediction_summary(table, 0.9, "none")
+    assert summary["images"] == 5 and summary["unsure"] == 2
+    assert summary["images_per_label"] == {"unsure": 2, "b": 2, "a": 1}
+    # Off (null): no label column, nothing unsure.
+    plain = top_k_table(paths, probabilities, ["a", "b", "c"], 2)
+    assert "label" not in plain and prediction_summary(plain, None, "none")["unsure"] == 0
+
+
+def test_a_class_named_unsure_is_refused_with_min_confidence():
+    probabilities = np.array([[0.6, 0.4]])
+    with pytest.raises(ValueError, match="class named 'unsure'.*predict.min_confidence null"):
+        top_k_table(["x.png"], probabilities, ["unsure", "sure"], 1, min_confidence=0.5)
+    # Without it the class is just a class.
+    assert top_k_table(["x.png"], probabilities, ["unsure", "sure"], 1)["label_1"][0] == "unsure"

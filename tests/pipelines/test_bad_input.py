@@ -130,6 +130,16 @@ from tests.pipelines.conftest import make_project, run_in
             r"export.float_agreement=2: input should be less than or equal to 1",
         ),
         (
+            {"predict": {"min_confidence": 0}},
+            ValueError,
+            r"predict.min_confidence=0: input should be greater than 0",
+        ),
+        (
+            {"predict": {"tta": "mirror"}},
+            ValueError,
+            r"predict.tta='mirror': input should be 'none' or 'flip'",
+        ),
+        (
             {"checkpoints": {"every_n_steps": 0}},
             ValueError,
             r"checkpoints.every_n_steps=0: input should be greater than or equal to 1",

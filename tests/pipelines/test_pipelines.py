@@ -361,6 +361,29 @@ def test_predict_labels_every_readable_image_and_reports_the_rest(finetune_run, 
     assert sorted(report["reason"]) == ["hidden", "not an image"]
 
 
+def test_predict_labels_images_below_min_confidence_unsure(finetune_run, run_pipeline):
+    folder = finetune_run / "unsure_images"
+    folder.mkdir()
+    for index, digit in enumerate(
+        sorted((finetune_run / "data/01_raw/digits_5-9").rglob("*.png"))[:6]
+    ):
+        (folder / f"{index}.png").write_bytes(digit.read_bytes())
+    options = {"data_dir": str(folder), "top_k": 2, "tta": "flip"}
+    run_pipeline("predict", predict={**options, "min_confidence": 0.5})
+    predictions = pd.read_csv(
+        latest(finetune_run, "data/07_model_output/predictions.csv"), dtype=str
+    )
+    summary = json.loads(
+        latest(finetune_run, "data/08_reporting/prediction_summary.json").read_text()
+    )
+    below = predictions["p_1"].astype(float) < 0.5
+    assert predictions.columns.tolist()[:3] == ["path", "label", "label_1"]
+    assert (predictions.loc[below, "label"] == "unsure").all()
+    assert (predictions.loc[~below, "label"] == predictions.loc[~below, "label_1"]).all()
+    assert summary["images"] == 6 and summary["unsure"] == int(below.sum())
+    assert summary["min_confidence"] == 0.5 and summary["tta"] == "flip"
+
+
 def test_export_writes_every_format_and_checks_each_in_its_runtime(finetune_run, run_pipeline):
     project = finetune_run
     run_pipeline("export")

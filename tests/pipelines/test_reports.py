@@ -5,11 +5,18 @@ import json
 import pandas as pd
 import pytest
 
+from resnet_finetune.evaluation.calibration import (
+    expected_calibration_error,
+    scaled_probabilities,
+)
 from resnet_finetune.evaluation.metrics import most_confident_mistakes
+from resnet_finetune.models import TemperatureScaling, load_model
+from resnet_finetune.models.card import read_card
 from tests.evaluation.html_page import Page, chromium_images, png_sizes
 from tests.pipelines.conftest import latest
 
 REPORTING = "data/08_reporting"
+FINETUNED = "data/06_models/finetuned_model.keras"
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +83,9 @@ def test_report_shows_the_most_confident_mistakes_only(outputs):
 def test_report_gathers_figures_data_and_parameters(finetune_run, outputs):
     _, metrics, html = outputs
     page = Page(html)
-    # Learning curves, confusion matrix, mistakes, Grad-CAM, likely mislabelled images:
-    # each a whole embedded PNG.
-    assert len(png_sizes(page.images)) == 5
+    # Learning curves, confusion matrix, reliability diagram, mistakes, Grad-CAM, likely
+    # mislabelled images: each a whole embedded PNG.
+    assert len(png_sizes(page.images)) == 6
     scores = dict(page.tables["Scores"][0].to_numpy())
     assert float(scores["accuracy"]) == pytest.approx(metrics["accuracy"], abs=5e-5)
     counts, data = page.tables["Data"]
@@ -92,6 +99,34 @@ def test_report_gathers_figures_data_and_parameters(finetune_run, outputs):
     # The page is logged to the run's MLflow artifacts as it is.
     logged = (finetune_run / "mlruns").rglob("evaluation_report.html")
     assert html in {path.read_text() for path in logged}
+
+
+def test_calibration_fitted_on_validation_is_scored_on_test_before_and_after(finetune_run, outputs):
+    predictions, metrics, html = outputs
+    card = read_card(latest(finetune_run, "data/06_models/finetuned_model.keras"))
+    fitted = card.data["calibration"]
+    assert fitted["split"] == card.data["selection_split"] == "val"
+    assert fitted["images"] == 5 * 4  # val_per_class of the tiny run
+    assert fitted["nll_after"] <= fitted["nll_before"]  # what T was fitted to lower
+    block = metrics["calibration"]
+    assert block["temperature"] == fitted["temperature"] > 0
+    assert block["bins"] == 15 and block["validation_images"] == fitted["images"]
+    labels = predictions["true_label"].map(card.class_map).to_numpy()
+    probabilities = predictions[[f"p_{name}" for name in card.class_names]].to_numpy()
+    assert block["ece_after"] == pytest.approx(
+        expected_calibration_error(probabilities, labels), abs=1e-9
+    )
+    before = scaled_probabilities(probabilities, 1 / fitted["temperature"])
+    assert block["ece_before"] == pytest.approx(
+        expected_calibration_error(before, labels), abs=1e-9
+    )
+    # The saved model carries T: the predictions are the calibrated ones.
+    assert isinstance(load_model(latest(finetune_run, FINETUNED)).layers[-1], TemperatureScaling)
+    [shown] = Page(html).tables["Confidence"]
+    shown = dict(shown.to_numpy())
+    assert float(shown["temperature"]) == pytest.approx(block["temperature"], rel=1e-3)
+    assert float(shown["ECE after"]) == pytest.approx(block["ece_after"], abs=1e-4)
+    assert latest(finetune_run, f"{REPORTING}/reliability_diagram.png").stat().st_size > 10_000
 
 
 def test_report_opens_in_headless_chromium_without_missing_images(outputs, tmp_path):

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from resnet_finetune.models.classifier import TemperatureScaling
 from resnet_finetune.models.resnet import leaf_layers
 
 
@@ -47,7 +48,10 @@ def _with_feature_map(model: keras.Model, target: keras.Layer, logits: bool) -> 
     and weights, ``target`` possibly inside nested models; with ``logits``, a softmax output
     layer gives its scores before the softmax."""
     maps = []
-    output_layer = model.layers[-1]
+    # A calibrated model ends in a temperature after its softmax head: dividing the logits
+    # by T scales the map, which is then normalised, so the logits of the head serve.
+    temperature = model.layers[-1] if isinstance(model.layers[-1], TemperatureScaling) else None
+    output_layer = model.layers[-2] if temperature else model.layers[-1]
     softmax = logits and getattr(output_layer, "activation", None) is keras.activations.softmax
 
     def call(layer, *args, **kwargs):
@@ -60,6 +64,8 @@ def _with_feature_map(model: keras.Model, target: keras.Layer, logits: bool) -> 
             return output
         if softmax and layer is output_layer:
             return _logits(layer)(*args, **kwargs)
+        if softmax and layer is temperature:
+            return args[0]
         return layer(*args, **kwargs)
 
     rebuilt = keras.models.clone_model(

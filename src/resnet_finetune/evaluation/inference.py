@@ -19,6 +19,7 @@ from resnet_finetune.data.input_pipeline import image_dataset
 from resnet_finetune.models.card import card_of
 
 BATCH_SIZE = 64
+TTA_MODES = ("none", "flip")
 
 
 def read_images(model: keras.Model, rows: pd.DataFrame, batch_size: int = BATCH_SIZE):
@@ -39,10 +40,18 @@ def read_images(model: keras.Model, rows: pd.DataFrame, batch_size: int = BATCH_
     )
 
 
-def predict_probabilities(model: keras.Model, rows: pd.DataFrame) -> np.ndarray:
+def predict_probabilities(model: keras.Model, rows: pd.DataFrame, tta: str = "none") -> np.ndarray:
     """Class probabilities of ``rows`` (manifest-like: read_path, format, width, height),
-    in their order, columns in the order of the card's class names."""
-    probabilities = np.asarray(model.predict(read_images(model, rows), verbose=0), "float64")
+    in their order, columns in the order of the card's class names. ``tta`` (test-time
+    augmentation): ``"flip"`` averages each image's probabilities with its mirror
+    image's (left-right), for classes that a mirror does not change; ``"none"``."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta={tta!r} is not allowed; allowed: {list(TTA_MODES)}")
+    images = read_images(model, rows)
+    probabilities = np.asarray(model.predict(images, verbose=0), "float64")
+    if tta == "flip":
+        mirrored = images.map(lambda batch, labels: (batch[:, :, ::-1], labels))
+        probabilities = (probabilities + model.predict(mirrored, verbose=0)) / 2
     names = card_of(model).class_names
     if probabilities.shape[1] != len(names):
         raise ValueError(

@@ -109,17 +109,50 @@ def most_confident_mistakes(predictions: pd.DataFrame, count: int) -> pd.DataFra
     return wrong.sort_values("confidence", ascending=False, kind="stable").head(count)
 
 
+# The label of an image whose top probability is below ``min_confidence``.
+UNSURE = "unsure"
+
+
 def top_k_table(
-    paths: list[str], probabilities: np.ndarray, class_names: list[str], top_k: int
+    paths: list[str],
+    probabilities: np.ndarray,
+    class_names: list[str],
+    top_k: int,
+    min_confidence: float | None = None,
 ) -> pd.DataFrame:
-    """One row per image: its path and its ``top_k`` labels with their probabilities."""
+    """One row per image: its path and its ``top_k`` labels with their probabilities.
+    With ``min_confidence``, a ``label`` column after the path: the top label, or
+    ``unsure`` where the top probability (as written, 6 decimals) is below it; the
+    ``label_*`` columns keep the model's guesses."""
     top_k = min(top_k, len(class_names))
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
     names = np.asarray(class_names)
     table = pd.DataFrame({"path": paths})
+    if min_confidence is not None:
+        if UNSURE in class_names:
+            raise ValueError(
+                f"predict.min_confidence={min_confidence}: the model has a class named "
+                f"{UNSURE!r}, which would be confused with the label of images below it; "
+                "leave predict.min_confidence null, or rename that class folder and train again"
+            )
+        top = probabilities.max(axis=1).round(6)
+        table["label"] = np.where(top < min_confidence, UNSURE, names[order[:, 0]])
     for rank in range(top_k):
         table[f"label_{rank + 1}"] = names[order[:, rank]]
         table[f"p_{rank + 1}"] = np.take_along_axis(probabilities, order[:, rank : rank + 1], 1)[
             :, 0
         ].round(6)
     return table
+
+
+def prediction_summary(table: pd.DataFrame, min_confidence: float | None, tta: str) -> dict:
+    """How many images a ``top_k_table`` labels, how many of them ``unsure``, and the
+    images per label (the top label, or ``unsure``)."""
+    labels = table["label"] if "label" in table else table["label_1"]
+    return {
+        "images": int(len(table)),
+        "unsure": int((labels == UNSURE).sum()) if "label" in table else 0,
+        "min_confidence": min_confidence,
+        "tta": tta,
+        "images_per_label": {str(k): int(v) for k, v in labels.value_counts().items()},
+    }

@@ -1,4 +1,5 @@
-"""Figures for the reports: learning curves, confusion matrix, image grids."""
+"""Figures for the reports: learning curves, confusion matrix, reliability diagram, image
+grids."""
 
 from __future__ import annotations
 
@@ -82,6 +83,37 @@ def confusion_matrix_figure(matrix: np.ndarray, class_names: list[str], title: s
             ax=axis, values_format=fmt, colorbar=False, cmap="Blues"
         )
         axis.set_title(name)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def reliability_diagram(tables: dict[str, pd.DataFrame], title: str) -> plt.Figure:
+    """Accuracy against mean confidence per confidence bin, one line per set of
+    probabilities (``tables``: name → ``calibration.reliability_table``), beside the
+    number of images per bin. On the diagonal, a confidence of 0.8 is right 80 % of the
+    time; below it, the model is over-confident."""
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    axes[0].plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    for number, (name, table) in enumerate(tables.items()):
+        filled = table[table["images"] > 0]
+        axes[0].plot(filled["confidence"], filled["accuracy"], "o-", color=f"C{number}", label=name)
+        centres = (table["lower"] + table["upper"]) / 2
+        width = (table["upper"] - table["lower"]) / (len(tables) + 1)
+        axes[1].bar(
+            centres + (number - (len(tables) - 1) / 2) * width,
+            table["images"],
+            width,
+            color=f"C{number}",
+            label=name,
+        )
+    axes[0].set(
+        xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-1 probability)", ylabel="accuracy"
+    )
+    axes[1].set(xlim=(0, 1), xlabel="confidence (top-1 probability)", ylabel="images")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
     figure.suptitle(title)
     figure.tight_layout()
     return figure

@@ -145,6 +145,32 @@ def data_quality_blocks(
     return blocks
 
 
+def calibration_blocks(calibration: dict, diagram: plt.Figure) -> list[Block]:
+    """The report's "Confidence" section: the temperature, the expected calibration error
+    (ECE) of the scored images before and after it, and the reliability diagram."""
+    temperature, bins = calibration["temperature"], calibration["bins"]
+    ece = {
+        "ECE before temperature scaling": calibration["ece_before"],
+        "ECE after": calibration["ece_after"],
+    }
+    if temperature is None:
+        return [
+            "This model was not calibrated (finetune.calibrate: false): its probabilities "
+            f"are the softmax's. Expected calibration error ({bins} bins): "
+            f"{calibration['ece_after']:.3f}.",
+            diagram,
+        ]
+    return [
+        f"Temperature scaling divides the log-probabilities by T = {temperature:.3f}, "
+        f"fitted on {calibration['validation_images']} validation images; the top class "
+        "never changes. The expected calibration error (ECE: in equal-width bins of "
+        f"top-1 confidence, {bins} bins, the mean gap between confidence and accuracy, "
+        "weighted by images) of the scored images, before and after:",
+        {"temperature": temperature, **ece},
+        diagram,
+    ]
+
+
 def _start(parameters: dict) -> dict:
     """Where the backbone started (ImageNet, pretraining, scratch) and why, from the recipe."""
     recipe = parameters.get("recipe") or {}
@@ -177,10 +203,12 @@ def evaluation_report(
     grad_cams: plt.Figure,
     parameters: dict,
     data_quality: list[Block] | None = None,
+    calibration: list[Block] | None = None,
 ) -> str:
     """The evaluation of a fine-tuned model on one page: scores, data, data quality
     (``data_quality_blocks``), learning curves,
-    confusion matrix, per-class scores, the most confidently wrong images (and their
+    confusion matrix, per-class scores, calibration (``calibration_blocks``),
+    the most confidently wrong images (and their
     files), Grad-CAM heat maps and the parameters of the run."""
     split = metrics["evaluated_split"]
     counts = pd.DataFrame(ingestion_summary["images_per_class_and_split"]).fillna(0).astype(int)
@@ -209,6 +237,7 @@ def evaluation_report(
             ("Learning curves", [learning_curves]),
             ("Confusion matrix", [confusion]),
             ("Precision, recall and F1 per class", [per_class]),
+            ("Confidence", calibration or ["Not recorded."]),
             (
                 f"Most confidently wrong ({split} split)",
                 [mistakes, mistaken]

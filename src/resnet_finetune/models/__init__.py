@@ -2,11 +2,13 @@
 
 from resnet_finetune.models.classifier import (
     ImagePreprocessing,
+    TemperatureScaling,
     backbone_from_weights,
     backbone_of,
     build_backbone,
     build_classifier,
     check_backbone_weights,
+    with_temperature,
 )
 from resnet_finetune.models.report import architecture_report, multiply_adds
 from resnet_finetune.models.resnet import (
@@ -21,6 +23,7 @@ from resnet_finetune.models.resnet import (
 __all__ = [
     "ARCHITECTURES",
     "ImagePreprocessing",
+    "TemperatureScaling",
     "architecture_report",
     "backbone_from_weights",
     "backbone_of",
@@ -33,4 +36,5 @@ __all__ = [
     "multiply_adds",
     "total_stride",
     "transfer_weights",
+    "with_temperature",
 ]

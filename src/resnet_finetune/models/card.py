@@ -247,10 +247,13 @@ def make_card(
     dataset_sha256: str,
     summary: dict | None = None,
     start_weights: dict | None = None,
+    calibration: dict | None = None,
 ) -> ModelCard:
     """The card of a model trained on ``manifest``'s train split, its best epoch chosen
     on the val split. ``start_weights``: the weights file it started from
-    (``start_weights_path``, ``start_weights_sha256``), recorded in ``data``."""
+    (``start_weights_path``, ``start_weights_sha256``), recorded in ``data``;
+    ``calibration``: the temperature fitted on the val split and the calibration error
+    before and after (``evaluation.calibration.calibrate``), ``data["calibration"]``."""
     held_out = held_out_split_of(manifest)
     return ModelCard(
         class_names=[name for name, _ in sorted(class_map.items(), key=lambda item: item[1])],
@@ -266,6 +269,7 @@ def make_card(
             "images_per_split": {k: int(v) for k, v in manifest["split"].value_counts().items()},
             "summary": summary or {},
             **(start_weights or {}),
+            **({"calibration": calibration} if calibration else {}),
         },
         manifest=manifest.reset_index(drop=True),
         history=history,

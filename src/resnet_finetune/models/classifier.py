@@ -37,6 +37,41 @@ class ImagePreprocessing(layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+# Probabilities are clipped here before their log: a softmax can give exactly 0 in float32.
+# The smallest normal float32 (log: -87.3), not a larger one, which a temperature above 1
+# would turn into visible probability (1e-12 ** (1 / 3) = 1e-4).
+SMALLEST_PROBABILITY = 1.1754944e-38
+
+
+@keras.saving.register_keras_serializable(package="resnet_finetune")
+class TemperatureScaling(layers.Layer):
+    """Calibrated probabilities from a softmax output: ``softmax(log(p) / temperature)``.
+
+    Appended after a model's softmax head (``with_temperature``), so every consumer of
+    the saved model reads calibrated probabilities; dividing every log-probability by
+    the same positive number keeps their order, so the top class never changes."""
+
+    def __init__(self, temperature: float = 1.0, **kwargs):
+        super().__init__(**{"dtype": "float32", **kwargs})  # float32 under mixed precision
+        if not temperature > 0:
+            raise ValueError(f"temperature={temperature!r} must be above 0")
+        self.temperature = float(temperature)
+
+    def call(self, inputs):
+        probabilities = ops.clip(ops.cast(inputs, "float32"), SMALLEST_PROBABILITY, 1.0)
+        return ops.softmax(ops.log(probabilities) / self.temperature, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature}
+
+
+def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
+    """``model`` (softmax output) followed by ``TemperatureScaling(temperature)``, same
+    layers and weights, same name."""
+    outputs = TemperatureScaling(temperature, name="temperature")(model.outputs[0])
+    return keras.Model(model.inputs, outputs, name=model.name)
+
+
 def build_backbone(config: dict, channels: int = 3) -> keras.Model:
     """A headless, size-agnostic ResNet from a ``backbone`` parameter block."""
     options = {

@@ -7,6 +7,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from resnet_finetune.evaluation.calibration import (
+    held_out_calibration,
+    reliability_table,
+    uncalibrated,
+)
 from resnet_finetune.evaluation.gradcam import grad_cam
 from resnet_finetune.evaluation.inference import held_out_rows, image_arrays, predict_probabilities
 from resnet_finetune.evaluation.metrics import (
@@ -24,10 +29,15 @@ from resnet_finetune.evaluation.plots import (
     grad_cam_grid,
     image_grid,
     learning_curves,
+    reliability_diagram,
     suspect_titles,
 )
-from resnet_finetune.evaluation.report import data_quality_blocks, evaluation_report
-from resnet_finetune.models.card import baseline_facts, card_of
+from resnet_finetune.evaluation.report import (
+    calibration_blocks,
+    data_quality_blocks,
+    evaluation_report,
+)
+from resnet_finetune.models.card import ModelCard, baseline_facts, card_of
 
 
 def predict_held_out(model: keras.Model) -> pd.DataFrame:
@@ -45,6 +55,12 @@ def predict_held_out(model: keras.Model) -> pd.DataFrame:
     return table
 
 
+def _probabilities(card: ModelCard, predictions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The class probabilities and true class indices of a prediction table."""
+    probabilities = predictions[[f"p_{name}" for name in card.class_names]].to_numpy()
+    return probabilities, predictions["true_label"].map(card.class_map).to_numpy()
+
+
 def score_predictions(
     model: keras.Model, predictions: pd.DataFrame, options: dict
 ) -> tuple[dict, plt.Figure]:
@@ -53,8 +69,7 @@ def score_predictions(
     epoch, and the identity of the data."""
     card = card_of(model)
     names = card.class_names
-    probabilities = predictions[[f"p_{name}" for name in names]].to_numpy()
-    y_true = predictions["true_label"].map(card.class_map).to_numpy()
+    probabilities, y_true = _probabilities(card, predictions)
     metrics = classification_metrics(y_true, probabilities, names, top_k=options["top_k"])
     metrics.update(
         evaluated_split=card.held_out_split,
@@ -62,10 +77,31 @@ def score_predictions(
         held_out_sha256=card.data["held_out_sha256"],
         dataset_sha256=card.data["dataset_sha256"],
         split_origin=card.data["summary"].get("split_origin", {}),
+        calibration=held_out_calibration(probabilities, y_true, card.data.get("calibration")),
     )
     matrix = confusion(y_true, probabilities.argmax(axis=1), len(names))
     title = f"{options['title']} ({metrics['evaluated_split']} split)"
     return metrics, confusion_matrix_figure(matrix, names, title)
+
+
+def plot_reliability(model: keras.Model, predictions: pd.DataFrame) -> plt.Figure:
+    """The reliability diagram of the held-out predictions: before and after the
+    temperature in the model's card (or as they are, when it has none)."""
+    card = card_of(model)
+    probabilities, y_true = _probabilities(card, predictions)
+    fitted = card.data.get("calibration")
+    if fitted:
+        temperature = fitted["temperature"]
+        tables = {
+            "before temperature scaling": uncalibrated(probabilities, temperature),
+            f"after (T = {temperature:.2f})": probabilities,
+        }
+    else:
+        tables = {"not calibrated (finetune.calibrate: false)": probabilities}
+    return reliability_diagram(
+        {name: reliability_table(values, y_true) for name, values in tables.items()},
+        f"Reliability of the confidence ({card.held_out_split} split)",
+    )
 
 
 def _confusion(predictions: pd.DataFrame, class_map: dict[str, int]) -> np.ndarray:
@@ -132,6 +168,7 @@ def build_report(
     )
     shown = counts["label_suspects"]
     suspects_grid = _suspects_grid(model, label_suspects, shown)
+    reliability = plot_reliability(model, predictions)
     report = evaluation_report(
         metrics=metrics,
         per_class=per_class_table(metrics),
@@ -142,12 +179,13 @@ def build_report(
         mistaken_rows=wrong,
         grad_cams=cams,
         parameters={**card.parameters, "evaluate": options},
+        calibration=calibration_blocks(metrics["calibration"], reliability),
         data_quality=data_quality_blocks(
             card.data["summary"], label_suspects, suspects_grid, shown
         ),
     )
     # Drawn for the page only; the saved figures are closed once saved.
-    for figure in (curves, matrix, suspects_grid):
+    for figure in (curves, matrix, suspects_grid, reliability):
         if figure is not None:
             plt.close(figure)
     return mistakes, cams, report

@@ -10,6 +10,7 @@ from kedro.pipeline import Pipeline, node
 from resnet_finetune.pipelines.evaluate.nodes import (
     build_report,
     compare_with_scratch,
+    plot_reliability,
     predict_held_out,
     score_predictions,
     score_tables,
@@ -43,6 +44,12 @@ def create_pipeline() -> Pipeline:
                 ["finetuned_model", "metrics", "test_predictions"],
                 ["per_class_metrics", "confusion_table"],
                 name="score_tables",
+            ),
+            node(
+                plot_reliability,
+                ["finetuned_model", "test_predictions"],
+                "reliability_diagram",
+                name="plot_reliability",
             ),
             node(
                 build_report,

@@ -17,6 +17,7 @@ from resnet_finetune.data.augment import (
 )
 from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.data.training_set import TrainingSet
+from resnet_finetune.evaluation.calibration import calibrate
 from resnet_finetune.evaluation.inference import file_sha256
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, make_card
@@ -56,6 +57,7 @@ def _with_card(
     parameters: dict,
     dataset: str,
     start_weights: dict | None = None,
+    calibration: dict | None = None,
 ) -> keras.Model:
     target = parameters["target"]["input"]
     return attach_card(
@@ -71,6 +73,7 @@ def _with_card(
             dataset_sha256=dataset,
             summary=data.summary,
             start_weights=start_weights,
+            calibration=calibration,
         ),
     )
 
@@ -99,8 +102,11 @@ def finetune_model(
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
         seed=seed,
     )
+    # Only the fine-tuned model is calibrated: the scratch baseline is a yardstick.
+    model, calibration = calibrate(model, data.val) if options["calibrate"] else (model, None)
     start = _start_weights(parameters["backbone"])
-    return _with_card(model, history, data, parameters, identity["dataset_sha256"], start), history
+    dataset = identity["dataset_sha256"]
+    return _with_card(model, history, data, parameters, dataset, start, calibration), history
 
 
 def train_scratch_baseline(data: TrainingSet, parameters: dict) -> tuple[keras.Model, pd.DataFrame]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import keras
@@ -10,8 +11,10 @@ import pandas as pd
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.manifest import discover_unlabelled, validate_files
 from resnet_finetune.evaluation.inference import predict_probabilities
-from resnet_finetune.evaluation.metrics import top_k_table
+from resnet_finetune.evaluation.metrics import UNSURE, prediction_summary, top_k_table
 from resnet_finetune.models.card import card_of
+
+logger = logging.getLogger(__name__)
 
 
 def find_images_to_predict(
@@ -36,8 +39,22 @@ def find_images_to_predict(
     return images.assign(split="predict", class_index=0), report
 
 
-def predict_images(model: keras.Model, images: pd.DataFrame, top_k: int) -> pd.DataFrame:
+def predict_images(
+    model: keras.Model, images: pd.DataFrame, options: dict
+) -> tuple[pd.DataFrame, dict]:
     """Top-``top_k`` labels and probabilities of each image, read as the model's card
-    says (input size, resize mode) and named with the card's class names."""
-    probabilities = predict_probabilities(model, images)
-    return top_k_table(images["path"].tolist(), probabilities, card_of(model).class_names, top_k)
+    says (input size, resize mode) and named with the card's class names; ``unsure``
+    below ``min_confidence``; and the count of images per label."""
+    probabilities = predict_probabilities(model, images, tta=options["tta"])
+    names, threshold = card_of(model).class_names, options["min_confidence"]
+    table = top_k_table(images["path"].tolist(), probabilities, names, options["top_k"], threshold)
+    summary = prediction_summary(table, threshold, options["tta"])
+    if threshold is not None:
+        logger.info(
+            "%d of %d images below predict.min_confidence=%s: labelled %r",
+            summary["unsure"],
+            summary["images"],
+            threshold,
+            UNSURE,
+        )
+    return table, summary

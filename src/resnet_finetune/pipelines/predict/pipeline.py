@@ -17,8 +17,8 @@ def create_pipeline() -> Pipeline:
             ),
             node(
                 predict_images,
-                ["finetuned_model", "images_to_predict", "params:predict.top_k"],
-                "predictions",
+                ["finetuned_model", "images_to_predict", "params:predict"],
+                ["predictions", "prediction_summary"],
                 name="predict_images",
             ),
         ]
