@@ -11,12 +11,19 @@ from __future__ import annotations
 import fnmatch
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import keras
 import pandas as pd
-from kedro.io.core import AbstractVersionedDataset, DatasetError, Version, get_filepath_str
+from kedro.io.core import (
+    AbstractDataset,
+    AbstractVersionedDataset,
+    DatasetError,
+    Version,
+    get_filepath_str,
+)
 from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
@@ -91,6 +98,35 @@ class FolderDataset(AbstractVersionedDataset[Path, Path]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": self._filepath, "version": self._version}
+
+
+class SavedVersionsDataset(AbstractDataset[None, Callable[[str], tuple[str, Any]]]):
+    """Every saved version of a versioned dataset (``dataset``: its catalog configuration),
+    each read on demand: loading gives ``read_version(version) -> (path, data)``, data
+    ``None`` when that version was never saved. For a node that needs the version another
+    input names: the manifest a model was trained on has the model's own save version,
+    which ``--load-versions finetuned_model:V`` does not carry over to the manifest."""
+
+    def __init__(self, *, dataset: dict, metadata: dict | None = None):
+        self._dataset = {**dataset, "versioned": True}
+        self.metadata = metadata
+
+    def load(self) -> Callable[[str], tuple[str, Any]]:
+        def read_version(version: str) -> tuple[str, Any]:
+            saved = AbstractDataset.from_config(str(self), dict(self._dataset), version)
+            path = str(saved._get_load_path())
+            return path, saved.load() if saved.exists() else None
+
+        return read_version
+
+    def save(self, data: None) -> None:
+        raise DatasetError("saved versions are read only: save the versioned dataset itself")
+
+    def _exists(self) -> bool:
+        return True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"dataset": self._dataset}
 
 
 class SafeCSVDataset(CSVDataset):

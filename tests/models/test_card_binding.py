@@ -82,7 +82,7 @@ def test_an_untouched_model_loads_with_its_card(model_file):
     every_loader(model_file)
     card = card_of(load_model(model_file))
     assert card.class_names == ["cat", "dog", "owl"]
-    assert len(card.weights_sha256) == 64 and card.manifest["path"].tolist() == ["a.png"]
+    assert len(card.weights_sha256) == 64 and card.held_out["path"].tolist() == ["a.png"]
 
 
 def test_class_names_edited_in_the_card_are_refused(model_file):

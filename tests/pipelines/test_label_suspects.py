@@ -98,3 +98,26 @@ def test_suspects_edited_into_corrections_are_applied_by_the_next_ingestion(tran
     ]
     assert summary["data_quality"]["relabelled_by_corrections"] == 2
     assert summary["data_quality"]["excluded_by_corrections"] == 1
+
+
+def test_without_the_models_manifest_only_its_held_out_images_are_ranked(transferred, tmp_path):
+    """The card keeps only the held-out rows: when the manifest of the model's version is
+    gone, suspects are ranked among those, and the summary and report say so."""
+    [model_version] = versions(transferred, "data/06_models/finetuned_model.keras")
+    saved = transferred / "data/03_primary/target_manifest.csv" / model_version
+    saved.rename(tmp_path / "aside")
+    try:
+        run_in(transferred, "evaluate")
+    finally:
+        (tmp_path / "aside").rename(saved)
+    suspects = pd.read_csv(latest(transferred, SUSPECTS), keep_default_na=False)
+    summary = json.loads(latest(transferred, SUMMARY).read_text())
+    assert set(suspects["split"]) == {"test"} and summary["images_labelled"] == 896
+    assert summary["ranked"] == (
+        f"the test split only: the manifest model {model_version} was trained on, "
+        f"'{saved}/target_manifest.csv', is gone: restore it (the "
+        "whole data/03_primary folder of that run), or run `kedro run --pipeline finetune` "
+        "to train a model on the data as it is"
+    )
+    report = latest(transferred, REPORT).read_text()
+    assert f"of {len(suspects)} labelled images (the test split only)" in report

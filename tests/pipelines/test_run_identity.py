@@ -25,6 +25,7 @@ from resnet_finetune.pipelines.evaluate import nodes as evaluate_nodes
 from tests.pipelines.conftest import ROOT, TINY, latest, make_project, merge, run_in, versions
 
 FINETUNED = "data/06_models/finetuned_model.keras"
+MANIFESTS = "data/03_primary/target_manifest.csv"
 NO_PRETRAINING = {"backbone": {"weights": "none"}}
 
 
@@ -73,9 +74,18 @@ def test_labels_and_the_held_out_split_come_from_the_model_itself(project, tmp_p
     model = load_model(project / FINETUNED / version_a / "finetuned_model.keras")
     card = card_of(model)
     scored = pd.read_csv(latest(project, "data/07_model_output/test_predictions.csv"))
-    assert sorted(scored["path"]) == sorted(card.rows("test")["path"])
-    seen = set(card.manifest.loc[card.manifest["split"] != "test", "path"])
+    assert sorted(scored["path"]) == sorted(card.held_out["path"])
+    manifest_a = pd.read_csv(project / MANIFESTS / version_a / "target_manifest.csv")
+    assert sorted(manifest_a.loc[manifest_a["split"] == "test", "path"]) == sorted(scored["path"])
+    seen = set(manifest_a.loc[manifest_a["split"] != "test", "path"])
     assert not seen & set(scored["path"])
+    # Its label suspects rank A's manifest (the model's version), not the latest run's (B).
+    suspects = pd.read_csv(latest(project, "data/08_reporting/label_suspects.csv"))
+    assert sorted(suspects["path"]) == sorted(manifest_a["path"])
+    summary = json.loads(
+        latest(project, "data/08_reporting/label_suspects_summary.json").read_text()
+    )
+    assert summary["ranked"] == "every labelled image"
     assert set(scored["true_label"]) == {"a", "b", "c"}
     metrics = json.loads(latest(project, "data/08_reporting/metrics.json").read_text())
     assert metrics["evaluated_split"] == "test" and metrics["selection_split"] == "val"

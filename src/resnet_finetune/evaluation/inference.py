@@ -8,6 +8,7 @@ resize mode) and names the classes the model's card names, whatever run is "late
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -16,7 +17,8 @@ import pandas as pd
 
 from resnet_finetune.data.images import remake_converted
 from resnet_finetune.data.input_pipeline import image_dataset
-from resnet_finetune.models.card import card_of
+from resnet_finetune.data.manifest import dataset_sha256
+from resnet_finetune.models.card import card_of, sha256_prefixes
 
 BATCH_SIZE = 64
 TTA_MODES = ("none", "flip")
@@ -79,12 +81,10 @@ def held_out_rows(model: keras.Model) -> pd.DataFrame:
     one of the model's training or selection images. Anything else is refused, naming
     the file: a score on images the model has seen would be a silent wrong answer."""
     card = card_of(model)
-    split = card.held_out_split
-    rows = card.rows(split)
-    if rows.empty:
+    split, rows = card.held_out_split, card.held_out
+    if rows is None or rows.empty:
         raise ValueError(f"model {model.name!r} has no held-out image ({split!r} split is empty)")
-    seen = set(card.manifest.loc[card.manifest["split"] != split, "sha256"])
-    overlap = rows[rows["sha256"].isin(seen)]
+    overlap = rows[np.isin(sha256_prefixes(rows["sha256"]), card.seen_sha256)]
     if not overlap.empty:
         raise ValueError(
             f"{overlap['path'].iloc[0]!r} (and {len(overlap) - 1} more) of the {split!r} split "
@@ -101,3 +101,36 @@ def held_out_rows(model: keras.Model) -> pd.DataFrame:
                 "(its SHA-256 differs): refusing to score other images than the recorded ones"
             )
     return rows
+
+
+class TrainingManifestError(ValueError):
+    """The manifest a model was trained on cannot be had: gone, or not that manifest."""
+
+
+def training_manifest(
+    model: keras.Model, read_version: Callable[[str], tuple[str, pd.DataFrame | None]]
+) -> pd.DataFrame:
+    """Every image ``model`` was trained, selected and scored on, with its label and split:
+    the saved manifest of the model's own save version (one run saves all its outputs with
+    one version), read by ``read_version(version) -> (path, rows or None)``, and checked
+    against the dataset digest the card records. Refused, naming the file and what to do,
+    when it is gone or another manifest: never a silent other dataset."""
+    card = card_of(model)
+    if card.version is None:
+        raise TrainingManifestError(
+            f"model {model.name!r} records no save version, so the manifest it was trained on "
+            "cannot be found: use a model saved by `kedro run --pipeline finetune`"
+        )
+    path, manifest = read_version(card.version)
+    retrain = "or run `kedro run --pipeline finetune` to train a model on the data as it is"
+    if manifest is None:
+        raise TrainingManifestError(
+            f"the manifest model {card.version} was trained on, {path!r}, is gone: restore it "
+            f"(the whole data/03_primary folder of that run), {retrain}"
+        )
+    if dataset_sha256(manifest) != card.data["dataset_sha256"]:
+        raise TrainingManifestError(
+            f"{path!r} is not the manifest model {card.version} was trained on (its dataset "
+            f"SHA-256 differs from the model card's): restore that run's file, {retrain}"
+        )
+    return manifest

@@ -14,6 +14,7 @@ at it; the next ingestion applies it and records it (docs/DATA_QUALITY.md).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+logger = logging.getLogger(__name__)
 
 SUSPECT_COLUMNS = [
     "rank",
@@ -151,19 +154,34 @@ def no_suspects() -> pd.DataFrame:
     return pd.DataFrame(columns=SUSPECT_COLUMNS)
 
 
-def model_label_suspects(model, spec: LabelIssueSpec, seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """Every labelled image the model's card lists (all splits; ``spec.max_images`` caps
-    it), ranked from most to least likely mislabelled: out-of-sample probabilities of a
+def model_label_suspects(
+    model, spec: LabelIssueSpec, read_version, seed: int = 0
+) -> tuple[pd.DataFrame, dict]:
+    """Every labelled image of the manifest the model was trained on (all splits;
+    ``spec.max_images`` caps it; ``read_version``: as ``training_manifest`` reads it),
+    ranked from most to least likely mislabelled: out-of-sample probabilities of a
     logistic regression on the fine-tuned backbone's embeddings (what the head reads),
     then confident learning. One row per scored image; the summary counts the flagged
-    ones and estimates the label error rate."""
-    from resnet_finetune.evaluation.inference import read_images
+    ones and estimates the label error rate. When that manifest is gone or is another,
+    only the held-out images the card carries are ranked, and the summary says why."""
+    from resnet_finetune.evaluation.inference import (
+        TrainingManifestError,
+        read_images,
+        training_manifest,
+    )
     from resnet_finetune.models.card import card_of
 
     card = card_of(model)
+    labelled = sum(card.data["images_per_split"].values())
     if not spec.enabled:
-        return no_suspects(), {"enabled": False, "images_labelled": int(len(card.manifest))}
-    rows = labelled_rows(card.manifest, spec.max_images, seed)
+        return no_suspects(), {"enabled": False, "images_labelled": labelled}
+    try:
+        manifest, ranked = training_manifest(model, read_version), "every labelled image"
+    except TrainingManifestError as unavailable:
+        logger.warning("%s; ranking the held-out images only", unavailable)
+        manifest = card.held_out
+        ranked = f"the {card.held_out_split} split only: {unavailable}"
+    rows = labelled_rows(manifest, spec.max_images, seed)
     sizes = rows["label"].value_counts()
     if sizes.min() < 2:
         raise ValueError(
@@ -178,7 +196,8 @@ def model_label_suspects(model, spec: LabelIssueSpec, seed: int = 0) -> tuple[pd
     )
     summary = {
         "enabled": True,
-        "images_labelled": int(len(card.manifest)),
+        "images_labelled": labelled,
+        "ranked": ranked,
         **summary,
         "folds": int(min(spec.folds, sizes.min())),
         "features": f"backbone embeddings ({features.shape[1]} per image)",

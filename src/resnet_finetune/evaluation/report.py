@@ -128,8 +128,10 @@ def data_quality_blocks(
             "Likely mislabelled images were not ranked (label_suspects.enabled: false).",
         ]
     flagged = int(suspects["flagged"].astype(bool).sum())
+    splits = sorted(set(suspects["split"]))  # one: the model's manifest was unavailable
+    scope = "all splits" if len(splits) > 1 else f"the {splits[0]} split only"
     blocks.append(
-        f"Likely mislabelled: {flagged} of {len(suspects)} labelled images (all splits) are "
+        f"Likely mislabelled: {flagged} of {len(suspects)} labelled images ({scope}) are "
         f"flagged by confident learning, an estimated label error rate of "
         f"{flagged / len(suspects):.1%}. Each image was scored by a classifier on the "
         "fine-tuned backbone's embeddings that never saw it (cross-validation). The full "

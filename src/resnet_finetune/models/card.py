@@ -6,9 +6,14 @@ that and travels in the same zip archive as the weights (Keras ignores entries i
 not know), so a model loaded from any version, copied to another machine or logged to
 MLflow is always read with its own class names and its own held-out split.
 
+The card stays light however large the data: it keeps the held-out split's rows in full
+(they are scored) and, of every other image, only the first 8 bytes of its SHA-256 (to
+refuse scoring a held-out image the model has seen); what needs the other rows reads the
+versioned manifest the model was trained on (``evaluation.inference.training_manifest``).
+
 The card is bound to the weights it describes: it carries their digest
-(``weights_sha256``), and a digest of the card itself (card, manifest, history and the
-weights digest) lies beside it in ``card.sha256``. ``read_card`` recomputes both and
+(``weights_sha256``), and a digest of the card itself (card, held-out rows, seen digests,
+history and the weights digest) lies beside it in ``card.sha256``. ``read_card`` recomputes both and
 refuses a file whose card was edited, taken from another model or doubled (a zip can hold
 two entries of one name, and readers disagree on which one counts). This catches
 mistakes and careless edits; it is not a signature: whoever can write the file can
@@ -22,17 +27,33 @@ import io
 import json
 import weakref
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas is not needed to build or load bare models (the benchmark)
+    import numpy as np
     import pandas as pd
 
 _FOLDER = "resnet_finetune"
-_CARD, _MANIFEST, _HISTORY, _CARD_DIGEST = (
-    f"{_FOLDER}/{name}" for name in ("card.json", "manifest.csv", "history.csv", "card.sha256")
+_CARD, _HELD_OUT, _SEEN, _HISTORY, _CARD_DIGEST = (
+    f"{_FOLDER}/{name}"
+    for name in ("card.json", "held_out.csv", "seen_sha256.u64", "history.csv", "card.sha256")
 )
+_OLDER_MANIFEST = f"{_FOLDER}/manifest.csv"  # older cards carried every image's row
+# The held-out rows' columns that scoring reads (images, labels, the files' identity).
+HELD_OUT_COLUMNS = (
+    "path",
+    "label",
+    "class_index",
+    "split",
+    "sha256",
+    "width",
+    "height",
+    "read_path",
+    "format",
+)
+_TEXT_COLUMNS = ("label", "split", "sha256", "read_path", "format")
 _WEIGHTS = "model.weights.h5"  # Keras's entry for the weights in a .keras archive
 _CARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 # The parameter blocks that make a model, recorded in its card and shown in its report.
@@ -54,8 +75,10 @@ class ModelCard:
     """``class_names`` in output order; how images are read (``image_size``, ``resize``,
     ``preprocessing``); the ``parameters`` that made the model; ``data``: the dataset's
     hash, which split was held out (``held_out_split``), which chose the best epoch
-    (``selection_split``), the ingestion summary; ``manifest``: every image with its
-    label and split; ``history``: the per-epoch metrics of its training;
+    (``selection_split``), the ingestion summary; ``held_out``: the held-out split's
+    images (``HELD_OUT_COLUMNS``); ``history``: the per-epoch metrics of its training;
+    ``seen_sha256``: every other image (trained or selected on) as the first 8 bytes of
+    its SHA-256, a sorted ``uint64`` array;
     ``weights_sha256``: the digest of the weights it describes
     (``archive_weights_sha256``) and ``version``: the catalog version the model was saved
     as, both set when it is written into a model file."""
@@ -66,8 +89,9 @@ class ModelCard:
     preprocessing: str
     parameters: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict)
-    manifest: pd.DataFrame | None = None
+    held_out: pd.DataFrame | None = None
     history: pd.DataFrame | None = None
+    seen_sha256: np.ndarray | None = None
     weights_sha256: str = ""
     version: str | None = None
 
@@ -79,9 +103,16 @@ class ModelCard:
     def held_out_split(self) -> str:
         return self.data["held_out_split"]
 
-    def rows(self, split: str) -> pd.DataFrame:
-        """The manifest rows of one split."""
-        return self.manifest[self.manifest["split"] == split]
+
+def sha256_prefixes(digests) -> np.ndarray:
+    """The first 8 bytes of each hex SHA-256 of ``digests``, as ``uint64``: what the card
+    keeps of the images it does not list. Two different images share a prefix with odds
+    of 2**-64 per pair: among 150,000 held-out and 850,000 other images (a million in
+    all), a held-out image wrongly taken for a seen one about once in 10**8 such models,
+    and then it is refused, never scored wrongly."""
+    import numpy as np
+
+    return np.frombuffer(bytes.fromhex("".join(d[:16] for d in digests)), ">u8").astype("uint64")
 
 
 def rows_sha256(rows: pd.DataFrame) -> str:
@@ -134,10 +165,11 @@ def archive_weights_sha256(archive: zipfile.ZipFile) -> str:
 
 
 def _card_sha256(archive: zipfile.ZipFile, weights: str) -> str:
-    """SHA-256 of the card's entries (card, manifest, history) and of the weights digest."""
+    """SHA-256 of the card's entries (card, held-out rows, seen digests, history) and of
+    the weights digest."""
     names = set(archive.namelist())
     digest = hashlib.sha256()
-    for name in (_CARD, _MANIFEST, _HISTORY):
+    for name in (_CARD, _HELD_OUT, _SEEN, _HISTORY):
         content = archive.read(name) if name in names else b""
         digest.update(f"{name}\t{len(content)}\n".encode() + content)
     digest.update(weights.encode())
@@ -152,9 +184,8 @@ def write_card(path: str | Path, card: ModelCard, version: str | None = None) ->
         if _CARD in archive.namelist():
             raise ValueError(f"{str(path)!r} already carries a model card")
         weights = archive_weights_sha256(archive)
-        text = {
-            key: value for key, value in asdict(card).items() if key not in ("manifest", "history")
-        }
+        tables = ("held_out", "history", "seen_sha256")
+        text = {f.name: getattr(card, f.name) for f in fields(card) if f.name not in tables}
         archive.writestr(
             _CARD,
             json.dumps(
@@ -163,9 +194,11 @@ def write_card(path: str | Path, card: ModelCard, version: str | None = None) ->
                 default=str,
             ),
         )
-        for name, table in ((_MANIFEST, card.manifest), (_HISTORY, card.history)):
+        for name, table in ((_HELD_OUT, card.held_out), (_HISTORY, card.history)):
             if table is not None:
                 archive.writestr(name, table.to_csv(index=False))
+        if card.seen_sha256 is not None:
+            archive.writestr(_SEEN, card.seen_sha256.astype(">u8").tobytes())
         archive.writestr(_CARD_DIGEST, _card_sha256(archive, weights))
 
 
@@ -174,6 +207,8 @@ def _check_binding(path: str | Path, archive: zipfile.ZipFile) -> None:
     why = None
     if _CARD_DIGEST not in archive.namelist():
         why = "it carries no digest (written by an older version of this project)"
+    elif _OLDER_MANIFEST in archive.namelist():
+        why = "it carries the whole manifest (written by an older version of this project)"
     elif archive.read(_CARD_DIGEST).decode(errors="replace").strip() != _card_sha256(
         archive, archive_weights_sha256(archive)
     ):
@@ -190,6 +225,7 @@ def read_card(path: str | Path) -> ModelCard | None:
     """The card inside the ``.keras`` archive at ``path``, or ``None`` if it has none.
     An archive holding two entries of one name, or a card that does not match the
     weights or its own digest, is refused naming the file."""
+    import numpy as np
     import pandas as pd
 
     with zipfile.ZipFile(path) as archive:
@@ -205,26 +241,14 @@ def read_card(path: str | Path) -> ModelCard | None:
             return None
         _check_binding(path, archive)
         card = ModelCard(**json.loads(archive.read(_CARD)))
-        if _MANIFEST in listed:
-            card.manifest = pd.read_csv(
-                io.BytesIO(archive.read(_MANIFEST)),
-                dtype={
-                    c: str
-                    for c in (
-                        "label",
-                        "split",
-                        "sha256",
-                        "mode",
-                        "read_path",
-                        "format",
-                        "split_origin",
-                        "phash",
-                        "duplicate_group",
-                        "correction",
-                    )
-                },
+        if _HELD_OUT in listed:
+            card.held_out = pd.read_csv(
+                io.BytesIO(archive.read(_HELD_OUT)),
+                dtype=dict.fromkeys(_TEXT_COLUMNS, str),
                 keep_default_na=False,
             )
+        if _SEEN in listed:
+            card.seen_sha256 = np.frombuffer(archive.read(_SEEN), ">u8").astype("uint64")
         if _HISTORY in listed:
             card.history = pd.read_csv(io.BytesIO(archive.read(_HISTORY)))
     return card
@@ -254,7 +278,10 @@ def make_card(
     (``start_weights_path``, ``start_weights_sha256``), recorded in ``data``;
     ``calibration``: the temperature fitted on the val split and the calibration error
     before and after (``evaluation.calibration.calibrate``), ``data["calibration"]``."""
+    import numpy as np
+
     held_out = held_out_split_of(manifest)
+    in_held_out = manifest["split"] == held_out
     return ModelCard(
         class_names=[name for name, _ in sorted(class_map.items(), key=lambda item: item[1])],
         image_size=[int(side) for side in image_size],
@@ -264,15 +291,16 @@ def make_card(
         data={
             "dataset_sha256": dataset_sha256,
             "held_out_split": held_out,
-            "held_out_sha256": rows_sha256(manifest[manifest["split"] == held_out]),
+            "held_out_sha256": rows_sha256(manifest[in_held_out]),
             "selection_split": "val",
             "images_per_split": {k: int(v) for k, v in manifest["split"].value_counts().items()},
             "summary": summary or {},
             **(start_weights or {}),
             **({"calibration": calibration} if calibration else {}),
         },
-        manifest=manifest.reset_index(drop=True),
+        held_out=manifest.loc[in_held_out, list(HELD_OUT_COLUMNS)].reset_index(drop=True),
         history=history,
+        seen_sha256=np.sort(sha256_prefixes(manifest.loc[~in_held_out, "sha256"])),
     )
 
 

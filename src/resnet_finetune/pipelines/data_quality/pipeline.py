@@ -15,7 +15,12 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 find_label_suspects,
-                ["finetuned_model", "params:label_suspects", "params:seed"],
+                [
+                    "finetuned_model",
+                    "params:label_suspects",
+                    "params:seed",
+                    "target.saved_manifests",
+                ],
                 ["label_suspects", "label_suspects_summary"],
                 name="find_label_suspects",
             )

@@ -13,7 +13,12 @@ from resnet_finetune.evaluation.calibration import (
     uncalibrated,
 )
 from resnet_finetune.evaluation.gradcam import grad_cam
-from resnet_finetune.evaluation.inference import held_out_rows, image_arrays, predict_probabilities
+from resnet_finetune.evaluation.inference import (
+    held_out_rows,
+    image_arrays,
+    predict_probabilities,
+    training_manifest,
+)
 from resnet_finetune.evaluation.metrics import (
     classification_metrics,
     confusion,
@@ -123,19 +128,25 @@ def score_tables(
     )
 
 
-def _images(model: keras.Model, rows: pd.DataFrame) -> np.ndarray:
-    """The images of some rows of a prediction table, as the model read them."""
-    manifest = card_of(model).manifest.set_index("path")
-    return image_arrays(model, manifest.loc[rows["path"]].reset_index())
+def _images(model: keras.Model, rows: pd.DataFrame, saved_manifests=None) -> np.ndarray:
+    """The images of some rows of a prediction or suspects table, as the model read them:
+    from the held-out rows of its card, or from the manifest it was trained on when some
+    are not held out (label suspects of every split)."""
+    known = card_of(model).held_out
+    if not rows["path"].isin(known["path"]).all():
+        known = training_manifest(model, saved_manifests)
+    return image_arrays(model, known.set_index("path").loc[rows["path"]].reset_index())
 
 
-def _suspects_grid(model: keras.Model, suspects: pd.DataFrame, count: int) -> plt.Figure | None:
+def _suspects_grid(
+    model: keras.Model, suspects: pd.DataFrame, count: int, saved_manifests
+) -> plt.Figure | None:
     """The ``count`` most likely mislabelled images: given → suggested label, score."""
     top = suspects.head(count)
     if top.empty:
         return None
     title = "Most likely mislabelled: given → suggested label, score"
-    return image_grid(_images(model, top), suspect_titles(top), title)
+    return image_grid(_images(model, top, saved_manifests), suspect_titles(top), title)
 
 
 def build_report(
@@ -144,12 +155,14 @@ def build_report(
     metrics: dict,
     options: dict,
     label_suspects: pd.DataFrame,
+    saved_manifests,
 ) -> tuple[plt.Figure, plt.Figure, str]:
     """The most confidently wrong held-out images, Grad-CAM heat maps over a few of them
     (classes taking turns), and the HTML report that gathers them with the scores, data,
     data quality (ingestion's checks, the most likely mislabelled images), learning
     curves, confusion matrix and the parameters that made the model — all from the
-    model's own card."""
+    model's own card (the suspects' images of other splits: from ``saved_manifests``, the
+    manifest of the model's version)."""
     card, counts = card_of(model), options["report"]
     wrong = most_confident_mistakes(predictions, counts["misclassified"])
     mistakes = image_grid(
@@ -167,7 +180,7 @@ def build_report(
         _confusion(predictions, card.class_map), card.class_names, "Confusion matrix"
     )
     shown = counts["label_suspects"]
-    suspects_grid = _suspects_grid(model, label_suspects, shown)
+    suspects_grid = _suspects_grid(model, label_suspects, shown, saved_manifests)
     reliability = plot_reliability(model, predictions)
     report = evaluation_report(
         metrics=metrics,

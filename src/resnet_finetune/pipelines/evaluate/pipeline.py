@@ -59,6 +59,7 @@ def create_pipeline() -> Pipeline:
                     "metrics",
                     "params:evaluate",
                     "label_suspects",
+                    "target.saved_manifests",
                 ],
                 ["misclassified_examples", "grad_cam_examples", "evaluation_report"],
                 name="build_report",

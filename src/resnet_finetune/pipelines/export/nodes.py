@@ -10,7 +10,12 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from resnet_finetune.evaluation.inference import held_out_rows, image_arrays, read_images
+from resnet_finetune.evaluation.inference import (
+    held_out_rows,
+    image_arrays,
+    read_images,
+    training_manifest,
+)
 from resnet_finetune.export import FORMATS, check_exports, export_model
 from resnet_finetune.export.description import model_description, write_description
 from resnet_finetune.models.card import card_of, write_card
@@ -19,11 +24,13 @@ logger = logging.getLogger(__name__)
 FLOAT_FORMATS = ("saved_model", "onnx", "tflite_float32", "tflite_float16")
 
 
-def export_finetuned_model(model: keras.Model, options: dict, seed: int) -> Path:
+def export_finetuned_model(model: keras.Model, options: dict, seed: int, saved_manifests) -> Path:
     """A folder with ``model.keras`` (with its card) and every format of
-    ``export.formats``; int8 quantisation is calibrated on
-    ``export.calibration_images`` of the model's own training images."""
-    train = card_of(model).rows("train")
+    ``export.formats``; int8 quantisation is calibrated on ``export.calibration_images``
+    of the model's own training images (from ``saved_manifests``: the manifest of the
+    model's version)."""
+    manifest = training_manifest(model, saved_manifests)
+    train = manifest[manifest["split"] == "train"]
     sample = train.sample(min(options["calibration_images"], len(train)), random_state=seed)
     folder = Path(tempfile.mkdtemp(prefix="exports-"))
     model.save(folder / "model.keras")

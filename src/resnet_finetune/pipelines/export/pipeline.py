@@ -13,7 +13,7 @@ def create_pipeline() -> Pipeline:
         [
             node(
                 export_finetuned_model,
-                ["finetuned_model", "params:export", "params:seed"],
+                ["finetuned_model", "params:export", "params:seed", "target.saved_manifests"],
                 "unchecked_exports",
                 name="export_finetuned_model",
             ),
