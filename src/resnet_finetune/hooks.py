@@ -117,12 +117,9 @@ class MlflowReportsHook:
             from resnet_finetune.serving import log_classifier
 
             name = dataset_name.replace(".", "_")
-            log_classifier(path, name)
+            model_uri = log_classifier(path, name)  # MLflow 3: a logged model, models:/m-…
             if dataset_name in REGISTERED_MODELS:
-                run_id = mlflow.active_run().info.run_id
-                self._to_register.append(
-                    (f"runs:/{run_id}/{name}", REGISTERED_MODELS[dataset_name])
-                )
+                self._to_register.append((model_uri, REGISTERED_MODELS[dataset_name]))
             return
         if path.is_dir():
             mlflow.log_artifacts(str(path), f"reports/{path.parent.name}")

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import filelock
-
 
 class FileLock:
     """An exclusive lock on ``path`` (created if missing; left in place when released,
@@ -21,6 +19,10 @@ class FileLock:
     path in the same process conflicts with the first, so "held" means held by anyone."""
 
     def __init__(self, path: str | Path):
+        # Imported here: the training library (and its benchmark, which runs with keras,
+        # a backend and numpy only) imports this module without ever taking a lock.
+        import filelock
+
         self.path = Path(path)
         self._lock = filelock.FileLock(
             self.path,
@@ -39,9 +41,11 @@ class FileLock:
     def acquire(self, blocking: bool = True) -> bool:
         """Take the lock, waiting for it when ``blocking``; ``False`` when another
         holder has it and ``blocking`` is false."""
+        from filelock import Timeout
+
         try:
             self._lock.acquire(blocking=blocking)
-        except filelock.Timeout:
+        except Timeout:
             return False
         return True
 

@@ -70,10 +70,11 @@ class ImageClassifier(mlflow.pyfunc.PythonModel):
         return table
 
 
-def log_classifier(model_file: str | Path, name: str) -> None:
+def log_classifier(model_file: str | Path, name: str) -> str:
     """Log the ``.keras`` file (with its card) as an ``ImageClassifier`` named ``name`` to
-    the active MLflow run. Registering it is the caller's move, once the run is complete
-    (``hooks.MlflowReportsHook``): a failed run's model is never a registered version."""
+    the active MLflow run; return the logged model's URI. Registering it is the caller's
+    move, once the run is complete (``hooks.MlflowReportsHook``): a failed run's model is
+    never a registered version."""
     from importlib.metadata import version
 
     import keras
@@ -88,7 +89,7 @@ def log_classifier(model_file: str | Path, name: str) -> None:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*input example", category=UserWarning)
-            mlflow.pyfunc.log_model(
+            logged = mlflow.pyfunc.log_model(
                 name=name,
                 python_model=ImageClassifier(),
                 artifacts={"model": str(model_file)},
@@ -102,3 +103,4 @@ def log_classifier(model_file: str | Path, name: str) -> None:
             )
     finally:
         pyfunc_logger.setLevel(level)
+    return logged.model_uri

@@ -6,7 +6,7 @@ from resnet_finetune.training.budget import Speed, fit_budget, format_minutes, r
 
 SPEED = Speed(forward=0.01, train=0.04, baseline_train=0.02)
 PHASES = [
-    {"name": "head", "unfreeze_stages": 0, "epochs": 3},
+    {"name": "head", "unfreeze_stages": 0, "epochs": 3, "feature_views": 4},
     {"name": "top", "unfreeze_stages": 2, "epochs": 5},
 ]
 
@@ -19,11 +19,16 @@ def estimate(phases, baseline_epochs):
 
 def test_run_seconds_adds_cached_frozen_phase_unfrozen_epochs_and_baseline():
     evaluation = 50 * 0.01
-    frozen = (4 * 100 + 50) * 0.01  # 4 views per image, once; its 3 epochs cost nothing
+    frozen = (3 * 100 + 50) * 0.01  # 4 views asked, at most one per epoch: 3; once
     top = 5 * (100 * (0.01 + 0.03 * 2 / 4) + 50 * 0.01)  # half the backbone learning
     baseline = 10 * (100 + 50 / 3) * 0.02
     assert estimate(PHASES, 10) == pytest.approx(evaluation + frozen + top + baseline)
-    assert estimate([{**PHASES[0], "epochs": 300}], 0) == pytest.approx(evaluation + frozen)
+    # 300 epochs cost no more than its 4 views; without feature_views, Phase's default (2)
+    assert estimate([{**PHASES[0], "epochs": 300}], 0) == pytest.approx(
+        evaluation + (4 * 100 + 50) * 0.01
+    )
+    default = {"unfreeze_stages": 0, "epochs": 300}
+    assert estimate([default], 0) == pytest.approx(evaluation + (2 * 100 + 50) * 0.01)
 
 
 def test_fit_budget_keeps_a_run_that_fits_and_shortens_one_that_does_not():
@@ -35,10 +40,10 @@ def test_fit_budget_keeps_a_run_that_fits_and_shortens_one_that_does_not():
 
 
 def test_fit_budget_unfreezes_fewer_stages_then_gives_the_smallest_run():
-    # 5 s fixed + one epoch of two stages (3 s) + one baseline epoch (2.33 s) > 10 s;
+    # 4 s fixed + one epoch of two stages (3 s) + one baseline epoch (2.33 s) > 9 s;
     # with one stage (2.25 s) it fits.
-    assert fit_budget(10.5, estimate, PHASES, 10)[0][1]["unfreeze_stages"] == 2
-    phases, baseline_epochs = fit_budget(10, estimate, PHASES, 10)
+    assert fit_budget(9.5, estimate, PHASES, 10)[0][1]["unfreeze_stages"] == 2
+    phases, baseline_epochs = fit_budget(9, estimate, PHASES, 10)
     assert (phases[1]["epochs"], phases[1]["unfreeze_stages"], baseline_epochs) == (1, 1, 1)
     phases, baseline_epochs = fit_budget(1, estimate, PHASES, 10)
     assert (phases[1]["epochs"], phases[1]["unfreeze_stages"], baseline_epochs) == (1, 1, 1)
