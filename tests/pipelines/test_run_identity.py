@@ -219,6 +219,13 @@ def test_any_class_name_runs_through_every_pipeline(project, tmp_path):
     assert "o&#x27;brien, jr" in report or "o'brien, jr" in report
     export = pd.read_csv(latest(project, "data/08_reporting/export_report.csv"))
     assert export["format"].tolist() == ["keras", "onnx"]
+    # The export says what its outputs mean, with these names in the model's output order.
+    exports = latest(project, "data/06_models/exports")
+    class_names = card_of(load_model(exports / "model.keras")).class_names
+    assert sorted(class_names) == sorted(ODD_NAMES)
+    assert (exports / "labels.txt").read_text(encoding="utf-8").splitlines() == class_names
+    about = json.loads((exports / "model.json").read_text(encoding="utf-8"))
+    assert about["class_names"] == class_names
 
 
 def _tiny_local_parameters(project: Path, data: Path) -> None:
