@@ -259,15 +259,18 @@ class RunSummary:
         self._total = self._done = 0
         self._started = 0.0
         self._context = None
+        self._estimate: float | None = None  # the recipe's seconds for this run, if timed
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         self._context = context  # kedro-mlflow adds its configuration to it (`.mlflow`)
 
     @hook_impl
-    def before_pipeline_run(self, run_params: dict, pipeline: Any) -> None:
+    def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
         self._total, self._done = len(pipeline.nodes), 0
         self._started = time.perf_counter()
+        recipe = catalog.load("parameters").get("recipe") or {}
+        self._estimate = (recipe.get("estimate") or {}).get("seconds")
         names = run_params.get("pipeline_names") or ["__default__"]
         logger.info("kedro run: pipeline %s, %d nodes", ", ".join(names), self._total)
 
@@ -275,7 +278,16 @@ class RunSummary:
     def before_node_run(self, node: Any) -> None:
         self._done += 1
         width = len(str(self._total))
-        logger.info("[%*d/%d] %s", width, self._done, self._total, node.name)
+        logger.info("[%*d/%d] %s%s", width, self._done, self._total, node.name, self._time_left())
+
+    def _time_left(self) -> str:
+        """`` (about 3 min left)`` from the recipe's estimate of this machine's speed."""
+        if not self._estimate:
+            return ""
+        from resnet_finetune.training.budget import format_minutes  # loaded by now
+
+        left = self._estimate - (time.perf_counter() - self._started)
+        return f" ({format_minutes(left)} left)" if left > 0 else " (past the estimate)"
 
     @hook_impl
     def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
