@@ -3,7 +3,7 @@
 import argparse
 import re
 
-from resnet_finetune.bench import frozen_phase
+from resnet_finetune.bench import common, frozen_phase
 
 
 def options(**changes) -> argparse.Namespace:
@@ -29,7 +29,7 @@ def test_the_section_gives_each_route_and_the_speed_up(monkeypatch):
         assert command == "frozen" and opts["--images"] == 200
         return {"seconds": seconds[case].pop(0), "keras": "3.x"}
 
-    monkeypatch.setattr(frozen_phase, "run_child", child)
+    monkeypatch.setattr(common, "run_child", child)
     text, (start, end) = frozen_phase.section(options(), "python -m resnet_finetune.bench frozen")
     assert text.startswith(start) and text.endswith(end)
     rows = re.findall(r"^\| (\w+): .+? \| ([\d.]+) \| ([\d.]+)× \| (.+) \|$", text, re.M)

@@ -25,6 +25,17 @@ def run_child(command: str, case: str, options: dict, env: dict | None = None) -
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def interleaved_runs(command: str, cases, options: dict, repeats: int) -> dict[str, list[dict]]:
+    """Each of ``cases`` run ``repeats`` times by ``run_child``, interleaved (case A, case
+    B, case A, ...) so that a machine growing busier or quieter weighs on both alike."""
+    runs = {case: [] for case in cases}
+    for repeat in range(repeats):
+        for case in cases:
+            runs[case].append(run_child(command, case, options))
+            print(f"repeat {repeat + 1} {case}: {runs[case][-1]}", file=sys.stderr)
+    return runs
+
+
 def cpu_seconds() -> float:
     """CPU time of this process so far, all threads, user and system."""
     usage = resource.getrusage(resource.RUSAGE_SELF)

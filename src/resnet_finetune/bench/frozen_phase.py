@@ -15,10 +15,9 @@ import argparse
 import datetime
 import platform
 import statistics
-import sys
 import time
 
-from resnet_finetune.bench.common import machine, run_child
+from resnet_finetune.bench.common import interleaved_runs, machine
 
 CASES = {
     "through_model": "every epoch through the frozen backbone",
@@ -78,11 +77,7 @@ def _options(args: argparse.Namespace) -> dict:
 
 def section(args: argparse.Namespace, command: str) -> tuple[str, tuple[str, str]]:
     """Run both cases ``repeats`` times, interleaved; the Markdown section of the result."""
-    runs = {case: [] for case in CASES}
-    for repeat in range(args.repeats):
-        for case in CASES:
-            runs[case].append(run_child("frozen", case, _options(args)))
-            print(f"repeat {repeat + 1} {case}: {runs[case][-1]}", file=sys.stderr)
+    runs = interleaved_runs("frozen", CASES, _options(args), args.repeats)
     median = {
         case: statistics.median(r["seconds"] for r in results) for case, results in runs.items()
     }

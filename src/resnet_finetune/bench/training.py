@@ -20,10 +20,9 @@ import datetime
 import math
 import platform
 import statistics
-import sys
 import time
 
-from resnet_finetune.bench.common import cpu_seconds, machine, run_child
+from resnet_finetune.bench.common import cpu_seconds, interleaved_runs, machine
 
 # Both cases: a rate at which random labels on tiny batches do not blow the weights up (the
 # training guard stops a diverged training; the time per step does not depend on it).
@@ -223,11 +222,7 @@ def _options(args: argparse.Namespace) -> dict:
 def section(args: argparse.Namespace, command: str) -> tuple[str, tuple[str, str]]:
     """Run both cases ``repeats`` times, interleaved; the Markdown section of the result."""
     _peer(args.network, args.variant)  # an unknown network stops before any process starts
-    runs = {case: [] for case in CASES}
-    for repeat in range(args.repeats):
-        for case in CASES:
-            runs[case].append(run_child("train", case, _options(args)))
-            print(f"repeat {repeat + 1} {case}: {runs[case][-1]}", file=sys.stderr)
+    runs = interleaved_runs("train", CASES, _options(args), args.repeats)
     median = {
         case: statistics.median(run["images_per_second"] for run in results)
         for case, results in runs.items()
