@@ -180,7 +180,7 @@ def test_mlflow_run_is_named_tagged_and_registers_the_finetuned_model(finetune_r
     assert set(inputs) == {"source images", "target images"}
     assert inputs["target images"].dataset.digest == tags["target.dataset_sha256"][:36]
     assert not [name for name in run.data.metrics if "class_map" in name or "weights" in name]
-    assert len(run.data.metrics) < 40
+    assert len(run.data.metrics) < 50  # scores, calibration, histories, the comparison
 
     logged = client.search_logged_models(
         [experiment.experiment_id], filter_string=f"source_run_id = '{run_id}'"

@@ -131,4 +131,4 @@ def test_calibration_fitted_on_validation_is_scored_on_test_before_and_after(fin
 
 def test_report_opens_in_headless_chromium_without_missing_images(outputs, tmp_path):
     *_, html = outputs
-    assert chromium_images(html, tmp_path) == (5, 5)
+    assert chromium_images(html, tmp_path) == (6, 6)  # with the reliability diagram

@@ -94,12 +94,15 @@ def prediction_table(
             "path": paths,
             "true_label": names[y_true],
             "predicted_label": names[y_pred],
-            "confidence": probabilities.max(axis=1).round(6),
+            # Full precision, not rounded: the metrics, the confusion matrix and the
+            # calibration are computed from this table, and rounding makes near-equal
+            # probabilities (a flat, calibrated model) tie and change their argmax.
+            "confidence": probabilities.max(axis=1),
             "correct": y_true == y_pred,
         }
     )
     for index, name in enumerate(class_names):
-        table[f"p_{name}"] = probabilities[:, index].round(6)
+        table[f"p_{name}"] = probabilities[:, index]
     return table
 
 
