@@ -93,7 +93,11 @@ SCRATCH_TRAINING = {"warmup_epochs": 2, "label_smoothing": 0.1, "weight_decay": 
 IMAGENET_IMAGES_SEEN = 20000
 # finetune.time_budget_minutes: auto on a CPU (a GPU runs the full recipe): a run a person
 # waits for on a laptop.
-CPU_BUDGET_MINUTES = 5
+CPU_BUDGET_MINUTES = 4
+# What a run spends besides the passes the estimate counts (start-up and this timing,
+# ingestion, label suspects' cross-validation, plots and reports): about a minute on 2 CPU
+# cores (60 s of a 384 s ResNet-50 run on 245 photos, 2026-12-02).
+RUN_OVERHEAD_SECONDS = 60
 # input.cache: auto keeps decoded images in memory below this share of available memory.
 MEMORY_SHARE = 0.25
 
@@ -435,14 +439,16 @@ def _size_to_budget(recipe: Recipe, facts: dict, training_images: int, speed) ->
         return  # no TensorFlow operation may run before that strategy exists: not timed
     measured = speed(recipe.parameters)
     held_out = max(0, int(facts["images"]) - training_images)
+    suspects = (recipe.value("label_suspects") or {}).get("enabled", False)
 
     def estimate(phases: list[dict], baseline_epochs: int) -> float:
-        return run_seconds(
+        return RUN_OVERHEAD_SECONDS + run_seconds(
             measured,
             train_images=training_images,
             held_out_images=held_out,
             phases=phases,
             baseline_epochs=baseline_epochs,
+            ranked_images=int(facts["images"]) if suspects else 0,
         )
 
     baseline = recipe.value("baseline")

@@ -25,12 +25,16 @@ def classification_metrics(
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "top_k": int(top_k),
-        "top_k_accuracy": float(
+        # k >= the number of classes: every true label is among the top k (scikit-learn
+        # says so in a warning, for every two-class folder).
+        "top_k_accuracy": 1.0
+        if top_k >= len(labels)
+        else float(
             top_k_accuracy_score(
                 y_true,
                 # scikit-learn takes the positive class's score alone in the binary case.
                 probabilities[:, 1] if len(labels) == 2 else probabilities,
-                k=min(top_k, len(labels)),
+                k=top_k,
                 labels=labels,
             )
         ),

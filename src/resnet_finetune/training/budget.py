@@ -48,12 +48,15 @@ def run_seconds(
     phases: list[dict],
     baseline_epochs: int = 0,
     total_stages: int = 4,
+    ranked_images: int = 0,
 ) -> float:
     """Seconds of a run: each phase (a frozen one on cached features: one forward pass of
     each of its ``feature_views`` views per image, at most one per epoch, as
     ``training.finetune`` computes them; an unfrozen one: its epochs of training steps), the
-    validation and test images through the network each epoch, and the baseline's epochs."""
-    seconds = held_out_images * speed.forward  # the final evaluation
+    validation and test images through the network each epoch, the baseline's epochs, and
+    after training the held-out images and the ``ranked_images`` (label suspects: every
+    labelled image) through the fine-tuned network."""
+    seconds = (held_out_images + ranked_images) * speed.forward  # after training
     for phase in phases:
         epochs = int(phase.get("epochs") or 0)
         stages = phase.get("unfreeze_stages", 0)
