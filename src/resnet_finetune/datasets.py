@@ -28,8 +28,7 @@ from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
 from resnet_finetune.data.tables import neutralise_formulas, restore_formulas
-from resnet_finetune.models.card import card_of, write_card
-from resnet_finetune.models.resnet import load_model
+from resnet_finetune.models.resnet import load_model, save_model
 
 
 def _partial(path: Path) -> Path:
@@ -56,10 +55,8 @@ class AtomicModelDataset(TensorFlowModelDataset):
         target = Path(self._get_save_path())
         partial = _partial(target)
         try:
-            keras.saving.save_model(data, partial, **self._save_args)
-            if (card := card_of(data, required=False)) is not None:
-                version = self.resolve_save_version() if self._version is not None else None
-                write_card(partial, card, version)
+            version = self.resolve_save_version() if self._version is not None else None
+            save_model(data, partial, version, **self._save_args)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)

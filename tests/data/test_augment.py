@@ -127,3 +127,12 @@ def test_unknown_option_or_place_names_the_key():
         build_augmenter(erasing=1.5)
     with pytest.raises(ValueError, match=r"augmentation.mixup=-1 must be 0 \(off\) or positive"):
         build_mixers(mixup=-1)
+
+
+def test_the_pipeline_augments_when_its_image_layers_or_mixing_run_there():
+    from resnet_finetune.data.augment import pipeline_augments
+
+    assert pipeline_augments({"flip": "horizontal"})
+    assert not pipeline_augments({"run_in": "model", "flip": "horizontal"})
+    assert pipeline_augments({"run_in": "model", "flip": "horizontal", "mixup": 0.2})
+    assert not pipeline_augments({"flip": "none", "rotation": 0.0})

@@ -203,6 +203,14 @@ def split_augmentation(augmentation: dict) -> tuple[str, dict, dict]:
     return place, image, mixing
 
 
+def pipeline_augments(augmentation: dict) -> bool:
+    """Whether the input pipeline changes the training images from one pass to the next:
+    image layers run there (``run_in: pipeline``), or MixUp/CutMix, which always do."""
+    place, image_options, mixing = split_augmentation(augmentation)
+    images = place == "pipeline" and build_augmenter(**image_options) is not None
+    return images or bool(build_mixers(**mixing))
+
+
 def model_augmenter(augmentation: dict, seed: int) -> keras.Sequential | None:
     """The image augmenter to put inside the model when ``augmentation.run_in`` is ``model``."""
     place, image_options, _ = split_augmentation(augmentation)

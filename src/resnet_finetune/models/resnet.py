@@ -470,6 +470,16 @@ def load_imagenet_weights(model: keras.Model, name: str, variant: str, include_t
         load_weights_file(model, fetch_imagenet_weights(name, variant))
 
 
+def save_model(model: keras.Model, path: str | Path, version: str | None = None, **options):
+    """Save ``model`` as a ``.keras`` file with its card inside (``models.card``), when it
+    has one; ``version``: the catalog version it is saved as; ``options`` go to Keras."""
+    from resnet_finetune.models.card import card_of, write_card
+
+    keras.saving.save_model(model, path, **options)
+    if (card := card_of(model, required=False)) is not None:
+        write_card(path, card, version)
+
+
 def load_model(path: str | Path) -> keras.Model:
     """A saved ``.keras`` model, uncompiled, in Keras's safe mode: a file whose layers
     would run arbitrary Python (a ``Lambda`` holding bytecode) is refused, naming it.

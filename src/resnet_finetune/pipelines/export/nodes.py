@@ -18,7 +18,8 @@ from resnet_finetune.evaluation.inference import (
 )
 from resnet_finetune.export import FORMATS, check_exports, export_model
 from resnet_finetune.export.description import model_description, write_description
-from resnet_finetune.models.card import card_of, write_card
+from resnet_finetune.models.card import card_of
+from resnet_finetune.models.resnet import save_model
 
 logger = logging.getLogger(__name__)
 FLOAT_FORMATS = ("saved_model", "onnx", "tflite_float32", "tflite_float16")
@@ -33,8 +34,7 @@ def export_finetuned_model(model: keras.Model, options: dict, seed: int, saved_m
     train = manifest[manifest["split"] == "train"]
     sample = train.sample(min(options["calibration_images"], len(train)), random_state=seed)
     folder = Path(tempfile.mkdtemp(prefix="exports-"))
-    model.save(folder / "model.keras")
-    write_card(folder / "model.keras", card_of(model))
+    save_model(model, folder / "model.keras")  # with its card, version and all
     calibration = image_arrays(model, sample)
     model(calibration[:1])  # Keras exports only a model that has been called once
     export_model(model, folder, calibration, options["formats"])

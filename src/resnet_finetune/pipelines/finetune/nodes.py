@@ -9,12 +9,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from resnet_finetune.data.augment import (
-    build_augmenter,
-    build_mixers,
-    model_augmenter,
-    split_augmentation,
-)
+from resnet_finetune.data.augment import model_augmenter, pipeline_augments
 from resnet_finetune.data.manifest import data_identity
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.evaluation.calibration import calibrate
@@ -85,7 +80,6 @@ def finetune_model(
     seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
     keras.utils.set_random_seed(seed)
     identity = data_identity(data.manifest, target, seed)
-    _, image_options, mixing = split_augmentation(target["augmentation"])
     model, history = finetune(
         backbone_model,
         data.train,
@@ -96,7 +90,7 @@ def finetune_model(
         head_dropout=options["head_dropout"],
         preprocessing=parameters["backbone"]["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
-        augmented_data=build_augmenter(**image_options) is not None or bool(build_mixers(**mixing)),
+        augmented_data=pipeline_augments(target["augmentation"]),
         class_weight=data.class_weight,
         compute=Compute(**parameters["compute"]),
         checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
