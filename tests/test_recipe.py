@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.manifest import SplitSpec, build_manifest
+from resnet_finetune.data.manifest import build_manifest
+from resnet_finetune.data.split import SplitSpec
 from resnet_finetune.models.resnet import WeightsUnavailable
 from resnet_finetune.recipe import (
     CPU_BUDGET_MINUTES,

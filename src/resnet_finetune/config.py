@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
+from resnet_finetune.data.class_weights import check_class_weights
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import input_arguments
-from resnet_finetune.data.manifest import check_class_weights, list_images
+from resnet_finetune.data.listing import list_images
 from resnet_finetune.export import check_formats
 from resnet_finetune.models.classifier import WEIGHT_CHOICES, WEIGHT_FILES, check_backbone_weights
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride

@@ -166,7 +166,7 @@ class MlflowReportsHook:
         content hash) and the tag ``<namespace>.dataset_sha256``."""
         import mlflow
 
-        from resnet_finetune.data.manifest import dataset_sha256
+        from resnet_finetune.data.identity import dataset_sha256
 
         digest = dataset_sha256(manifest)
         mlflow.set_tag(f"{namespace}.dataset_sha256", digest)

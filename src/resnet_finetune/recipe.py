@@ -145,7 +145,7 @@ def data_facts(data_dir: str, sample: int = 24) -> dict:
     the median short side of a sample of its images (read from headers, not decoded)."""
     from PIL import Image
 
-    from resnet_finetune.data.manifest import list_images
+    from resnet_finetune.data.listing import list_images
 
     files, _ = list_images(Path(data_dir).expanduser())
     per_class = files["label"].value_counts().sort_index()

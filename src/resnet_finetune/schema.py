@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from resnet_finetune.data.class_weights import CLASS_WEIGHTS
 from resnet_finetune.data.input_pipeline import CACHE_MODES, RESIZE_MODES
-from resnet_finetune.data.manifest import CLASS_WEIGHTS
 from resnet_finetune.data.quality import LABEL_CONFLICT_CHOICES
 from resnet_finetune.evaluation.inference import TTA_MODES
 from resnet_finetune.models.classifier import PREPROCESSING_MODES

@@ -22,7 +22,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
 from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.manifest import validate_files
+from resnet_finetune.data.validation import validate_files
 from resnet_finetune.evaluation.inference import predict_probabilities
 from resnet_finetune.models.card import card_of
 from resnet_finetune.models.resnet import load_model

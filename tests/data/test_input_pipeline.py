@@ -8,7 +8,8 @@ from PIL import Image
 from resnet_finetune.data.augment import build_augmenter
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import _decoding_plan, apply_augmentation, image_dataset
-from resnet_finetune.data.manifest import SplitSpec, build_manifest
+from resnet_finetune.data.manifest import build_manifest
+from resnet_finetune.data.split import SplitSpec
 from tests.conftest import write_image
 
 

@@ -11,16 +11,14 @@ import termios
 import pandas as pd
 import pytest
 
+from resnet_finetune.data.class_weights import balanced_class_weights
 from resnet_finetune.data.embedded import write_digits_folder
+from resnet_finetune.data.identity import dataset_sha256
 from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.manifest import (
-    SplitSpec,
-    balanced_class_weights,
-    build_manifest,
-    dataset_sha256,
-    discover_files,
-    validate_files,
-)
+from resnet_finetune.data.listing import discover_files
+from resnet_finetune.data.manifest import build_manifest
+from resnet_finetune.data.split import SplitSpec
+from resnet_finetune.data.validation import validate_files
 from tests.conftest import write_image
 
 
@@ -192,8 +190,9 @@ def test_validation_shows_a_progress_bar_only_at_a_terminal_outside_ci(
 def test_a_second_validation_reads_only_new_or_changed_files(class_folder, tmp_path, monkeypatch):
     """The cache under intermediate_dir: unchanged files (path, size, mtime) are not read
     again; new and changed ones are; every file is still accounted for."""
-    from resnet_finetune.data import manifest as manifest_module
-    from resnet_finetune.data.manifest import list_images, validate_files, validated_cache
+    from resnet_finetune.data import validation
+    from resnet_finetune.data.listing import list_images
+    from resnet_finetune.data.validation import validate_files, validated_cache
 
     (class_folder / "cat" / "broken.png").write_bytes(b"not an image")
     cache = validated_cache(tmp_path / "intermediate", class_folder)
@@ -202,9 +201,9 @@ def test_a_second_validation_reads_only_new_or_changed_files(class_folder, tmp_p
     assert cache.is_file() and len(first) == 30 and len(first_report) == 1
 
     read = []
-    inspect = manifest_module.inspect_image
+    inspect = validation.inspect_image
     monkeypatch.setattr(
-        manifest_module, "inspect_image", lambda path, *a: read.append(path) or inspect(path, *a)
+        validation, "inspect_image", lambda path, *a: read.append(path) or inspect(path, *a)
     )
     write_image(class_folder / "dog" / "new.png", seed=999)
     changed = class_folder / "owl" / "0.png"
@@ -220,7 +219,8 @@ def test_a_second_validation_reads_only_new_or_changed_files(class_folder, tmp_p
 def test_a_file_rewritten_with_its_size_and_mtime_kept_is_hashed_again(class_folder, tmp_path):
     """Issue 21 case 10: other bytes of the same size, the mtime set back with os.utime:
     the validation cache notices (inode change time) and the new SHA-256 is used."""
-    from resnet_finetune.data.manifest import list_images, validated_cache
+    from resnet_finetune.data.listing import list_images
+    from resnet_finetune.data.validation import validated_cache
 
     changed = write_image(class_folder / "cat" / "same.bmp", seed=1, fmt="BMP")
     cache = validated_cache(tmp_path / "intermediate", class_folder)
@@ -246,7 +246,7 @@ def test_a_file_rewritten_with_its_size_and_mtime_kept_is_hashed_again(class_fol
 def test_folder_links_that_loop_are_skipped_with_one_warning(tmp_path, caplog):
     """Issue 21 case 9: ``a/to_b -> ../b`` and ``b/to_a -> ../a`` (and a link to itself)
     end the listing, each loop reported once, not in "Too many levels of symbolic links"."""
-    from resnet_finetune.data.manifest import discover_unlabelled
+    from resnet_finetune.data.listing import discover_unlabelled
 
     for label in ("a", "b"):
         write_image(tmp_path / "root" / label / "0.png", seed=ord(label))

@@ -7,7 +7,9 @@ import pytest
 
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import image_dataset
-from resnet_finetune.data.manifest import SplitSpec, build_manifest, discover_files, read_csv_list
+from resnet_finetune.data.listing import discover_files, read_csv_list
+from resnet_finetune.data.manifest import build_manifest
+from resnet_finetune.data.split import SplitSpec
 from tests.conftest import write_image
 from tests.data.messy import BAD_REASONS, MAX_PIXELS, write_messy_folder
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.manifest import SplitSpec, build_manifest
+from resnet_finetune.data.manifest import build_manifest
 from resnet_finetune.data.quality import (
     QualitySpec,
     colour_layouts,
@@ -16,6 +16,7 @@ from resnet_finetune.data.quality import (
     perceptual_hash,
     quality_summary,
 )
+from resnet_finetune.data.split import SplitSpec
 from tests.conftest import write_image
 from tests.data.natural import altered_copy, natural_image, save
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resnet_finetune.data.manifest import MANIFEST_COLUMNS, dataset_sha256
+from resnet_finetune.data.identity import dataset_sha256
+from resnet_finetune.data.manifest import MANIFEST_COLUMNS
 from resnet_finetune.evaluation.inference import (
     TrainingManifestError,
     held_out_rows,

@@ -8,7 +8,8 @@ import pytest
 
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import image_dataset
-from resnet_finetune.data.manifest import SplitSpec, build_manifest
+from resnet_finetune.data.manifest import build_manifest
+from resnet_finetune.data.split import SplitSpec
 from tests.pipelines.conftest import ROOT, latest, make_project, run_in
 
 HYMENOPTERA = ROOT.parent / "shared" / "datasets" / "hymenoptera"

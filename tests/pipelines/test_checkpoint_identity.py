@@ -1,6 +1,6 @@
 """A checkpoint is only reused by a training that sees the same pixels and labels: its
 identity covers the whole task block as the run resolved it, and the content of the
-corrections file it names (``data.manifest.data_identity``, used by every pipeline)."""
+corrections file it names (``data.identity.data_identity``, used by every pipeline)."""
 
 import copy
 import logging

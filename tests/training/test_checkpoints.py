@@ -12,7 +12,8 @@ import tensorflow as tf
 from resnet_finetune.data.augment import build_augmenter, build_mixers
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import apply_augmentation, image_dataset, one_hot_labels
-from resnet_finetune.data.manifest import SplitSpec, build_manifest
+from resnet_finetune.data.manifest import build_manifest
+from resnet_finetune.data.split import SplitSpec
 from resnet_finetune.training import (
     TrainingCheckpoint,
     TrainingDiverged,

@@ -111,7 +111,8 @@ def _child(case: str, args: argparse.Namespace, manifest: Path, cache_dir: Path)
 def compare(args: argparse.Namespace) -> dict:
     """Ingest the folder, warm the page cache, run every case ``repeats`` times."""
     from resnet_finetune.data.images import ImageChecks
-    from resnet_finetune.data.manifest import SplitSpec, build_manifest
+    from resnet_finetune.data.manifest import build_manifest
+    from resnet_finetune.data.split import SplitSpec
 
     work = Path(tempfile.mkdtemp(prefix="input-bench-"))
     start = time.perf_counter()

@@ -21,8 +21,9 @@ from PIL import Image
 
 from resnet_finetune.bench.common import machine
 from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.manifest import SplitSpec, build_manifest
+from resnet_finetune.data.manifest import build_manifest
 from resnet_finetune.data.quality import QualitySpec, near_duplicate_table
+from resnet_finetune.data.split import SplitSpec
 
 
 def generated_image(seed: int, size: int) -> Image.Image:

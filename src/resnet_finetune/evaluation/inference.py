@@ -15,9 +15,9 @@ import keras
 import numpy as np
 import pandas as pd
 
+from resnet_finetune.data.identity import dataset_sha256
 from resnet_finetune.data.images import remake_converted
 from resnet_finetune.data.input_pipeline import image_dataset
-from resnet_finetune.data.manifest import dataset_sha256
 from resnet_finetune.models.card import card_of, sha256_prefixes
 
 BATCH_SIZE = 64

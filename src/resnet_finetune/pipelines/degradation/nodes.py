@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from resnet_finetune.data.manifest import data_identity
+from resnet_finetune.data.identity import data_identity
 from resnet_finetune.evaluation.plots import degradation_curves
 from resnet_finetune.training import Compute, TrainingCheckpoint
 from resnet_finetune.training.degradation import compare_depths

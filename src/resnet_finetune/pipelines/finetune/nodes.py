@@ -10,7 +10,7 @@ import keras
 import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter, pipeline_augments
-from resnet_finetune.data.manifest import data_identity
+from resnet_finetune.data.identity import data_identity
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.evaluation.calibration import calibrate
 from resnet_finetune.evaluation.inference import file_sha256

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
+from resnet_finetune.data.class_weights import balanced_class_weights, check_class_weights
 from resnet_finetune.data.embedded import write_digits_folder
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import (
@@ -16,20 +17,15 @@ from resnet_finetune.data.input_pipeline import (
     input_arguments,
     one_hot_labels,
 )
-from resnet_finetune.data.manifest import (
-    SplitSpec,
-    balanced_class_weights,
-    build_manifest,
-    check_class_weights,
-    summarise,
-    validated_cache,
-)
+from resnet_finetune.data.manifest import build_manifest, summarise
 from resnet_finetune.data.quality import (
     QualitySpec,
     near_duplicate_table,
     quality_summary,
     warn_about_quality,
 )
+from resnet_finetune.data.split import SplitSpec
+from resnet_finetune.data.validation import validated_cache
 from resnet_finetune.evaluation.plots import classes_take_turns, image_grid, label_text
 from resnet_finetune.training import Compute
 

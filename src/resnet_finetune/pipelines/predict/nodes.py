@@ -9,7 +9,8 @@ import keras
 import pandas as pd
 
 from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.manifest import discover_unlabelled, validate_files
+from resnet_finetune.data.listing import discover_unlabelled
+from resnet_finetune.data.validation import validate_files
 from resnet_finetune.evaluation.inference import predict_probabilities
 from resnet_finetune.evaluation.metrics import UNSURE, prediction_summary, top_k_table
 from resnet_finetune.models.card import card_of

@@ -8,7 +8,7 @@ import keras
 import pandas as pd
 
 from resnet_finetune.data.augment import model_augmenter
-from resnet_finetune.data.manifest import data_identity
+from resnet_finetune.data.identity import data_identity
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
