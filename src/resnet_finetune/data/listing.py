@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -60,16 +62,73 @@ def _loops(link: str) -> bool:
     return False
 
 
-def _visible_files(root: Path, skipped: list) -> list[str]:
+# A run reads a user's folder in the recipe, the parameter check and the ingestion node:
+# one walk serves them all while the folder is unchanged. The walks of this process are
+# kept by real folder, the most recent few.
+_WALKS: dict[Path, _Walk] = {}
+_KEPT_WALKS = 8
+# A folder changed this recently can change again without its mtime moving (timestamps
+# have a resolution: 2 s on FAT): its walk is not kept.
+_SETTLED_NS = 2 * 10**9
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """What a walk found (paths relative to its root) and the folders it depends on."""
+
+    found: list[str]
+    skipped: list[tuple[str, str, str]]
+    watched: dict[str, tuple[int, ...] | None]  # absolute folder: its state when walked
+
+    def unchanged(self) -> bool:
+        return all(_folder_state(folder) == state for folder, state in self.watched.items())
+
+    def settled(self, started_ns: int) -> bool:
+        return all(s is None or s[0] < started_ns - _SETTLED_NS for s in self.watched.values())
+
+
+def _folder_state(folder: str) -> tuple[int, ...] | None:
+    """What moves when an entry of ``folder`` is added, removed or renamed (modification
+    and change times), or when the path names another folder (inode, device); ``None``
+    where it cannot be read."""
+    try:
+        status = os.stat(folder)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev
+
+
+def _visible_files(root: Path) -> tuple[list[str], list[tuple[str, str, str]]]:
     """Every file under ``root`` in sorted order, symbolic links followed while they stay
-    inside ``root``. Reported into ``skipped``: hidden files, links that leave ``root``
+    inside ``root``, and what was skipped: hidden files, links that leave ``root``
     (refused, as a CSV list refuses such paths), broken links, link loops and empty
     folders. A folder link into a folder already being walked (``a/to_b -> ../b`` and
     ``b/to_a -> ../a``) is a loop: not followed, and one warning names every such link.
-    Plain files cost no system call beyond reading their folder."""
+
+    The folder is walked once per process while it stays unchanged: a later call checks
+    the state (``_folder_state``) of each folder the walk read or a link pointed into,
+    and walks again if any differs."""
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {str(root)!r} does not exist or is not a folder")
-    real_root, found, loops = root.resolve(), [], []
+    prefix = "" if str(root) == "." else os.path.join(str(root), "")
+    key = root.resolve()
+    walk = _WALKS.get(key)
+    if walk is None or not walk.unchanged():
+        _WALKS.pop(key, None)
+        started = time.time_ns()
+        walk = _walk(root, prefix)
+        if walk.settled(started):
+            _WALKS[key] = walk
+            while len(_WALKS) > _KEPT_WALKS:
+                del _WALKS[next(iter(_WALKS))]
+    found = [prefix + path for path in walk.found]
+    return found, [(prefix + path, reason, detail) for path, reason, detail in walk.skipped]
+
+
+def _walk(root: Path, prefix: str) -> _Walk:
+    """``_visible_files``' walk, its paths relative to ``root`` (``prefix`` stripped).
+    Plain files cost no system call beyond reading their folder."""
+    real_root, found, skipped, loops, watched = root.resolve(), [], [], [], {}
 
     def walk(folder: str, hidden: bool, walking: frozenset[Path]) -> None:
         real = Path(folder).resolve()
@@ -80,6 +139,7 @@ def _visible_files(root: Path, skipped: list) -> list[str]:
         if not real.is_relative_to(real_root):
             skipped.append((folder, "outside the data root", f"a link to {str(real)!r}: refused"))
             return
+        watched[os.path.abspath(folder)] = _folder_state(folder)  # before reading it
         try:
             with os.scandir(folder) as listing:
                 entries = list(listing)
@@ -91,6 +151,9 @@ def _visible_files(root: Path, skipped: list) -> list[str]:
             skipped.append((folder, "empty folder", "no file inside"))
         for entry in files:
             file = _join(folder, entry.name)
+            if entry.is_symlink():  # what it finds there can change without this folder
+                target_folder = os.path.dirname(os.path.realpath(file))  # loops allowed
+                watched[target_folder] = _folder_state(target_folder)
             if hidden or entry.name.startswith(".") or entry.name == "__MACOSX":
                 skipped.append((file, "hidden", "hidden file or folder: ignored"))
             elif not entry.is_symlink():
@@ -116,7 +179,11 @@ def _visible_files(root: Path, skipped: list) -> list[str]:
             str(root),
             ", ".join(loops),
         )
-    return sorted(found, key=_path_order)
+    return _Walk(
+        [path[len(prefix) :] for path in sorted(found, key=_path_order)],
+        [(path[len(prefix) :], reason, detail) for path, reason, detail in skipped],
+        watched,
+    )
 
 
 def discover_files(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -127,9 +194,10 @@ def discover_files(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     folder and files whose extension is not an image type, each with the reason.
     """
     root = Path(root)
-    rows, skipped = [], []
     prefix = "" if str(root) == "." else os.path.join(str(root), "")
-    for path in _visible_files(root, skipped):
+    found, skipped = _visible_files(root)
+    rows = []
+    for path in found:
         parts = path[len(prefix) :].split(os.sep)
         split = SPLIT_FOLDERS.get(parts[0].lower()) if len(parts) > 2 else None
         class_parts = parts[1:] if split else parts
@@ -148,8 +216,9 @@ def discover_unlabelled(root: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Returns ``(files, skipped)`` like ``discover_files``; labels are empty.
     """
-    rows, skipped = [], []
-    for path in _visible_files(Path(root), skipped):
+    found, skipped = _visible_files(Path(root))
+    rows = []
+    for path in found:
         if rejection := _extension_rejection(path):
             skipped.append((str(path), *rejection))
         else:
