@@ -317,9 +317,10 @@ def train(
     callbacks: list | None = None,
     checkpoint: TrainingCheckpoint | None = None,
     verbose: int | str = "auto",
-) -> pd.DataFrame:
+) -> pd.DataFrame | list[dict[str, float]]:
     """Compile ``model`` and fit it as ``options`` say; return one row of metrics per
-    epoch.
+    epoch: a DataFrame, or the rows themselves where pandas is not installed (the
+    training bench's minimal install).
 
     Labels may be class indices or one-hot/soft rows (MixUp, CutMix): the loss follows.
     A diverging training (a loss NaN, infinite or far above its start; weights beyond a
@@ -333,6 +334,44 @@ def train(
     ``model`` ends with the trained weights, in its own precision.
     """
     compute = compute or Compute()
+    _check_trainable(options)
+    steps_per_epoch = _batches_per_epoch(train_data)
+    trained = _model_for(model, compute)
+    callbacks = [*(callbacks or []), *_option_callbacks(options, val_data)]
+    compile_settings = _compile_settings(options, compute, train_data, steps_per_epoch)
+    # keras.distribution (JAX) lays out data and optimizer variables only inside its scope.
+    with compute.scope():
+        trained.compile(**compile_settings())
+        settings = _checkpoint_settings(options, compute, class_weight, steps_per_epoch)
+        snapshot, identity = _restore(trained, checkpoint, settings)
+        if snapshot.finished:
+            logger.info("already trained (checkpoint %s): not repeated", checkpoint.directory)
+        else:
+            _fit(
+                trained,
+                train_data,
+                val_data,
+                options,
+                compute,
+                class_weight,
+                callbacks,
+                snapshot,
+                checkpoint,
+                identity,
+                verbose,
+            )
+    if trained is not model:
+        _copy_state(trained, model)
+        model.compile(**compile_settings())  # compiled like the copy, so that evaluate() works
+    try:  # here, not at the top: the training bench runs with keras, jax and numpy only
+        import pandas as pd
+    except ModuleNotFoundError:
+        return snapshot.history
+    return pd.DataFrame(snapshot.history)
+
+
+def _check_trainable(options: TrainingOptions) -> None:
+    """What a shared block may leave to its phases or the recipe, one training needs."""
     if options.epochs is None or options.learning_rate in (None, "auto"):
         raise ValueError(
             f"epochs={options.epochs!r}, learning_rate={options.learning_rate!r}: training "
@@ -340,10 +379,11 @@ def train(
         )
     if options.early_stopping_patience == "auto":
         raise ValueError("early_stopping_patience='auto' is the recipe's to choose")
-    epochs = options.epochs
-    steps_per_epoch = _batches_per_epoch(train_data)
-    trained = _model_for(model, compute)
-    callbacks = list(callbacks or [])
+
+
+def _option_callbacks(options: TrainingOptions, val_data) -> list[keras.callbacks.Callback]:
+    """The callbacks ``options`` ask for: the plateau schedule and early stopping."""
+    callbacks = []
     if options.schedule == "plateau":
         callbacks.append(
             keras.callbacks.ReduceLROnPlateau(
@@ -362,13 +402,18 @@ def train(
                 restore_best_weights=True,
             )
         )
+    return callbacks
 
-    def compile_settings():
+
+def _compile_settings(options: TrainingOptions, compute: Compute, train_data, steps_per_epoch):
+    """A function giving ``compile``'s arguments, each call with a new optimizer."""
+
+    def settings() -> dict:
         return {
             "optimizer": make_optimizer(
                 options.optimizer,
                 learning_rate=options.learning_rate * compute.replicas,
-                steps=epochs * steps_per_epoch,
+                steps=options.epochs * steps_per_epoch,
                 warmup_steps=options.warmup_epochs * steps_per_epoch,
                 schedule=options.schedule,
                 weight_decay=options.weight_decay,
@@ -383,8 +428,15 @@ def train(
             "steps_per_execution": compute.steps_per_execution,
         }
 
+    return settings
+
+
+def _checkpoint_settings(
+    options: TrainingOptions, compute: Compute, class_weight, steps_per_epoch
+) -> dict:
+    """The settings a checkpoint must have been made under to be resumed."""
     plateau = ("plateau_patience", "plateau_factor")
-    settings = {
+    return {
         **{key: value for key, value in asdict(options).items() if key not in plateau},
         "plateau": [getattr(options, key) for key in plateau]
         if options.schedule == "plateau"
@@ -394,50 +446,59 @@ def train(
         "policy": compute.policy,
         "replicas": compute.replicas,
     }
-    # keras.distribution (JAX) lays out data and optimizer variables only inside its scope.
-    with compute.scope():
-        trained.compile(**compile_settings())
-        snapshot, identity = Snapshot(), ""
-        if checkpoint is not None:
-            identity = fingerprint(trained, {**settings, "context": checkpoint.context})
-            checkpoint.bind(identity)
-            trained.optimizer.build(trained.trainable_variables)
-            snapshot = checkpoint.restore(trained, identity)
-        if snapshot.finished:
-            logger.info("already trained (checkpoint %s): not repeated", checkpoint.directory)
-        else:
-            if snapshot.epoch or snapshot.step:
-                logger.info(
-                    "resuming from epoch %d (step %d) of %d, checkpoint %s",
-                    snapshot.epoch,
-                    snapshot.step,
-                    epochs,
-                    checkpoint.directory,
-                )
-            recorder = EpochRecorder(snapshot, epochs, checkpoint, identity, options.learning_rate)
-            fixes = compute.distribution == "multi_worker"
-            with _multi_worker_fixes(trained, train_data) if fixes else nullcontext():
-                trained.fit(
-                    train_data,
-                    validation_data=val_data,
-                    epochs=epochs,
-                    initial_epoch=snapshot.epoch,
-                    class_weight=class_weight,
-                    # EpochSeeds first, before anything draws; the recorder last: it records
-                    # what the others log.
-                    callbacks=[EpochSeeds(train_data), *callbacks, recorder],
-                    shuffle=False,  # datasets arrive shuffled by the input pipeline
-                    # Keras's per-epoch progress bar (with ETA) where a person watches.
-                    verbose=int(show_progress(sys.stdout)) if verbose == "auto" else verbose,
-                )
-            if checkpoint is not None:
-                snapshot.finished = True
-                checkpoint.save(trained, identity, snapshot)
-    if trained is not model:
-        _copy_state(trained, model)
-        model.compile(**compile_settings())  # compiled like the copy, so evaluate() works
-    try:  # here, not at the top: the training bench runs with keras, jax and numpy only
-        import pandas as pd
-    except ModuleNotFoundError:
-        return snapshot.history
-    return pd.DataFrame(snapshot.history)
+
+
+def _restore(
+    trained: keras.Model, checkpoint: TrainingCheckpoint | None, settings: dict
+) -> tuple[Snapshot, str]:
+    """Where training starts: the checkpoint's snapshot if it was made by this model under
+    these ``settings``, else the beginning; and the fingerprint it is saved under."""
+    if checkpoint is None:
+        return Snapshot(), ""
+    identity = fingerprint(trained, {**settings, "context": checkpoint.context})
+    checkpoint.bind(identity)
+    trained.optimizer.build(trained.trainable_variables)
+    return checkpoint.restore(trained, identity), identity
+
+
+def _fit(
+    trained,
+    train_data,
+    val_data,
+    options,
+    compute,
+    class_weight,
+    callbacks,
+    snapshot,
+    checkpoint,
+    identity,
+    verbose,
+) -> None:
+    """``trained.fit`` from the snapshot's epoch, recording each epoch into it."""
+    if snapshot.epoch or snapshot.step:
+        logger.info(
+            "resuming from epoch %d (step %d) of %d, checkpoint %s",
+            snapshot.epoch,
+            snapshot.step,
+            options.epochs,
+            checkpoint.directory,
+        )
+    recorder = EpochRecorder(snapshot, options.epochs, checkpoint, identity, options.learning_rate)
+    fixes = compute.distribution == "multi_worker"
+    with _multi_worker_fixes(trained, train_data) if fixes else nullcontext():
+        trained.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=options.epochs,
+            initial_epoch=snapshot.epoch,
+            class_weight=class_weight,
+            # EpochSeeds first, before anything draws; the recorder last: it records
+            # what the others log.
+            callbacks=[EpochSeeds(train_data), *callbacks, recorder],
+            shuffle=False,  # datasets arrive shuffled by the input pipeline
+            # Keras's per-epoch progress bar (with ETA) where a person watches.
+            verbose=int(show_progress(sys.stdout)) if verbose == "auto" else verbose,
+        )
+    if checkpoint is not None:
+        snapshot.finished = True
+        checkpoint.save(trained, identity, snapshot)
