@@ -9,7 +9,6 @@ goes through ``SafeCSVDataset`` (no cell of user data runs as a spreadsheet form
 from __future__ import annotations
 
 import fnmatch
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -28,14 +27,8 @@ from kedro_datasets.pandas import CSVDataset
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 
 from resnet_finetune.data.tables import neutralise_formulas, restore_formulas
+from resnet_finetune.files import atomic_path
 from resnet_finetune.models.resnet import load_model, save_model
-
-
-def _partial(path: Path) -> Path:
-    """Where ``path`` is written before it is complete: hidden, same folder, same suffix
-    (Keras picks the format from it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f".partial-{os.getpid()}-{path.name}")
 
 
 class AtomicModelDataset(TensorFlowModelDataset):
@@ -52,14 +45,9 @@ class AtomicModelDataset(TensorFlowModelDataset):
     def save(self, data: keras.Model) -> None:
         if self._protocol not in ("file", ""):
             raise DatasetError(f"{self._filepath}: only local model files are supported")
-        target = Path(self._get_save_path())
-        partial = _partial(target)
-        try:
-            version = self.resolve_save_version() if self._version is not None else None
+        version = self.resolve_save_version() if self._version is not None else None
+        with atomic_path(self._get_save_path()) as partial:
             save_model(data, partial, version, **self._save_args)
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
 
     def load(self) -> keras.Model | None:
         if self._optional and not self.exists():
@@ -79,13 +67,8 @@ class FolderDataset(AbstractVersionedDataset[Path, Path]):
         return Path(self._get_load_path())
 
     def save(self, data: Path) -> None:
-        target = Path(self._get_save_path())
-        partial = _partial(target)
-        try:
+        with atomic_path(self._get_save_path()) as partial:
             shutil.copytree(data, partial)
-            partial.rename(target)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
 
     def _exists(self) -> bool:
         try:

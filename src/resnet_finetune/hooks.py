@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import platform
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
+from resnet_finetune.files import write_text_atomically
 from resnet_finetune.locks import FileLock
 
 logger = logging.getLogger(__name__)
@@ -336,9 +336,7 @@ def _read_record(path: Path) -> dict | None:
 
 def _write_record(path: Path, state: dict) -> None:
     """Replace ``path`` at once: a reader never sees half a record."""
-    pending = path.with_name(path.name + ".partial")
-    pending.write_text(json.dumps(state, indent=1))
-    os.replace(pending, path)
+    write_text_atomically(path, json.dumps(state, indent=1))
 
 
 def _release_run_lock(lock: FileLock) -> None:

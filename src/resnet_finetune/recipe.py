@@ -27,6 +27,8 @@ import logging
 import os
 from pathlib import Path
 
+from resnet_finetune.trees import get_path, leaves, set_path
+
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"
@@ -102,28 +104,9 @@ RUN_OVERHEAD_SECONDS = 60
 MEMORY_SHARE = 0.25
 
 
-def _leaf(tree: dict, path: str):
-    node = tree
-    for key in path.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
-def _set(tree: dict, path: str, value) -> None:
-    *parents, last = path.split(".")
-    node = tree
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[last] = value
-
-
 def auto_keys(tree, prefix: str = "") -> list[str]:
     """Dotted keys whose value is ``auto``."""
-    if isinstance(tree, dict):
-        return [k for key, value in tree.items() for k in auto_keys(value, f"{prefix}{key}.")]
-    return [prefix[:-1]] if tree == AUTO else []
+    return [path for path, value in leaves(tree, prefix) if value == AUTO]
 
 
 def available_memory() -> int:
@@ -191,12 +174,12 @@ class Recipe:
 
     def choose(self, path: str, value, why: str) -> None:
         """Set ``path`` to ``value`` if it is ``auto``; a user's value is kept."""
-        if _leaf(self.parameters, path) == AUTO:
-            _set(self.parameters, path, copy.deepcopy(value))
+        if get_path(self.parameters, path) == AUTO:
+            set_path(self.parameters, path, copy.deepcopy(value))
             self.why[path] = why
 
     def value(self, path: str):
-        return _leaf(self.parameters, path)
+        return get_path(self.parameters, path)
 
 
 def _weights_line(reason: str) -> str:
@@ -505,8 +488,8 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None, s
     recipe = Recipe(resolved)
     target_dir = recipe.value("target.data_dir")
     if not target_dir:
-        for path in _paths(DEMO):
-            recipe.choose(path, _leaf(DEMO, path), "the digits demo's measured recipe")
+        for path, value in leaves(DEMO):
+            recipe.choose(path, value, "the digits demo's measured recipe")
         facts, start, reason = {"images": "embedded digits"}, "pretrain", "the digits demo"
         if recipe.value("backbone.weights") != "pretrain":
             start, reason = str(recipe.value("backbone.weights")), "given"
@@ -553,17 +536,6 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None, s
 
 def _recipe_autos(parameters: dict) -> list[str]:
     return [key for block in RECIPE_BLOCKS for key in auto_keys(parameters.get(block), f"{block}.")]
-
-
-def _paths(tree: dict, prefix: str = "") -> list[str]:
-    """Dotted paths of the leaves of ``tree`` (lists are leaves)."""
-    paths = []
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            paths += _paths(value, f"{prefix}{key}.")
-        else:
-            paths.append(f"{prefix}{key}")
-    return paths
 
 
 def _by_reason(recipe: dict) -> dict[str, list[str]]:

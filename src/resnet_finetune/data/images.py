@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from resnet_finetune.data.quality import MIN_HASH_SIDE, hash_thumbnail
+from resnet_finetune.files import atomic_path
 
 # Pillow's names of the formats we accept; MPO is the multi-picture JPEG of cameras.
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"}
@@ -83,11 +83,9 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     return Image.alpha_composite(flat, image.convert("RGBA")).convert("RGB")
 
 
-def _write_atomically(image: Image.Image, path: Path) -> None:
-    # Unique per writer: two threads may convert two copies of one image at once.
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    image.save(partial, format="PNG", compress_level=1)
-    os.replace(partial, path)
+def _save_png(image: Image.Image, path: Path) -> None:
+    with atomic_path(path) as partial:
+        image.save(partial, format="PNG", compress_level=1)
 
 
 def _converted_name(sha256: str, background: tuple[int, int, int]) -> str:
@@ -124,7 +122,7 @@ def remake_converted(rows) -> None:
         with Image.open(io.BytesIO(data)) as image:
             rgb = to_rgb(image, background)
         Path(read_path).parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(rgb, Path(read_path))
+        _save_png(rgb, Path(read_path))
 
 
 def inspect_image(
@@ -176,7 +174,7 @@ def inspect_image(
         target = Path(converted_dir) / _converted_name(sha256, checks.background)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(rgb, target)
+            _save_png(rgb, target)
         read_path = str(target)
     return {
         "sha256": sha256,

@@ -15,6 +15,7 @@ import pandas as pd
 from resnet_finetune.data.images import ImageChecks, inspect_image
 from resnet_finetune.data.listing import REPORT_COLUMNS
 from resnet_finetune.data.quality import perceptual_hashes
+from resnet_finetune.files import atomic_path
 from resnet_finetune.progress import progress_bar
 
 _FACTS = ["sha256", "width", "height", "mode", "read_path", "format", "phash"]
@@ -36,11 +37,8 @@ def _load_validated(cache_file: Path | None, signature: str) -> pd.DataFrame | N
 
 def _save_validated(cache_file: Path, signature: str, table: pd.DataFrame) -> None:
     """Written whole or not at all: a hidden sibling first, renamed into place."""
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache_file.with_name(f".partial-{os.getpid()}-{cache_file.name}")
-    with open(partial, "wb") as handle:
+    with atomic_path(cache_file) as partial, open(partial, "wb") as handle:
         pickle.dump({"signature": signature, "table": table}, handle, protocol=5)
-    os.replace(partial, cache_file)
 
 
 # What tells a file unchanged since it was validated. Size and mtime alone miss a rewrite

@@ -32,6 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from resnet_finetune.files import write_text_atomically
 from resnet_finetune.locks import FileLock
 from resnet_finetune.models.resnet import all_layers
 
@@ -194,9 +195,7 @@ class TrainingCheckpoint:
             "start_loss": snapshot.start_loss,
         }
         (folder / "state.json").write_text(json.dumps(state, indent=1))
-        pending = self.directory / f"{_LATEST}.{os.getpid()}"
-        pending.write_text(name)
-        os.replace(pending, self.directory / _LATEST)
+        write_text_atomically(self.directory / _LATEST, name)
         for old in self.directory.glob("state-*"):
             if old.name != name:
                 shutil.rmtree(old, ignore_errors=True)
