@@ -406,8 +406,9 @@ def test_a_finite_but_huge_loss_stops_training_naming_the_epoch_and_what_to_chan
     checkpoint = TrainingCheckpoint(tmp_path / "run")
     with pytest.raises(
         TrainingDiverged,
-        match=r"diverged at epoch 1: loss=\d\.\d+e\+\d\d, over 1000 times 1\.\d+, the larger of "
-        r"the training's starting loss \(1\.\d+\) and a uniform "
+        # The validation loss, when it diverged too, is named beside the training's.
+        match=r"diverged at epoch 1: loss=\d\.\d+e\+\d\d(, val_loss=\S+)?, over 1000 times "
+        r"1\.\d+, the larger of the training's starting loss \(1\.\d+\) and a uniform "
         r"guess's ln\(3 classes\) = 1\.1\. Lower this training's learning_rate \(now 1e\+06\), "
         r"set gradient_clip_norm",
     ):
