@@ -20,12 +20,13 @@ class ProjectContext(KedroContext):
     def _get_validated_params(self) -> dict[str, Any]:
         raw = super()._get_validated_params()
         if getattr(self, "_recipe_of", None) is not raw:
+            from resnet_finetune.errors import ParameterError
             from resnet_finetune.recipe import describe, resolve_recipe
             from resnet_finetune.schema import validate_parameters
 
             try:
                 validate_parameters(_without_pending_items(raw))
-            except ValueError:
+            except ParameterError:
                 # Left as given: ParameterCheckHook names every problem before any node
                 # runs, as it does for any parameter; the recipe reads only valid ones.
                 self._recipe_of, self._resolved_params = raw, raw

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.locks import FileLock
 
 logger = logging.getLogger(__name__)
@@ -303,7 +304,7 @@ class ParameterCheckHook:
         pretrain = parameters.get("backbone", {}).get("weights") == "pretrain"
         needed = "pretrained_model" in pipeline.inputs() and pretrain
         if needed and not catalog.exists("pretrained_model"):
-            raise ValueError(
+            raise ParameterError(
                 "backbone.weights='pretrain' needs a pretrained model, and none has been "
                 "saved yet: run `kedro run --pipeline finetune` (or `--pipeline pretrain`) "
                 "first, or set backbone.weights to imagenet, none or a model file"
@@ -311,8 +312,8 @@ class ParameterCheckHook:
         if "finetuned_model" in pipeline.inputs() and not catalog.exists("finetuned_model"):
             wanted = (run_params.get("load_versions") or {}).get("finetuned_model")
             if wanted:
-                raise ValueError(_unknown_version("finetuned_model", wanted, catalog))
-            raise ValueError(
+                raise ParameterError(_unknown_version("finetuned_model", wanted, catalog))
+            raise ParameterError(
                 "no fine-tuned model has been saved yet: run `kedro run --pipeline finetune` "
                 "first (or pass --load-versions finetuned_model:VERSION)"
             )

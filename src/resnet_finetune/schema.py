@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from resnet_finetune.data.input_pipeline import CACHE_MODES, RESIZE_MODES
 from resnet_finetune.data.manifest import CLASS_WEIGHTS
 from resnet_finetune.data.quality import LABEL_CONFLICT_CHOICES
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.evaluation.inference import TTA_MODES
 from resnet_finetune.models.classifier import PREPROCESSING_MODES
 from resnet_finetune.training.compute import Compute
@@ -271,4 +272,4 @@ def validate_parameters(parameters: dict) -> Parameters:
                 said = problems.setdefault(key, [f"{key}={problem['input']!r}: "])
                 said[0] += ("" if said[0].endswith(": ") else ", or ") + problem["msg"].lower()
         lines = [text for said in problems.values() for text in said]
-        raise ValueError("invalid parameters:\n  " + "\n  ".join(lines)) from None
+        raise ParameterError("invalid parameters:\n  " + "\n  ".join(lines)) from None

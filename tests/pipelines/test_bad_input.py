@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.training import TrainingDiverged
 from tests.conftest import write_image
 from tests.pipelines.conftest import make_project, run_in
@@ -14,7 +15,7 @@ from tests.pipelines.conftest import make_project, run_in
     [
         (
             {"target": {"data_dir": "/no/such/folder"}},
-            FileNotFoundError,
+            ParameterError,
             "target.data_dir='/no/such/folder' is neither a folder nor a .csv list",
         ),
         (
@@ -24,7 +25,7 @@ from tests.pipelines.conftest import make_project, run_in
         ),
         (
             {"backbone": {"weights": "missing.keras"}},
-            FileNotFoundError,
+            ParameterError,
             "backbone.weights='missing.keras': no such file",
         ),
         (

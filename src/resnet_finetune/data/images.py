@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from resnet_finetune.data.quality import MIN_HASH_SIDE, hash_thumbnail
+from resnet_finetune.errors import ParameterError
 
 # Pillow's names of the formats we accept; MPO is the multi-picture JPEG of cameras.
 ACCEPTED_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "GIF", "WEBP", "TIFF"}
@@ -40,13 +41,13 @@ class ImageChecks:
         # Parameters arrive from YAML as lists; a frozen dataclass keeps a tuple.
         object.__setattr__(self, "background", tuple(self.background))
         if self.min_side < 1:
-            raise ValueError(f"validation.min_side={self.min_side!r} must be at least 1")
+            raise ParameterError(f"validation.min_side={self.min_side!r} must be at least 1")
         if self.max_pixels < self.min_side**2:
-            raise ValueError(
+            raise ParameterError(
                 f"validation.max_pixels={self.max_pixels!r} must be at least min_side²"
             )
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
-            raise ValueError(
+            raise ParameterError(
                 f"validation.background={list(self.background)!r} must be three values 0-255"
             )
 

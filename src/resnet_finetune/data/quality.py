@@ -27,6 +27,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from resnet_finetune.data.tables import read_text_table
+from resnet_finetune.errors import ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +73,12 @@ class QualitySpec:
 
     def __post_init__(self):
         if self.label_conflicts not in LABEL_CONFLICT_CHOICES:
-            raise ValueError(
+            raise ParameterError(
                 f"quality.label_conflicts={self.label_conflicts!r} is not allowed; "
                 f"allowed: {list(LABEL_CONFLICT_CHOICES)}"
             )
         if not 0 <= self.max_distance <= _MAX_DISTANCE:
-            raise ValueError(
+            raise ParameterError(
                 f"quality.max_distance={self.max_distance!r} must be 0-{_MAX_DISTANCE} bits "
                 "of 64 (more would pair unrelated images)"
             )
@@ -171,7 +172,7 @@ def near_pairs(
     linear in the number of hashes while they outnumber 65,536 band values by little (a
     few million images); no all-pairs comparison."""
     if not 0 <= max_distance <= _MAX_DISTANCE:
-        raise ValueError(f"max_distance={max_distance!r} must be 0-{_MAX_DISTANCE} bits")
+        raise ParameterError(f"max_distance={max_distance!r} must be 0-{_MAX_DISTANCE} bits")
     hashes = np.asarray(hashes, dtype=np.uint64)
     count = len(hashes)
     probes = _probes(max_distance // _BANDS)
@@ -258,7 +259,7 @@ def read_corrections(csv_path: str | Path) -> pd.DataFrame:
     ``exclude``), checked: a bad row is refused with the file and line."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise FileNotFoundError(f"quality.corrections={str(csv_path)!r}: no such file")
+        raise ParameterError(f"quality.corrections={str(csv_path)!r}: no such file")
     table = read_text_table(csv_path, {"path", "action"}, "path,action,label")
     if "label" not in table:
         table["label"] = ""

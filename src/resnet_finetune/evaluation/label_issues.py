@@ -24,6 +24,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from resnet_finetune.errors import ParameterError
+
 logger = logging.getLogger(__name__)
 
 SUSPECT_COLUMNS = [
@@ -50,9 +52,9 @@ class LabelIssueSpec:
 
     def __post_init__(self):
         if self.folds < 2:
-            raise ValueError(f"label_suspects.folds={self.folds!r} must be at least 2")
+            raise ParameterError(f"label_suspects.folds={self.folds!r} must be at least 2")
         if self.max_images is not None and self.max_images < 2:
-            raise ValueError(
+            raise ParameterError(
                 f"label_suspects.max_images={self.max_images!r} must be at least 2 (or null: all)"
             )
 
