@@ -28,3 +28,8 @@ def check_count(name: str, value, minimum: int, optional: bool = False) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         allowed = f"an integer >= {minimum}" + (" or null" if optional else "")
         raise ParameterError(f"{name}={value!r} must be {allowed}")
+
+
+def check_flag(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name}={value!r} must be true or false")

@@ -19,8 +19,8 @@ with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks im
         MlflowReportsHook,
         MlflowRunHook,
         NoBaselineHook,
-        ParameterCheckHook,
         RunRecordHook,
+        SavedModelCheckHook,
     )
 quiet.quiet_warnings()  # again: importing TensorFlow resets the warning filters
 
@@ -28,7 +28,7 @@ quiet.quiet_warnings()  # again: importing TensorFlow resets the warning filters
 # pipeline run and logs the parameters; MlflowRunHook names it and tags the git commit,
 # MlflowReportsHook adds the reports, histories, dataset hashes and models.
 HOOKS = (
-    ParameterCheckHook(),
+    SavedModelCheckHook(),
     RunRecordHook(),
     MlflowRunHook(),
     MlflowReportsHook(),
@@ -36,7 +36,7 @@ HOOKS = (
     NoBaselineHook(),
     RunSummary(),
     # Last: pluggy calls the tryfirst hooks last registered first, and the compute must
-    # be set up before the parameter checks build any Keras layer.
+    # be set up before anything builds a Keras layer.
     ComputeHook(),
 )
 

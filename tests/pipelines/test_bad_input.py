@@ -56,7 +56,7 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"target": {"validation": {"min_side": 0}}},
             ValueError,
-            r"target.validation.min_side=0: input should be greater than or equal to 1",
+            r"target.validation.min_side=0 must be an integer >= 1",
         ),
         (
             {"target": {"augmentation": {"run_in": "gpu"}}},
@@ -113,7 +113,7 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"target": {"split": {"val_fraction": 1.5}}},
             ValueError,
-            r"target.split.val_fraction=1.5: input should be less than 1",
+            r"target.split.val_fraction=1.5 must lie in \[0.0, 1.0\)",
         ),
         (
             {"finetune": {"phases": []}},

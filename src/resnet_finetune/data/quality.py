@@ -26,6 +26,7 @@ from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from resnet_finetune.checks import check_choice, check_count, check_flag
 from resnet_finetune.data.tables import read_text_table
 from resnet_finetune.errors import ParameterError
 
@@ -64,23 +65,31 @@ MIN_HASH_SIDE = 16
 
 @dataclass(frozen=True)
 class QualitySpec:
-    """What ingestion checks beyond readability (parameters ``<task>.quality``)."""
+    """What ingestion checks beyond readability: the parameter block ``<task>.quality``
+    (docs/DATA_QUALITY.md).
+
+    label_conflicts: ``exclude`` | ``keep`` the same image under two labels;
+    near_duplicates: find resized or re-encoded copies (kept in one split; across
+    declared splits: leakage); max_distance: pHash bits (of 64) within which two images
+    are copies (0-11: more would pair unrelated images); corrections: a CSV
+    ``path,action(relabel|exclude),label`` applied before splitting, or null.
+    """
 
     label_conflicts: str = "exclude"
     near_duplicates: bool = True
     max_distance: int = 7
     corrections: str | None = None
 
+    __pydantic_config__ = {"extra": "forbid"}  # unknown keys are typos
+
     def __post_init__(self):
-        if self.label_conflicts not in LABEL_CONFLICT_CHOICES:
+        check_choice("label_conflicts", self.label_conflicts, LABEL_CONFLICT_CHOICES)
+        check_flag("near_duplicates", self.near_duplicates)
+        check_count("max_distance", self.max_distance, minimum=0)
+        if self.max_distance > _MAX_DISTANCE:
             raise ParameterError(
-                f"quality.label_conflicts={self.label_conflicts!r} is not allowed; "
-                f"allowed: {list(LABEL_CONFLICT_CHOICES)}"
-            )
-        if not 0 <= self.max_distance <= _MAX_DISTANCE:
-            raise ParameterError(
-                f"quality.max_distance={self.max_distance!r} must be 0-{_MAX_DISTANCE} bits "
-                "of 64 (more would pair unrelated images)"
+                f"max_distance={self.max_distance!r} must be 0-{_MAX_DISTANCE} bits of 64 "
+                "(more would pair unrelated images)"
             )
 
 
