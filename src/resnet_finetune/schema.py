@@ -23,7 +23,7 @@ from resnet_finetune.data.quality import QualitySpec
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.evaluation.inference import TTA_MODES
 from resnet_finetune.evaluation.label_issues import LabelIssueSpec
-from resnet_finetune.models.classifier import PREPROCESSING_MODES
+from resnet_finetune.models.classifier import BN_MOMENTUM, PREPROCESSING_MODES
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import TrainingOptions
 from resnet_finetune.training.finetune import baseline_options, make_phases
@@ -43,7 +43,7 @@ class Block(BaseModel):
 
 
 class Checkpoints(Block):
-    dir: str | None = None
+    dir: str | None = "data/02_intermediate/checkpoints"
     every_n_steps: Positive | None = None
 
 
@@ -52,7 +52,7 @@ class Backbone(Block):
     architecture: str = "auto"
     variant: str = "v1"
     width: Annotated[float, Field(gt=0)] | Auto = "auto"
-    bn_momentum: Fraction = 0.9
+    bn_momentum: Fraction = BN_MOMENTUM
     preprocessing: Literal[PREPROCESSING_MODES] | Auto = "auto"
 
 
@@ -109,7 +109,7 @@ class Report(Block):
 
 
 class Evaluate(Block):
-    top_k: Positive = 5
+    top_k: Positive = 2
     title: str = "Confusion matrix"
     report: Report = Report()
 

@@ -75,11 +75,17 @@ def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
     return keras.Model(model.inputs, outputs, name=model.name)
 
 
+# BatchNorm momentum of the backbones this project trains (the ``backbone.bn_momentum``
+# default): Keras's 0.99 never settles on small data sets (docs: known traps).
+BN_MOMENTUM = 0.9
+
+
 def build_backbone(config: dict, channels: int = 3) -> keras.Model:
     """A headless, size-agnostic ResNet from a ``backbone`` parameter block."""
     options = {
         k: v for k, v in config.items() if k not in {"architecture", "weights", "preprocessing"}
     }
+    options.setdefault("bn_momentum", BN_MOMENTUM)
     model = build_resnet(
         config["architecture"],
         input_shape=(None, None, channels),
