@@ -16,8 +16,10 @@ is turned down by ``resnet_finetune.quiet``, imported first.
   Kedro's deprecation warning;
 - TensorFlow is imported before the session starts, with its native start-up lines
   silenced (``quiet.quiet_tensorflow``);
-- a mistake in the parameters (the checks that run before any node, or a value Kedro
-  cannot merge) prints its message and exits with status 2, without a traceback.
+- a mistake in the parameters (a ``resnet_finetune.errors.ParameterError``, which every
+  check of the parameters raises, and Kedro's configuration merge too) prints its message
+  and exits with status 2, without a traceback; a missing export runtime
+  (``ExportRuntimeMissing``) prints what to install.
 
 ``RunSummary`` (a hook, registered in ``settings.py``) prints one line per node and,
 at the end, where the outputs went.
@@ -36,6 +38,7 @@ import click
 from kedro.framework.hooks import hook_impl
 
 from resnet_finetune import quiet  # first: noise turned down before any library loads
+from resnet_finetune.errors import ExportRuntimeMissing, ParameterError
 
 # ---------------------------------------------------------------------------- --params
 
@@ -135,37 +138,13 @@ def parse_parameters(ctx: click.Context, param: Any, value: Any) -> dict:
 # -------------------------------------------------------------------------------- run
 
 
-class ParameterError(click.ClickException):
+class ParameterMistake(click.ClickException):
     """A mistake in the parameters: the message, no traceback, exit status 2."""
 
     exit_code = 2
 
     def format_message(self) -> str:
         return f"Parameters: {self.message}"
-
-
-# Functions whose ValueError or FileNotFoundError is a verdict on the parameters.
-_PARAMETER_CHECKS = {"check_parameters", "validate_parameters", "override"}
-_CHECK_HOOKS = ("ParameterCheckHook.", "ComputeHook.")
-
-
-def _is_parameter_error(error: BaseException) -> bool:
-    """True when ``error`` was raised by the parameter checks that run before any node
-    (``ComputeHook``, ``ParameterCheckHook``, ``config.check_parameters``, the schema)
-    or by the merge of ``--params`` into the configuration, not by a node at work."""
-    if isinstance(error, TypeError) and "incompatible container types" in str(error):
-        return True  # OmegaConf, merging a mapping over a list
-    if not isinstance(error, (ValueError, FileNotFoundError)):
-        return False
-    tb = error.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_qualname.startswith(_CHECK_HOOKS) or code.co_name in _PARAMETER_CHECKS:
-            return True
-        if code.co_name == "run_node" or code.co_qualname.startswith("Node."):
-            return False  # raised inside a node: a traceback is what helps there
-        tb = tb.tb_next
-    return False
 
 
 def _kedro_run() -> click.Command:
@@ -205,12 +184,10 @@ def _make_run() -> click.Command:
         _reassert_logging_levels()
         try:
             return kedro_run.callback(**options)
-        except Exception as error:
-            if _is_parameter_error(error):
-                raise ParameterError(str(error)) from None
-            if type(error).__name__ == "ExportRuntimeMissing":  # export/formats.py
-                raise click.ClickException(str(error)) from None
-            raise
+        except ParameterError as error:
+            raise ParameterMistake(str(error)) from None
+        except ExportRuntimeMissing as error:
+            raise click.ClickException(str(error)) from None
 
     command.callback = run
     return command

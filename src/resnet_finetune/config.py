@@ -12,6 +12,7 @@ from resnet_finetune.data.class_weights import check_class_weights
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import input_arguments
 from resnet_finetune.data.listing import list_images
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.export import check_formats
 from resnet_finetune.models.classifier import WEIGHT_CHOICES, WEIGHT_FILES, check_backbone_weights
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
@@ -23,31 +24,31 @@ def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
     fit it: a weights file is read (names and shapes) before any node trains."""
     architecture = backbone.get("architecture")
     if architecture not in ARCHITECTURES:
-        raise ValueError(
+        raise ParameterError(
             f"backbone.architecture={architecture!r} is not allowed; "
             f"allowed: {sorted(ARCHITECTURES)}"
         )
     family = ARCHITECTURES[architecture].family
     variant = backbone.get("variant", "v1")
     if variant not in VARIANTS[family]:
-        raise ValueError(
+        raise ParameterError(
             f"backbone.variant={variant!r} is not allowed for {architecture}; "
             f"allowed: {list(VARIANTS[family])}"
         )
     weights = str(backbone.get("weights"))
     if weights == "imagenet" and (architecture, variant) not in IMAGENET_MODELS:
-        raise ValueError(
+        raise ParameterError(
             f"backbone.weights='imagenet' exists for (architecture, variant) in "
             f"{sorted(IMAGENET_MODELS)}, not {(architecture, variant)!r}"
         )
     if weights not in ("pretrain", "imagenet", "none") and not weights.endswith(WEIGHT_FILES):
-        raise ValueError(
+        raise ParameterError(
             f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
         )
     stride = total_stride(architecture)
     for key, size in image_sizes.items():
         if min(size) < stride:
-            raise ValueError(
+            raise ParameterError(
                 f"{key}={list(size)} is smaller than {architecture}'s total stride {stride}: "
                 f"each side must be at least {stride} pixels"
             )
@@ -62,19 +63,19 @@ def check_image_folder(key: str, data_dir: str | None) -> None:
     source = Path(data_dir).expanduser()
     is_list = source.is_file() and source.suffix.lower() == ".csv"
     if not (source.is_dir() or is_list):
-        raise FileNotFoundError(
+        raise ParameterError(
             f"{key}={str(data_dir)!r} is neither a folder nor a .csv list: give a folder "
             "with one sub-folder of images per class, or a CSV with a header path,label"
         )
     files, _ = list_images(source)
     if files.empty:
-        raise ValueError(
+        raise ParameterError(
             f"{key}={str(data_dir)!r} holds no image with a class "
             "(expected e.g. cats/001.jpg, dogs/002.jpg)"
         )
     classes = sorted(files["label"].unique())
     if len(classes) < 2:
-        raise ValueError(
+        raise ParameterError(
             f"{key}={str(data_dir)!r} has a single class ({classes[0]!r}); a classifier needs "
             "at least two"
         )
@@ -91,7 +92,7 @@ def check_task(task: str, options: dict) -> None:
         build_augmenter(**image_options)
         build_mixers(**mixing)
     except ValueError as error:
-        raise ValueError(f"{task}.{error}") from None
+        raise ParameterError(f"{task}.{error}") from None
 
 
 def check_parameters(

@@ -2,7 +2,8 @@
 
 Kedro merges base, the environment and ``--params``; this context then has
 ``resnet_finetune.recipe.resolve_recipe`` choose every value left ``auto``, once, before
-the catalog is built, and logs the recipe. Nodes, hooks, notebooks (``context.params``)
+the catalog is built, validates the result (``config.check_parameters``: the run's only
+validation) and logs the recipe. Nodes, hooks, notebooks (``context.params``)
 and kedro-mlflow all see the resolved values; nothing downstream knows ``auto``.
 """
 
@@ -20,23 +21,19 @@ class ProjectContext(KedroContext):
     def _get_validated_params(self) -> dict[str, Any]:
         raw = super()._get_validated_params()
         if getattr(self, "_recipe_of", None) is not raw:
+            from resnet_finetune.config import check_parameters
             from resnet_finetune.recipe import describe, resolve_recipe
-            from resnet_finetune.schema import validate_parameters
 
-            try:
-                validate_parameters(_without_pending_items(raw))
-            except ValueError:
-                # Left as given: ParameterCheckHook names every problem before any node
-                # runs, as it does for any parameter; the recipe reads only valid ones.
-                self._recipe_of, self._resolved_params = raw, raw
-                return raw
             pending = _take_pending_items(raw)
-            self._resolved_params = resolve_recipe(raw)
+            resolved = resolve_recipe(raw)
             for path, items in pending.items():
-                _apply_items(self._resolved_params, path, items)
-            self._recipe_of = raw
-            if "recipe" in self._resolved_params:
-                logger.info(describe(self._resolved_params))
+                _apply_items(resolved, path, items)
+            # The run's one validation, of what nodes and hooks will receive: a
+            # ParameterError naming every problem stops it before any node runs.
+            check_parameters(resolved)
+            self._recipe_of, self._resolved_params = raw, resolved
+            if "recipe" in resolved:
+                logger.info(describe(resolved))
         return self._resolved_params
 
 
@@ -52,16 +49,6 @@ def _pending_paths(tree: Any, path: tuple = ()) -> dict[tuple, dict]:
     for key, value in tree.items():
         found.update(_pending_paths(value, (*path, key)))
     return found
-
-
-def _without_pending_items(parameters: dict) -> dict:
-    """A copy with those lists back to ``auto``, as the schema and the recipe read them."""
-    import copy
-
-    copied = copy.deepcopy(parameters)
-    for path in _pending_paths(copied):
-        _set(copied, path, "auto")
-    return copied
 
 
 def _take_pending_items(parameters: dict) -> dict[tuple, dict]:

@@ -1,6 +1,6 @@
 """Cross-cutting work around a run: the process's compute (strategy, determinism),
-parameter checks, MLflow records, run records, checkpoint clean-up. Nothing here
-decides what a pipeline computes.
+checks that the models a run reads exist, MLflow records, run records, checkpoint
+clean-up. Nothing here decides what a pipeline computes.
 
 Heavy libraries (TensorFlow, Keras, MLflow) are imported where they are used, so that
 ``kedro --help`` starts fast.
@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
 
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.files import write_text_atomically
 from resnet_finetune.locks import FileLock
 
@@ -259,13 +260,12 @@ class ComputeHook:
     before the first one), and deterministic kernels when asked."""
 
     # First of all before_pipeline_run hooks (registered last in settings.HOOKS): before
-    # the parameter checks, which build Keras layers, and before kedro-mlflow opens a run.
+    # kedro-mlflow opens a run and before any node builds a Keras layer.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, catalog) -> None:
-        from resnet_finetune.schema import validate_parameters
-        from resnet_finetune.training.compute import make_deterministic, unused_gpu_notice
+        from resnet_finetune.training.compute import Compute, make_deterministic, unused_gpu_notice
 
-        compute = validate_parameters({"compute": catalog.load("params:compute")}).compute
+        compute = Compute(**catalog.load("params:compute"))  # validated with the parameters
         replicas = compute.replicas
         if compute.deterministic:
             make_deterministic()
@@ -289,21 +289,19 @@ def _unknown_version(name: str, wanted: str, catalog, shown: int = 5) -> str:
     )
 
 
-class ParameterCheckHook:
-    """Stop a run with a clear message before any node runs if a parameter is wrong, or
-    if a model the pipeline reads has never been saved."""
+class SavedModelCheckHook:
+    """Stop a run with a clear message before any node runs if a model the pipeline
+    reads has never been saved (the parameters themselves are validated once, when the
+    context resolves them: ``resnet_finetune.context``)."""
 
     # Before kedro-mlflow opens an MLflow run that an error here would leave open.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
-        from resnet_finetune.config import check_parameters
-
         parameters = catalog.load("parameters")
-        check_parameters(parameters)
         pretrain = parameters.get("backbone", {}).get("weights") == "pretrain"
         needed = "pretrained_model" in pipeline.inputs() and pretrain
         if needed and not catalog.exists("pretrained_model"):
-            raise ValueError(
+            raise ParameterError(
                 "backbone.weights='pretrain' needs a pretrained model, and none has been "
                 "saved yet: run `kedro run --pipeline finetune` (or `--pipeline pretrain`) "
                 "first, or set backbone.weights to imagenet, none or a model file"
@@ -311,8 +309,8 @@ class ParameterCheckHook:
         if "finetuned_model" in pipeline.inputs() and not catalog.exists("finetuned_model"):
             wanted = (run_params.get("load_versions") or {}).get("finetuned_model")
             if wanted:
-                raise ValueError(_unknown_version("finetuned_model", wanted, catalog))
-            raise ValueError(
+                raise ParameterError(_unknown_version("finetuned_model", wanted, catalog))
+            raise ParameterError(
                 "no fine-tuned model has been saved yet: run `kedro run --pipeline finetune` "
                 "first (or pass --load-versions finetuned_model:VERSION)"
             )

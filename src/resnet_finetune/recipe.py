@@ -27,6 +27,7 @@ import logging
 import os
 from pathlib import Path
 
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.trees import get_path, leaves, set_path
 
 logger = logging.getLogger(__name__)
@@ -207,7 +208,7 @@ def _choose_start(recipe: Recipe, fetch) -> tuple[str, str]:
     network = (architecture if architecture != AUTO else IMAGENET_NETWORK[0], variant)
     if weights == "pretrain":
         if not source_dir:
-            raise ValueError(
+            raise ParameterError(
                 "backbone.weights='pretrain' with target.data_dir set pretrains on the digits "
                 "demo, which does not help photographs: give your own pretraining images "
                 "(source.data_dir=PATH), or set backbone.weights to auto (ImageNet), imagenet, "
@@ -223,7 +224,7 @@ def _choose_start(recipe: Recipe, fetch) -> tuple[str, str]:
             path = fetch(*network)
         except WeightsUnavailable as error:
             if weights == "imagenet":
-                raise ValueError(
+                raise ParameterError(
                     f"backbone.weights='imagenet': {error.reason}. Alternatives: "
                     "--params backbone.weights=/path/to/"
                     f"{network[0]}_weights_tf_dim_ordering_tf_kernels_notop.h5 (a "
@@ -523,7 +524,7 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None, s
         _cache(recipe, int(facts["images"]), available_memory() if memory is None else memory)
     left = _recipe_autos(resolved)
     if left:
-        raise ValueError(f"no recipe chooses {left}: give them a value")
+        raise ParameterError(f"no recipe chooses {left}: give them a value")
     resolved["recipe"] = {
         "start": start,
         "start_reason": reason,

@@ -17,10 +17,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from resnet_finetune.data.class_weights import CLASS_WEIGHTS
+from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import CACHE_MODES, RESIZE_MODES
-from resnet_finetune.data.quality import LABEL_CONFLICT_CHOICES
+from resnet_finetune.data.quality import QualitySpec
+from resnet_finetune.data.split import SplitSpec
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.evaluation.inference import TTA_MODES
-from resnet_finetune.models.classifier import PREPROCESSING_MODES
+from resnet_finetune.evaluation.label_issues import LabelIssueSpec
+from resnet_finetune.models.classifier import BN_MOMENTUM, PREPROCESSING_MODES
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import TrainingOptions
 from resnet_finetune.training.finetune import baseline_options, make_phases
@@ -40,7 +44,7 @@ class Block(BaseModel):
 
 
 class Checkpoints(Block):
-    dir: str | None = None
+    dir: str | None = "data/02_intermediate/checkpoints"
     every_n_steps: Positive | None = None
 
 
@@ -49,7 +53,7 @@ class Backbone(Block):
     architecture: str = "auto"
     variant: str = "v1"
     width: Annotated[float, Field(gt=0)] | Auto = "auto"
-    bn_momentum: Fraction = 0.9
+    bn_momentum: Fraction = BN_MOMENTUM
     preprocessing: Literal[PREPROCESSING_MODES] | Auto = "auto"
 
 
@@ -70,34 +74,6 @@ class Embedded(Block):
     digits: Annotated[list[Annotated[int, Field(ge=0, le=9)]], Field(min_length=2)]
 
 
-class Validation(Block):
-    min_side: Positive = 8
-    max_pixels: Positive = 90_000_000
-    background: tuple[
-        Annotated[int, Field(ge=0, le=255)],
-        Annotated[int, Field(ge=0, le=255)],
-        Annotated[int, Field(ge=0, le=255)],
-    ] = (255, 255, 255)
-
-    model_config = ConfigDict(extra="forbid", strict=False)  # YAML gives lists
-
-
-class Split(Block):
-    val_fraction: Fraction = 0.15
-    test_fraction: Fraction = 0.0
-    train_per_class: Positive | Auto | None = None
-    val_per_class: Positive | Auto | None = None
-
-
-class Quality(Block):
-    """Ingestion's data checks (``resnet_finetune.data.quality``)."""
-
-    label_conflicts: Literal[LABEL_CONFLICT_CHOICES] = "exclude"
-    near_duplicates: bool = True
-    max_distance: Annotated[int, Field(ge=0, le=11)] = 7
-    corrections: str | None = None
-
-
 class Input(Block):
     image_size: tuple[Positive, Positive] | Auto = "auto"
     resize: Literal[RESIZE_MODES] = "squash"
@@ -113,10 +89,10 @@ class Task(Block):
 
     data_dir: str | None = None
     embedded: Embedded | None = None
-    validation: Validation = Validation()
-    split: Split = Split()
+    validation: ImageChecks = ImageChecks()
+    split: SplitSpec = SplitSpec()
     class_weights: Literal[CLASS_WEIGHTS] = "none"
-    quality: Quality = Quality()
+    quality: QualitySpec = QualitySpec()
     input: Input
     augmentation: dict[str, Any] = {}  # options checked by data.augment
 
@@ -133,16 +109,8 @@ class Report(Block):
     label_suspects: Count = 16
 
 
-class LabelSuspects(Block):
-    """Likely mislabelled images after training (``evaluation.label_issues``)."""
-
-    enabled: bool = True
-    folds: Annotated[int, Field(ge=2)] = 5
-    max_images: Annotated[int, Field(ge=2)] | None = None
-
-
 class Evaluate(Block):
-    top_k: Positive = 5
+    top_k: Positive = 2
     title: str = "Confusion matrix"
     report: Report = Report()
 
@@ -190,7 +158,7 @@ class Parameters(Block):
     target: Task | None = None
     degradation: Degradation | None = None
     evaluate: Evaluate | None = None
-    label_suspects: LabelSuspects | None = None
+    label_suspects: LabelIssueSpec | None = None
     predict: Predict | None = None
     export: Export | None = None
     from_scratch: FromScratch | None = None
@@ -271,4 +239,4 @@ def validate_parameters(parameters: dict) -> Parameters:
                 said = problems.setdefault(key, [f"{key}={problem['input']!r}: "])
                 said[0] += ("" if said[0].endswith(": ") else ", or ") + problem["msg"].lower()
         lines = [text for said in problems.values() for text in said]
-        raise ValueError("invalid parameters:\n  " + "\n  ".join(lines)) from None
+        raise ParameterError("invalid parameters:\n  " + "\n  ".join(lines)) from None

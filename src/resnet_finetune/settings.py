@@ -9,6 +9,7 @@ from kedro.config import OmegaConfigLoader
 from resnet_finetune import quiet  # first: library noise turned down before any import
 from resnet_finetune.cli import RunSummary
 from resnet_finetune.context import ProjectContext
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.recipe import AUTO  # light: the recipe imports its heavy parts lazily
 
 with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks import it
@@ -18,8 +19,8 @@ with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks im
         MlflowReportsHook,
         MlflowRunHook,
         NoBaselineHook,
-        ParameterCheckHook,
         RunRecordHook,
+        SavedModelCheckHook,
     )
 quiet.quiet_warnings()  # again: importing TensorFlow resets the warning filters
 
@@ -27,7 +28,7 @@ quiet.quiet_warnings()  # again: importing TensorFlow resets the warning filters
 # pipeline run and logs the parameters; MlflowRunHook names it and tags the git commit,
 # MlflowReportsHook adds the reports, histories, dataset hashes and models.
 HOOKS = (
-    ParameterCheckHook(),
+    SavedModelCheckHook(),
     RunRecordHook(),
     MlflowRunHook(),
     MlflowReportsHook(),
@@ -35,7 +36,7 @@ HOOKS = (
     NoBaselineHook(),
     RunSummary(),
     # Last: pluggy calls the tryfirst hooks last registered first, and the compute must
-    # be set up before the parameter checks build any Keras layer.
+    # be set up before anything builds a Keras layer.
     ComputeHook(),
 )
 
@@ -57,7 +58,7 @@ def override(parameters: Any, overrides: Any, key: str = "") -> Any:
         merged = list(parameters)
         for index, value in overrides.items():
             if not str(index).isdigit() or int(index) >= len(merged):
-                raise ValueError(
+                raise ParameterError(
                     f"{key}.{index}: {key} is a list of {len(merged)} item(s); set one by its "
                     f"index 0 to {len(merged) - 1} ({key}.0.KEY=VALUE), or give the whole "
                     f"list ({key}=[...])"
@@ -79,14 +80,16 @@ class ConfigLoader(OmegaConfigLoader):
     ("Cannot merge incompatible container types")."""
 
     def __getitem__(self, key: str) -> Any:
-        if key != "parameters" or not self.runtime_params:
+        if key != "parameters":
             return super().__getitem__(key)
         runtime, self.runtime_params = self.runtime_params, {}
         try:
             parameters = super().__getitem__(key)
+        except TypeError as error:  # OmegaConf, merging an environment's mapping over a list
+            raise ParameterError(str(error)) from None
         finally:
             self.runtime_params = runtime
-        return override(parameters, runtime)
+        return override(parameters, runtime) if runtime else parameters
 
 
 CONFIG_LOADER_CLASS = ConfigLoader

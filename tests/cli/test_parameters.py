@@ -10,6 +10,7 @@ from click.testing import CliRunner
 import resnet_finetune.cli as cli
 from resnet_finetune.cli import parse_parameters, split_parameters
 from resnet_finetune.context import _apply_items, _take_pending_items
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.recipe import resolve_recipe
 from resnet_finetune.settings import CONFIG_LOADER_ARGS, PENDING_ITEMS, ConfigLoader, override
 from tests.cli.conftest import ROOT
@@ -117,3 +118,29 @@ def test_command_line_parameters_apply_over_an_environment(tmp_path):
         _apply_items(resolved, path, items)
     assert resolved["finetune"]["phases"][0]["epochs"] == 2
     assert resolved["finetune"]["phases"][1]["epochs"] == 30
+
+
+@pytest.mark.parametrize(
+    ("raised", "exit_code"), [(ParameterError("seed='x': not a number"), 2), (ValueError("x"), 1)]
+)
+def test_a_parameter_error_is_told_apart_by_its_type(monkeypatch, raised, exit_code):
+    def failing_run(**options):
+        raise raised
+
+    fake = click.Command("run", params=cli._kedro_run().params, callback=failing_run)
+    monkeypatch.setattr(cli, "_kedro_run", lambda: fake)
+    result = CliRunner().invoke(cli._make_run(), ["--pipeline", "evaluate"])
+    assert result.exit_code == exit_code
+    if exit_code == 2:
+        assert result.output == "Error: Parameters: seed='x': not a number\n"
+    else:
+        assert result.exception is raised  # not a parameter: the traceback helps
+
+
+def test_an_environment_merging_a_mapping_over_a_list_is_a_parameter_error(tmp_path):
+    conf = tmp_path / "conf"
+    (conf / "local").mkdir(parents=True)
+    (conf / "base").symlink_to(ROOT / "conf/base")
+    (conf / "local/parameters.yml").write_text("export:\n  formats: {onnx: true}\n")
+    with pytest.raises(ParameterError, match="Cannot merge incompatible container types"):
+        loader(conf, "local")["parameters"]

@@ -228,9 +228,9 @@ def test_bad_corrections_are_refused_naming_file_and_line(tmp_path, ingest, rows
 
 
 def test_quality_parameters_are_checked():
-    with pytest.raises(ValueError, match="quality.label_conflicts='drop' is not allowed"):
+    with pytest.raises(ValueError, match="label_conflicts='drop' is not allowed"):
         QualitySpec(label_conflicts="drop")
-    with pytest.raises(ValueError, match="quality.max_distance=40"):
+    with pytest.raises(ValueError, match="max_distance=40 must be 0-11 bits"):
         QualitySpec(max_distance=40)
 
 

@@ -78,7 +78,7 @@ def test_no_image_is_scored_by_a_model_that_saw_it():
 def test_too_few_images_and_bad_folds_are_refused():
     with pytest.raises(ValueError, match="at least 2 labelled images"):
         out_of_sample_probabilities(np.zeros((3, 2)), np.array([0, 0, 1]))
-    with pytest.raises(ValueError, match="label_suspects.folds=1"):
+    with pytest.raises(ValueError, match="folds=1 must be an integer >= 2"):
         LabelIssueSpec(folds=1)
 
 
@@ -92,7 +92,7 @@ def test_max_images_samples_every_class_in_manifest_order():
     assert len(rows) == 20 and rows["class_index"].value_counts().to_dict() == {0: 18, 1: 2}
     assert rows["path"].str.extract(r"(\d+)")[0].astype(int).is_monotonic_increasing
     assert labelled_rows(manifest, None).equals(manifest)
-    with pytest.raises(ValueError, match="label_suspects.max_images=1"):
+    with pytest.raises(ValueError, match="max_images=1 must be an integer >= 2 or null"):
         LabelIssueSpec(max_images=1)
 
 

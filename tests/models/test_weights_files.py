@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from resnet_finetune.config import check_backbone
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.models import (
     backbone_from_weights,
     build_backbone,
@@ -103,7 +104,7 @@ def test_a_truncated_file_is_refused_with_the_reason(saved, tmp_path, name):
 
 def test_a_missing_path_or_another_kind_of_file_is_refused(tmp_path):
     missing = tmp_path / "nothing.weights.h5"
-    with pytest.raises(FileNotFoundError, match=r"weights='.*nothing.weights.h5': no such"):
+    with pytest.raises(ParameterError, match=r"weights='.*nothing.weights.h5': no such"):
         check_backbone(with_weights(missing), {})
     text = tmp_path / "notes.h5"
     text.write_text("not weights")

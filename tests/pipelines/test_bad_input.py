@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.training import TrainingDiverged
 from tests.conftest import write_image
 from tests.pipelines.conftest import make_project, run_in
@@ -14,7 +15,7 @@ from tests.pipelines.conftest import make_project, run_in
     [
         (
             {"target": {"data_dir": "/no/such/folder"}},
-            FileNotFoundError,
+            ParameterError,
             "target.data_dir='/no/such/folder' is neither a folder nor a .csv list",
         ),
         (
@@ -24,7 +25,7 @@ from tests.pipelines.conftest import make_project, run_in
         ),
         (
             {"backbone": {"weights": "missing.keras"}},
-            FileNotFoundError,
+            ParameterError,
             "backbone.weights='missing.keras': no such file",
         ),
         (
@@ -55,7 +56,7 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"target": {"validation": {"min_side": 0}}},
             ValueError,
-            r"target.validation.min_side=0: input should be greater than or equal to 1",
+            r"target.validation.min_side=0 must be an integer >= 1",
         ),
         (
             {"target": {"augmentation": {"run_in": "gpu"}}},
@@ -112,7 +113,7 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"target": {"split": {"val_fraction": 1.5}}},
             ValueError,
-            r"target.split.val_fraction=1.5: input should be less than 1",
+            r"target.split.val_fraction=1.5 must lie in \[0.0, 1.0\)",
         ),
         (
             {"finetune": {"phases": []}},

@@ -13,6 +13,8 @@ import math
 import keras
 from keras import layers
 
+from resnet_finetune.errors import ParameterError
+
 FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 PLACES = ("pipeline", "model")
 _VALUE_RANGE = (0, 255)
@@ -32,7 +34,7 @@ class RandomResizedCrop(layers.RandomZoom):
             kwargs.pop(key, None)
         super().__init__(height_factor=0.0, fill_mode="nearest", seed=seed, **kwargs)
         if not 0 < area[0] <= area[1] <= 1:
-            raise ValueError(f"random_resized_crop={list(area)!r}: need 0 < min <= max <= 1")
+            raise ParameterError(f"random_resized_crop={list(area)!r}: need 0 < min <= max <= 1")
         self.area = tuple(area)
         self.aspect = tuple(aspect)
 
@@ -121,7 +123,9 @@ def build_augmenter(
     random rectangle. MixUp/CutMix are built by ``build_mixers``.
     """
     if flip not in FLIP_MODES:
-        raise ValueError(f"augmentation.flip={flip!r} is not allowed; allowed: {list(FLIP_MODES)}")
+        raise ParameterError(
+            f"augmentation.flip={flip!r} is not allowed; allowed: {list(FLIP_MODES)}"
+        )
     jitter = {
         "brightness": brightness,
         "contrast": contrast,
@@ -131,7 +135,7 @@ def build_augmenter(
     fractions = {"rotation": rotation, "zoom": zoom, "translation": translation, "erasing": erasing}
     for key, value in {**fractions, **jitter}.items():
         if not 0 <= value < 1:
-            raise ValueError(f"augmentation.{key}={value!r} must be in [0, 1)")
+            raise ParameterError(f"augmentation.{key}={value!r} must be in [0, 1)")
     steps = []
     if random_resized_crop:
         steps.append(RandomResizedCrop(tuple(random_resized_crop), seed=seed))
@@ -166,7 +170,7 @@ def build_mixers(*, mixup: float = 0.0, cutmix: float = 0.0, seed: int = 42) -> 
     """MixUp (``mixup`` = its alpha) and CutMix (``cutmix`` = its alpha) layers, if on."""
     for key, value in {"mixup": mixup, "cutmix": cutmix}.items():
         if value < 0:
-            raise ValueError(f"augmentation.{key}={value!r} must be 0 (off) or positive")
+            raise ParameterError(f"augmentation.{key}={value!r} must be 0 (off) or positive")
     mixers = []
     if mixup:
         mixers.append(layers.MixUp(alpha=mixup, seed=seed))
@@ -191,10 +195,12 @@ def split_augmentation(augmentation: dict) -> tuple[str, dict, dict]:
     options = dict(augmentation)
     place = options.pop("run_in", "pipeline")
     if place not in PLACES:
-        raise ValueError(f"augmentation.run_in={place!r} is not allowed; allowed: {list(PLACES)}")
+        raise ParameterError(
+            f"augmentation.run_in={place!r} is not allowed; allowed: {list(PLACES)}"
+        )
     unknown = sorted(set(options) - set(_IMAGE_KEYS) - set(_MIXING_KEYS))
     if unknown:
-        raise ValueError(
+        raise ParameterError(
             f"augmentation.{unknown[0]} is not a known option; known: "
             f"{sorted(['run_in', *_IMAGE_KEYS, *_MIXING_KEYS])}"
         )

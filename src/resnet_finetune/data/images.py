@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from resnet_finetune.checks import check_count
 from resnet_finetune.data.quality import MIN_HASH_SIDE, hash_thumbnail
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.files import atomic_path
 
 # Pillow's names of the formats we accept; MPO is the multi-picture JPEG of cameras.
@@ -30,25 +32,28 @@ _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 @dataclass(frozen=True)
 class ImageChecks:
-    """What makes a file usable, and how transparency is flattened."""
+    """What makes a file usable, and how transparency is flattened: the parameter block
+    ``<task>.validation``. Files failing these are left out and listed in the report.
+
+    min_side: pixels, the shorter side at least; max_pixels: larger images are refused
+    (decompression bombs), at least ``min_side``²; background: the RGB colour under
+    transparent pixels.
+    """
 
     min_side: int = 8
     max_pixels: int = 90_000_000
     background: tuple[int, int, int] = (255, 255, 255)
 
+    # Unknown keys are typos; YAML gives the background as a list.
+    __pydantic_config__ = {"extra": "forbid"}
+
     def __post_init__(self):
         # Parameters arrive from YAML as lists; a frozen dataclass keeps a tuple.
         object.__setattr__(self, "background", tuple(self.background))
-        if self.min_side < 1:
-            raise ValueError(f"validation.min_side={self.min_side!r} must be at least 1")
-        if self.max_pixels < self.min_side**2:
-            raise ValueError(
-                f"validation.max_pixels={self.max_pixels!r} must be at least min_side²"
-            )
+        check_count("min_side", self.min_side, minimum=1)
+        check_count("max_pixels", self.max_pixels, minimum=max(1, self.min_side**2))
         if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
-            raise ValueError(
-                f"validation.background={list(self.background)!r} must be three values 0-255"
-            )
+            raise ParameterError(f"background={list(self.background)!r} must be three values 0-255")
 
 
 def _png_bit_depth(data: bytes) -> int:

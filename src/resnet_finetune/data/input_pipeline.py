@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.models.resnet import seed_states
 
 # One decoding thread per core from the first batch on. tf.data's autotuning starts low
@@ -132,9 +133,11 @@ def _cache_file(rows: pd.DataFrame, size, mode: str, cache_dir: str | Path) -> s
 
 def _check_modes(resize: str, cache: str) -> None:
     if resize not in RESIZE_MODES:
-        raise ValueError(f"input.resize={resize!r} is not allowed; allowed: {list(RESIZE_MODES)}")
+        raise ParameterError(
+            f"input.resize={resize!r} is not allowed; allowed: {list(RESIZE_MODES)}"
+        )
     if cache not in CACHE_MODES:
-        raise ValueError(f"input.cache={cache!r} is not allowed; allowed: {list(CACHE_MODES)}")
+        raise ParameterError(f"input.cache={cache!r} is not allowed; allowed: {list(CACHE_MODES)}")
 
 
 def image_dataset(
@@ -159,7 +162,7 @@ def image_dataset(
     """
     _check_modes(resize, cache)
     if cache == "disk" and cache_dir is None:
-        raise ValueError("input.cache='disk' needs a cache_dir")
+        raise ParameterError("input.cache='disk' needs a cache_dir")
     rows = manifest[manifest["split"] == split]
     if rows.empty:
         raise ValueError(f"the manifest has no image in split {split!r}")
@@ -229,7 +232,7 @@ def input_arguments(input_options: dict, cache_dir: str | Path | None) -> dict:
     known = {"image_size", "batch_size", *_INPUT_DEFAULTS}
     unknown = sorted(set(input_options) - known)
     if unknown:
-        raise ValueError(f"input.{unknown[0]} is not a known option; known: {sorted(known)}")
+        raise ParameterError(f"input.{unknown[0]} is not a known option; known: {sorted(known)}")
     arguments = {**_INPUT_DEFAULTS, **input_options}
     _check_modes(arguments["resize"], arguments["cache"])
     return {**arguments, "image_size": tuple(input_options["image_size"]), "cache_dir": cache_dir}

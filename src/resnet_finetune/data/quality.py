@@ -26,7 +26,9 @@ from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from resnet_finetune.checks import check_choice, check_count, check_flag
 from resnet_finetune.data.tables import read_text_table
+from resnet_finetune.errors import ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -63,23 +65,31 @@ MIN_HASH_SIDE = 16
 
 @dataclass(frozen=True)
 class QualitySpec:
-    """What ingestion checks beyond readability (parameters ``<task>.quality``)."""
+    """What ingestion checks beyond readability: the parameter block ``<task>.quality``
+    (docs/DATA_QUALITY.md).
+
+    label_conflicts: ``exclude`` | ``keep`` the same image under two labels;
+    near_duplicates: find resized or re-encoded copies (kept in one split; across
+    declared splits: leakage); max_distance: pHash bits (of 64) within which two images
+    are copies (0-11: more would pair unrelated images); corrections: a CSV
+    ``path,action(relabel|exclude),label`` applied before splitting, or null.
+    """
 
     label_conflicts: str = "exclude"
     near_duplicates: bool = True
     max_distance: int = 7
     corrections: str | None = None
 
+    __pydantic_config__ = {"extra": "forbid"}  # unknown keys are typos
+
     def __post_init__(self):
-        if self.label_conflicts not in LABEL_CONFLICT_CHOICES:
-            raise ValueError(
-                f"quality.label_conflicts={self.label_conflicts!r} is not allowed; "
-                f"allowed: {list(LABEL_CONFLICT_CHOICES)}"
-            )
-        if not 0 <= self.max_distance <= _MAX_DISTANCE:
-            raise ValueError(
-                f"quality.max_distance={self.max_distance!r} must be 0-{_MAX_DISTANCE} bits "
-                "of 64 (more would pair unrelated images)"
+        check_choice("label_conflicts", self.label_conflicts, LABEL_CONFLICT_CHOICES)
+        check_flag("near_duplicates", self.near_duplicates)
+        check_count("max_distance", self.max_distance, minimum=0)
+        if self.max_distance > _MAX_DISTANCE:
+            raise ParameterError(
+                f"max_distance={self.max_distance!r} must be 0-{_MAX_DISTANCE} bits of 64 "
+                "(more would pair unrelated images)"
             )
 
 
@@ -171,7 +181,7 @@ def near_pairs(
     linear in the number of hashes while they outnumber 65,536 band values by little (a
     few million images); no all-pairs comparison."""
     if not 0 <= max_distance <= _MAX_DISTANCE:
-        raise ValueError(f"max_distance={max_distance!r} must be 0-{_MAX_DISTANCE} bits")
+        raise ParameterError(f"max_distance={max_distance!r} must be 0-{_MAX_DISTANCE} bits")
     hashes = np.asarray(hashes, dtype=np.uint64)
     count = len(hashes)
     probes = _probes(max_distance // _BANDS)
@@ -258,7 +268,7 @@ def read_corrections(csv_path: str | Path) -> pd.DataFrame:
     ``exclude``), checked: a bad row is refused with the file and line."""
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise FileNotFoundError(f"quality.corrections={str(csv_path)!r}: no such file")
+        raise ParameterError(f"quality.corrections={str(csv_path)!r}: no such file")
     table = read_text_table(csv_path, {"path", "action"}, "path,action,label")
     if "label" not in table:
         table["label"] = ""

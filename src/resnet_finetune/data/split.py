@@ -9,16 +9,33 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from resnet_finetune.checks import check_count, check_range
+
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """How to split images that come without a declared train/val/test split."""
+    """How to split images that come without a declared train/val/test split: the
+    parameter block ``<task>.split`` (and the run's ``seed``).
+
+    val_fraction, test_fraction: shares of each class held out for validation and test
+    (0: none); train_per_class, val_per_class: instead, that many images per class
+    (few-shot; the rest is test), or null.
+    """
 
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     train_per_class: int | None = None
     val_per_class: int | None = None
     seed: int = 42
+
+    __pydantic_config__ = {"extra": "forbid"}  # unknown keys are typos
+
+    def __post_init__(self):
+        check_range("val_fraction", self.val_fraction, 0.0, 1.0, closed_high=False)
+        check_range("test_fraction", self.test_fraction, 0.0, 1.0, closed_high=False)
+        check_count("train_per_class", self.train_per_class, minimum=1, optional=True)
+        check_count("val_per_class", self.val_per_class, minimum=1, optional=True)
+        check_count("seed", self.seed, minimum=0)
 
 
 def split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:

@@ -24,6 +24,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from resnet_finetune.checks import check_count, check_flag
+
 logger = logging.getLogger(__name__)
 
 SUSPECT_COLUMNS = [
@@ -40,21 +42,23 @@ SUSPECT_COLUMNS = [
 
 @dataclass(frozen=True)
 class LabelIssueSpec:
-    """Parameters ``label_suspects``: on or off, cross-validation folds, and at most how
-    many labelled images are scored (``None``: all; else a class-stratified, seeded
-    sample, for very large data)."""
+    """Likely mislabelled images after training: the parameter block ``label_suspects``.
+
+    enabled: false: no scoring (the report says so); folds: cross-validation folds
+    (fewer when a class has fewer images); max_images: score at most this many labelled
+    images (a class-stratified, seeded sample, for very large data), or null: all.
+    """
 
     enabled: bool = True
     folds: int = 5
     max_images: int | None = None
 
+    __pydantic_config__ = {"extra": "forbid"}  # unknown keys are typos
+
     def __post_init__(self):
-        if self.folds < 2:
-            raise ValueError(f"label_suspects.folds={self.folds!r} must be at least 2")
-        if self.max_images is not None and self.max_images < 2:
-            raise ValueError(
-                f"label_suspects.max_images={self.max_images!r} must be at least 2 (or null: all)"
-            )
+        check_flag("enabled", self.enabled)
+        check_count("folds", self.folds, minimum=2)
+        check_count("max_images", self.max_images, minimum=2, optional=True)
 
 
 def out_of_sample_probabilities(

@@ -18,6 +18,7 @@ import pandas as pd
 
 # The project's own layers register themselves for loading a saved .keras model.
 import resnet_finetune.data.augment  # noqa: F401
+from resnet_finetune.errors import ExportRuntimeMissing, ParameterError
 from resnet_finetune.models import load_model  # also registers the project's layers
 
 # format -> file or folder name inside the export folder
@@ -64,11 +65,6 @@ RUNTIMES = {
 INSTALL_EXPORT = 'pip install -e ".[export]"'
 
 
-class ExportRuntimeMissing(RuntimeError):
-    """An export format's converter or runtime is not installed; the message says what
-    to install (``kedro run`` prints it without a traceback)."""
-
-
 def require_runtimes(formats: Iterable[str]) -> None:
     """Raise ``ExportRuntimeMissing`` naming the packages ``formats`` need and lack."""
     import importlib.util
@@ -89,7 +85,7 @@ def require_runtimes(formats: Iterable[str]) -> None:
 
 def check_formats(formats: list[str] | tuple[str, ...]) -> None:
     if unknown := sorted(set(formats) - set(FORMATS)):
-        raise ValueError(f"export.formats: {unknown} not allowed; allowed: {list(FORMATS)}")
+        raise ParameterError(f"export.formats: {unknown} not allowed; allowed: {list(FORMATS)}")
 
 
 def export_model(

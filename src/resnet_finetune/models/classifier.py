@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.models.resnet import (
     build_resnet,
     imagenet_network_of_file,
@@ -24,7 +25,9 @@ class ImagePreprocessing(layers.Layer):
     def __init__(self, mode: str = "tf", **kwargs):
         super().__init__(**kwargs)
         if mode not in PREPROCESSING_MODES:
-            raise ValueError(f"mode={mode!r} is not allowed; allowed: {list(PREPROCESSING_MODES)}")
+            raise ParameterError(
+                f"mode={mode!r} is not allowed; allowed: {list(PREPROCESSING_MODES)}"
+            )
         self.mode = mode
 
     def call(self, inputs):
@@ -72,11 +75,17 @@ def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
     return keras.Model(model.inputs, outputs, name=model.name)
 
 
+# BatchNorm momentum of the backbones this project trains (the ``backbone.bn_momentum``
+# default): Keras's 0.99 never settles on small data sets (docs: known traps).
+BN_MOMENTUM = 0.9
+
+
 def build_backbone(config: dict, channels: int = 3) -> keras.Model:
     """A headless, size-agnostic ResNet from a ``backbone`` parameter block."""
     options = {
         k: v for k, v in config.items() if k not in {"architecture", "weights", "preprocessing"}
     }
+    options.setdefault("bn_momentum", BN_MOMENTUM)
     model = build_resnet(
         config["architecture"],
         input_shape=(None, None, channels),
@@ -145,7 +154,7 @@ def backbone_from_weights(config: dict, pretrained: keras.Model | None = None) -
     backbone = _resolve_backbone(config, pretrained)
     channels = backbone.input_shape[-1]
     if channels != 3:
-        raise ValueError(
+        raise ParameterError(
             f"backbone.weights={config.get('weights')!r} gives a backbone for {channels}-channel "
             "inputs; the images are RGB (3 channels): pretrain or pick weights for RGB input"
         )
@@ -156,7 +165,9 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
     weights = str(config.get("weights", "none"))
     if weights == "pretrain":
         if pretrained is None:
-            raise ValueError("backbone.weights='pretrain' needs the model of the pretrain pipeline")
+            raise ParameterError(
+                "backbone.weights='pretrain' needs the model of the pretrain pipeline"
+            )
         return backbone_of(pretrained)
     if weights.endswith(WEIGHT_FILES):
         return _backbone_from_file(config, weights)
@@ -168,7 +179,7 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
             backbone, config["architecture"], config.get("variant", "v1"), include_top=False
         )
         return backbone
-    raise ValueError(
+    raise ParameterError(
         f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
     )
 
@@ -188,7 +199,7 @@ def _backbone_from_file(config: dict, path: str, check_only: bool = False) -> ke
     network = imagenet_network_of_file(path)
     wanted = (config["architecture"], config.get("variant", "v1"))
     if network is not None and network != wanted:
-        raise ValueError(
+        raise ParameterError(
             f"backbone.weights={path!r} holds keras.applications' {network[0]} "
             f"{network[1]} weights, not {wanted[0]} {wanted[1]}: set backbone.architecture "
             f"and backbone.variant to match (or leave them auto)"

@@ -18,6 +18,9 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from resnet_finetune.checks import check_choice
+from resnet_finetune.errors import ParameterError
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -230,13 +233,10 @@ def total_stride(name: str) -> int:
 
 def _architecture(name: str) -> Architecture:
     if name not in ARCHITECTURES:
-        raise ValueError(f"name={name!r} is not a known network; allowed: {sorted(ARCHITECTURES)}")
+        raise ParameterError(
+            f"name={name!r} is not a known network; allowed: {sorted(ARCHITECTURES)}"
+        )
     return ARCHITECTURES[name]
-
-
-def _check_choice(argument: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{argument}={value!r} is not allowed; allowed: {list(allowed)}")
 
 
 def build_resnet(
@@ -271,23 +271,25 @@ def build_resnet(
     under any mixed-precision policy.
     """
     arch = _architecture(name)
-    _check_choice("variant", variant, VARIANTS[arch.family])
+    check_choice("variant", variant, VARIANTS[arch.family])
     shortcut = shortcut or ("A" if arch.family == "cifar" else "B")
-    _check_choice("shortcut", shortcut, SHORTCUTS[arch.family])
-    _check_choice("pooling", pooling, POOLINGS)
+    check_choice("shortcut", shortcut, SHORTCUTS[arch.family])
+    check_choice("pooling", pooling, POOLINGS)
     if include_top and num_classes < 2:
-        raise ValueError(f"num_classes={num_classes} must be at least 2")
+        raise ParameterError(f"num_classes={num_classes} must be at least 2")
     if width <= 0:
-        raise ValueError(f"width={width} must be positive")
+        raise ParameterError(f"width={width} must be positive")
     if zero_init_residual and variant == "v2":
-        raise ValueError("zero_init_residual=True needs a block that ends in BatchNorm: v1 or v1.5")
+        raise ParameterError(
+            "zero_init_residual=True needs a block that ends in BatchNorm: v1 or v1.5"
+        )
     if not 0 <= stochastic_depth < 1:
-        raise ValueError(f"stochastic_depth={stochastic_depth} must be in [0, 1)")
+        raise ParameterError(f"stochastic_depth={stochastic_depth} must be in [0, 1)")
     if len(input_shape) != 3:
-        raise ValueError(f"input_shape={input_shape} must be (height, width, channels)")
+        raise ParameterError(f"input_shape={input_shape} must be (height, width, channels)")
     stride = total_stride(name)
     if any(side is not None and side < stride for side in input_shape[:2]):
-        raise ValueError(
+        raise ParameterError(
             f"input_shape={tuple(input_shape)} is smaller than {name}'s total stride "
             f"{stride}: each side must be at least {stride} pixels"
         )
@@ -457,7 +459,7 @@ def load_imagenet_weights(model: keras.Model, name: str, variant: str, include_t
     """Copy keras.applications' published ImageNet weights into ``model``: the headless
     file downloaded once into the Keras cache, or the whole network with its head."""
     if (name, variant) not in IMAGENET_MODELS:
-        raise ValueError(
+        raise ParameterError(
             f"weights='imagenet' exists for (name, variant) in {sorted(IMAGENET_MODELS)}, "
             f"not {(name, variant)!r}"
         )
@@ -517,17 +519,17 @@ def load_weights_file(
     """
     given = f"{parameter}={str(path)!r}"
     if not Path(path).is_file():
-        raise FileNotFoundError(f"{given}: no such file")
+        raise ParameterError(f"{given}: no such file")
     with ExitStack() as opened:
         try:
             weights = _weights_in_file(Path(path), model, opened)
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as error:
-            raise ValueError(
+            raise ParameterError(
                 f"{given} cannot be read: it is truncated or corrupt ({_first_line(error)}). "
                 "Copy or download the file again"
             ) from None
         if weights is None:
-            raise ValueError(
+            raise ParameterError(
                 f"{given} is not a weights file: neither HDF5 (.h5, .weights.h5) nor a "
                 "complete Keras archive (.keras); it may be truncated, or another kind of file"
             )
@@ -581,7 +583,7 @@ def _fitting_layers(model: keras.Model, weights: dict[str, list], given: str) ->
         fitting.append((layer, saved))
     if misfits:
         more = f"; {len(misfits) - 1} more layers do not fit" if len(misfits) > 1 else ""
-        raise ValueError(
+        raise ParameterError(
             f"{given} does not fit {model.name}: {len(fitting)} of {expected} layers matched "
             f"by name with fitting shapes (e.g. {misfits[0]}{more}). Give weights saved from "
             "this network (same architecture, variant and width)"

@@ -32,6 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.files import write_text_atomically
 from resnet_finetune.locks import FileLock
 from resnet_finetune.models.resnet import all_layers
@@ -94,7 +95,7 @@ class TrainingCheckpoint:
         self, root: str | Path, every_n_steps: int | None = None, context: dict | None = None
     ):
         if every_n_steps is not None and (not isinstance(every_n_steps, int) or every_n_steps < 1):
-            raise ValueError(
+            raise ParameterError(
                 f"checkpoints.every_n_steps={every_n_steps!r} must be a positive integer or null"
             )
         self.root = Path(root)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import keras
 
+from resnet_finetune.errors import ParameterError
+
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker", "data_parallel")
 # Compute capability from which NVIDIA GPUs have bfloat16 matrix units (Ampere).
@@ -107,13 +109,13 @@ def _strategy(name: str):
     backend = keras.backend.backend()
     if name == "data_parallel":
         if backend != "jax":
-            raise ValueError(
+            raise ParameterError(
                 f"compute.distribution='data_parallel' needs the JAX backend (KERAS_BACKEND=jax); "
                 f"this run uses {backend!r}: use 'mirrored' or 'multi_worker'"
             )
         return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
     if backend != "tensorflow":
-        raise ValueError(
+        raise ParameterError(
             f"compute.distribution={name!r} needs the TensorFlow backend; this run uses "
             f"{backend!r}: use 'data_parallel'"
         )
@@ -121,7 +123,7 @@ def _strategy(name: str):
 
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError(
+            raise ParameterError(
                 "compute.distribution='multi_worker' needs the TF_CONFIG environment variable "
                 "(cluster addresses and this worker's index): see README, 'Several machines'"
             )
@@ -177,25 +179,27 @@ class Compute:
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
-            raise ValueError(
+            raise ParameterError(
                 f"compute.precision={self.precision!r} is not allowed; allowed: {list(PRECISIONS)}"
             )
         if self.distribution not in DISTRIBUTIONS:
-            raise ValueError(
+            raise ParameterError(
                 f"compute.distribution={self.distribution!r} is not allowed; "
                 f"allowed: {list(DISTRIBUTIONS)}"
             )
         if self.jit_compile not in ("auto", True, False):
-            raise ValueError(
+            raise ParameterError(
                 f"compute.jit_compile={self.jit_compile!r} is not allowed; "
                 "allowed: 'auto', true, false"
             )
         spe = self.steps_per_execution
         if not isinstance(spe, int) or isinstance(spe, bool) or spe < 1:
-            raise ValueError(f"compute.steps_per_execution={spe!r} must be a positive integer")
+            raise ParameterError(f"compute.steps_per_execution={spe!r} must be a positive integer")
         for flag in ("sync_batchnorm", "deterministic"):
             if not isinstance(getattr(self, flag), bool):
-                raise ValueError(f"compute.{flag}={getattr(self, flag)!r} must be true or false")
+                raise ParameterError(
+                    f"compute.{flag}={getattr(self, flag)!r} must be true or false"
+                )
 
     @functools.cached_property
     def policy(self) -> str:

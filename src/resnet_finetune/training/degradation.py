@@ -45,7 +45,7 @@ def compare_depths(
             )
         keras.utils.set_random_seed(seed)
         model = build_classifier(
-            build_backbone({"architecture": name, "width": width, "bn_momentum": 0.9}),
+            build_backbone({"architecture": name, "width": width}),
             num_classes,
             image_size=image_size,
         )

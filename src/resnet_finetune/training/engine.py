@@ -16,6 +16,8 @@ from keras import ops
 if TYPE_CHECKING:  # pandas is imported where used: the training bench runs without it
     import pandas as pd
 
+from resnet_finetune.checks import check_choice, check_count, check_range
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.models.resnet import all_layers, seed_states
 from resnet_finetune.progress import show_progress
 from resnet_finetune.training.checkpoints import (
@@ -54,7 +56,7 @@ def make_optimizer(
     which replaces them when training ends; ``loss_scaling`` (float16) scales the loss
     dynamically so that small gradients do not underflow.
     """
-    _check_choice("optimizer", name, OPTIMIZERS)
+    check_choice("optimizer", name, OPTIMIZERS)
     common = {
         "learning_rate": make_schedule(
             schedule, learning_rate=learning_rate, steps=steps, warmup_steps=warmup_steps
@@ -71,28 +73,6 @@ def make_optimizer(
     if weight_decay:
         optimizer.exclude_from_weight_decay(var_names=_NO_DECAY)
     return keras.optimizers.LossScaleOptimizer(optimizer) if loss_scaling else optimizer
-
-
-def _check_range(name, value, low, high, closed_high=True, open_low=False):
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    inside = number and (low < value if open_low else low <= value)
-    inside = inside and (value <= high if closed_high else value < high)
-    if not inside:
-        brackets = ("(" if open_low else "[", "]" if closed_high else ")")
-        raise ValueError(f"{name}={value!r} must lie in {brackets[0]}{low}, {high}{brackets[1]}")
-
-
-def _check_count(name, value, minimum: int, optional: bool = False):
-    if value is None and optional:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        allowed = f"an integer >= {minimum}" + (" or null" if optional else "")
-        raise ValueError(f"{name}={value!r} must be {allowed}")
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not allowed; allowed: {list(choices)}")
 
 
 @keras.saving.register_keras_serializable(package="resnet_finetune")
@@ -273,27 +253,27 @@ class TrainingOptions:
     __pydantic_config__ = {"extra": "forbid"}
 
     def __post_init__(self):
-        _check_count("epochs", self.epochs, minimum=1, optional=True)
+        check_count("epochs", self.epochs, minimum=1, optional=True)
         if self.learning_rate not in (None, "auto"):
-            _check_range("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_range("momentum", self.momentum, 0.0, 1.0, closed_high=False)
-        _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_count("warmup_epochs", self.warmup_epochs, minimum=0)
-        _check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, closed_high=False)
+            check_range("learning_rate", self.learning_rate, 0.0, math.inf, open_low=True)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_range("momentum", self.momentum, 0.0, 1.0, closed_high=False)
+        check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        check_count("warmup_epochs", self.warmup_epochs, minimum=0)
+        check_range("label_smoothing", self.label_smoothing, 0.0, 1.0, closed_high=False)
         if self.gradient_clip_norm is not None:
-            _check_range("gradient_clip_norm", self.gradient_clip_norm, 0, math.inf, open_low=True)
+            check_range("gradient_clip_norm", self.gradient_clip_norm, 0, math.inf, open_low=True)
         if self.ema_momentum is not None:
-            _check_range("ema_momentum", self.ema_momentum, 0.0, 1.0, closed_high=False)
+            check_range("ema_momentum", self.ema_momentum, 0.0, 1.0, closed_high=False)
         if self.early_stopping_patience != "auto":
-            _check_count("early_stopping_patience", self.early_stopping_patience, 1, True)
-        _check_count("plateau_patience", self.plateau_patience, minimum=1)
-        _check_range("plateau_factor", self.plateau_factor, 0.0, 1.0, False, open_low=True)
+            check_count("early_stopping_patience", self.early_stopping_patience, 1, True)
+        check_count("plateau_patience", self.plateau_patience, minimum=1)
+        check_range("plateau_factor", self.plateau_factor, 0.0, 1.0, False, open_low=True)
         if self.schedule == "plateau" and self.warmup_epochs:
-            raise ValueError("schedule='plateau' takes no warm-up: set warmup_epochs to 0")
+            raise ParameterError("schedule='plateau' takes no warm-up: set warmup_epochs to 0")
         if self.ema_momentum is not None and self.early_stopping_patience not in (None, "auto"):
-            raise ValueError(
+            raise ParameterError(
                 "ema_momentum and early_stopping_patience cannot be combined: early stopping "
                 "would restore raw weights over their average; set one of them to null"
             )
@@ -302,7 +282,7 @@ class TrainingOptions:
         """These options with ``changes`` (a parameter block's keys) applied."""
         allowed = [f.name for f in fields(self)]
         if unknown := sorted(set(changes) - set(allowed)):
-            raise ValueError(f"unknown key(s) {unknown}; allowed: {allowed}")
+            raise ParameterError(f"unknown key(s) {unknown}; allowed: {allowed}")
         return replace(self, **changes)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 if TYPE_CHECKING:  # pandas is imported where used: the training bench runs without it
     import pandas as pd
 
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.models import build_classifier
 from resnet_finetune.training.checkpoints import TrainingCheckpoint, fingerprint
 from resnet_finetune.training.compute import Compute
@@ -58,19 +59,19 @@ class Phase:
         if stages != "all" and (
             not isinstance(stages, int) or isinstance(stages, bool) or stages < 0
         ):
-            raise ValueError(f"unfreeze_stages={stages!r} must be 'all' or an integer >= 0")
+            raise ParameterError(f"unfreeze_stages={stages!r} must be 'all' or an integer >= 0")
         if not isinstance(self.train_batchnorm, bool):
-            raise ValueError(f"train_batchnorm={self.train_batchnorm!r} must be true or false")
+            raise ParameterError(f"train_batchnorm={self.train_batchnorm!r} must be true or false")
         views = self.feature_views
         if not isinstance(views, int) or isinstance(views, bool) or views < 1:
-            raise ValueError(f"feature_views={views!r} must be an integer >= 1")
+            raise ParameterError(f"feature_views={views!r} must be an integer >= 1")
 
 
 def make_phases(shared: TrainingOptions, phases: list[dict]) -> list[Phase]:
     """The ``finetune.phases`` blocks as phases: each phase's training keys override the
     shared ``finetune.training`` options."""
     if not phases:
-        raise ValueError("finetune.phases is empty: give at least one phase")
+        raise ParameterError("finetune.phases is empty: give at least one phase")
     made = []
     for index, phase in enumerate(phases):
         try:
@@ -81,7 +82,7 @@ def make_phases(shared: TrainingOptions, phases: list[dict]) -> list[Phase]:
                 )
             )
         except ValueError as error:
-            raise ValueError(f"finetune.phases[{index}]: {error}") from None
+            raise ParameterError(f"finetune.phases[{index}]: {error}") from None
     return made
 
 
@@ -97,7 +98,7 @@ def baseline_options(
     try:
         return shared.updated(training)
     except ValueError as error:
-        raise ValueError(f"baseline: {error}") from None
+        raise ParameterError(f"baseline: {error}") from None
 
 
 class EpochSeconds(keras.callbacks.Callback):
@@ -129,7 +130,7 @@ def set_trainable_stages(
     elif isinstance(stages, int) and 0 <= stages <= len(ordered):
         chosen = set(ordered[len(ordered) - stages :])
     else:
-        raise ValueError(
+        raise ParameterError(
             f"unfreeze_stages={stages!r} is not allowed; allowed: 0-{len(ordered)} or 'all'"
         )
     backbone.trainable = True

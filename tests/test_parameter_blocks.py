@@ -1,0 +1,102 @@
+"""Every parameter block of conf/base against the class that declares it: the YAML names
+no key the class does not know, gives every key the class requires, and where both
+carry a default they agree — a notebook calling the library gets what a run gets."""
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from resnet_finetune.schema import Parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUIRED = object()
+
+# The YAML block that documents each class in full (its keys are the class's fields);
+# other blocks of the same class give only what differs for their task.
+FULL_BLOCKS = (
+    "compute",
+    "checkpoints",
+    "label_suspects",
+    "evaluate",
+    "evaluate.report",
+    "predict",
+    "backbone",
+    "target.validation",
+    "target.split",
+    "target.quality",
+    "target.input",
+)
+# Fields a block does not carry: given by the run, not by the block.
+FROM_THE_RUN = {"split": {"seed"}}
+
+
+def yaml_parameters() -> dict:
+    merged = {}
+    for path in sorted((ROOT / "conf/base").glob("parameters*.yml")):
+        merged.update(yaml.safe_load(path.read_text()) or {})
+    return merged
+
+
+def block_class(annotation):
+    """The class (pydantic model or dataclass) a field's annotation declares, if any."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and (
+            issubclass(candidate, BaseModel) or dataclasses.is_dataclass(candidate)
+        ):
+            return candidate
+    return None
+
+
+def fields(block: type) -> dict[str, tuple]:
+    """``name: (annotation, default or REQUIRED)`` of a block class."""
+    if issubclass(block, BaseModel):
+        return {
+            name: (f.annotation, REQUIRED if f.default is PydanticUndefined else f.default)
+            for name, f in block.model_fields.items()
+        }
+    return {
+        f.name: (f.type, REQUIRED if f.default is dataclasses.MISSING else f.default)
+        for f in dataclasses.fields(block)
+    }
+
+
+def blocks(tree: dict, block: type, path: str = ""):
+    """``(path, YAML mapping, class)`` of every block of the YAML, nested ones included."""
+    yield path, tree, block
+    declared = fields(block)
+    for key, value in tree.items():
+        inner = block_class(typing.get_type_hints(block).get(key, declared.get(key, [None])[0]))
+        if isinstance(value, dict) and inner is not None:
+            yield from blocks(value, inner, f"{path}.{key}" if path else key)
+
+
+ALL = list(blocks(yaml_parameters(), Parameters))[1:]
+
+
+def test_every_full_block_is_walked():
+    assert set(FULL_BLOCKS) <= {path for path, _, _ in ALL}
+
+
+@pytest.mark.parametrize(("path", "given", "block"), ALL, ids=[p for p, _, _ in ALL])
+def test_a_yaml_block_and_its_class_name_the_same_keys_and_defaults(path, given, block):
+    declared = fields(block)
+    from_run = FROM_THE_RUN.get(path.rpartition(".")[2], set())
+    assert set(given) <= set(declared), f"{path}: keys the class does not know"
+    required = {name for name, (_, default) in declared.items() if default is REQUIRED}
+    assert required <= set(given), f"{path}: required keys missing"
+    if path in FULL_BLOCKS:
+        assert set(given) == set(declared) - from_run, f"{path}: not every field documented"
+        for key, value in given.items():
+            default = declared[key][1]
+            if default is REQUIRED or value == "auto" or isinstance(value, dict):
+                continue  # the YAML is the only default, or the recipe chooses it
+            if dataclasses.is_dataclass(default) or isinstance(default, BaseModel):
+                continue  # a nested block: walked on its own
+            assert value == (list(default) if isinstance(default, tuple) else default), (
+                f"{path}.{key}: YAML {value!r}, class {default!r}"
+            )
