@@ -26,6 +26,7 @@ FULL_BLOCKS = (
     "evaluate.report",
     "predict",
     "backbone",
+    "synthetic",
     "target.validation",
     "target.split",
     "target.quality",

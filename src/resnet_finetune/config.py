@@ -14,7 +14,12 @@ from resnet_finetune.data.input_pipeline import input_arguments
 from resnet_finetune.data.listing import list_images
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.export import check_formats
-from resnet_finetune.models.classifier import WEIGHT_CHOICES, WEIGHT_FILES, check_backbone_weights
+from resnet_finetune.models.classifier import (
+    PRETRAINED_STARTS,
+    WEIGHT_CHOICES,
+    WEIGHT_FILES,
+    check_backbone_weights,
+)
 from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 from resnet_finetune.schema import validate_parameters
 
@@ -41,7 +46,9 @@ def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
             f"backbone.weights='imagenet' exists for (architecture, variant) in "
             f"{sorted(IMAGENET_MODELS)}, not {(architecture, variant)!r}"
         )
-    if weights not in ("pretrain", "imagenet", "none") and not weights.endswith(WEIGHT_FILES):
+    if weights not in (*PRETRAINED_STARTS, "imagenet", "none") and not weights.endswith(
+        WEIGHT_FILES
+    ):
         raise ParameterError(
             f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
         )
@@ -53,6 +60,18 @@ def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
                 f"each side must be at least {stride} pixels"
             )
     check_backbone_weights(backbone)  # a file fits the network, or the run stops here
+
+
+def check_synthetic_start(parameters: dict) -> None:
+    """``backbone.weights: synthetic`` pretrains on generated images, so a pretraining
+    folder of the user's (``source.data_dir``) would be left unread: refused."""
+    source_dir = (parameters.get("source") or {}).get("data_dir")
+    if parameters["backbone"].get("weights") == "synthetic" and source_dir:
+        raise ParameterError(
+            f"backbone.weights='synthetic' pretrains on generated images (synthetic.*), not "
+            f"on source.data_dir={str(source_dir)!r}: leave source.data_dir unset, or "
+            "pretrain on your folder with backbone.weights=pretrain"
+        )
 
 
 def check_image_folder(key: str, data_dir: str | None) -> None:
@@ -115,3 +134,4 @@ def check_parameters(
             if task in parameters and task != "degradation"  # its networks are its own
         }
         check_backbone(parameters["backbone"], sizes)
+        check_synthetic_start(parameters)

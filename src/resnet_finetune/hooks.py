@@ -481,16 +481,106 @@ class NoBaselineHook:
     def before_pipeline_run(self, pipeline, catalog) -> None:
         if catalog.load("parameters").get("baseline") != "none":
             return
-        kept = [node for node in pipeline.nodes if "baseline" not in node.tags]
-        if len(kept) < len(pipeline.nodes):
+        left_out = _leave_out(pipeline, "baseline")
+        if left_out:
             logger.info(
                 "baseline: none: the baseline's %d nodes are left out (no from-scratch comparison)",
-                len(pipeline.nodes) - len(kept),
+                left_out,
             )
-            # In place: the session runs this very object. Its cached views (nodes,
-            # groups, dependencies) go with the old node list.
-            vars(pipeline).clear()
-            pipeline.__init__(kept)
+
+
+def _leave_out(pipeline, tag: str) -> int:
+    """Remove the nodes tagged ``tag`` from ``pipeline``; how many there were."""
+    kept = [node for node in pipeline.nodes if tag not in node.tags]
+    left_out = len(pipeline.nodes) - len(kept)
+    if left_out:
+        # In place: the session runs this very object. Its cached views (nodes, groups,
+        # dependencies) go with the old node list.
+        vars(pipeline).clear()
+        pipeline.__init__(kept)
+    return left_out
+
+
+class PretrainingHook:
+    """Pretraining (the nodes tagged ``pretraining``) runs only for a start that needs it:
+
+    - ``backbone.weights`` ``pretrain``: as before, every run pretrains;
+    - ``synthetic``: once per setting. A saved ``pretrained_model`` whose card records
+      this run's ``models.card.pretraining_settings`` (the generated images, network,
+      source and pretraining options; not the seed) is what the run reads, and the
+      pretraining nodes are left out; with none saved, the run pretrains and saves one;
+    - any other start (ImageNet, a file, none): left out, so that no untrained model is
+      saved as a "pretrained" version.
+    """
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        from resnet_finetune.models.classifier import PRETRAINED_STARTS
+
+        parameters = catalog.load("parameters")
+        weights = (parameters.get("backbone") or {}).get("weights")
+        tagged = sum("pretraining" in node.tags for node in pipeline.nodes)
+        if weights == "synthetic":
+            saved = _saved_pretraining(catalog, parameters)
+            if saved is not None:
+                _read_version(catalog, "pretrained_model", saved)
+                logger.info(
+                    "backbone.weights=synthetic: fine-tuning starts from the pretrained model "
+                    "saved as version %s (same synthetic images, network and pretraining "
+                    "settings)%s",
+                    saved,
+                    f"; its {tagged} pretraining nodes are left out" if tagged else "",
+                )
+                _leave_out(pipeline, "pretraining")
+            elif "pretrained_model" in pipeline.inputs():
+                raise ParameterError(
+                    "backbone.weights='synthetic': no pretrained model with these synthetic, "
+                    "network and pretraining settings has been saved yet: run `kedro run "
+                    "--pipeline finetune` (it pretrains once, then reuses the weights)"
+                )
+        elif weights not in PRETRAINED_STARTS and tagged:
+            if tagged == len(pipeline.nodes):
+                raise ParameterError(
+                    f"backbone.weights={weights!r} starts from no pretraining, so the "
+                    "pretrain pipeline has nothing to do: set backbone.weights to pretrain "
+                    "(your source.data_dir, or the digits) or synthetic (generated images)"
+                )
+            _leave_out(pipeline, "pretraining")
+            logger.info(
+                "backbone.weights=%r: no pretraining (its %d nodes are left out)", weights, tagged
+            )
+
+
+def _saved_pretraining(catalog, parameters: dict) -> str | None:
+    """The newest saved version of ``pretrained_model`` made with the pretraining
+    settings of ``parameters``, or ``None``."""
+    from resnet_finetune.models.card import pretraining_settings, read_card
+
+    folder = Path(PurePosixPath(catalog.get("pretrained_model")._filepath))
+    wanted = pretraining_settings(parameters)
+    saved = sorted((p.name for p in folder.glob("*/") if p.is_dir()), reverse=True)
+    for candidate in saved:
+        path = folder / candidate / folder.name
+        try:
+            card = read_card(path) if path.is_file() else None
+        except (OSError, ValueError) as error:
+            logger.warning("pretrained model %s left aside: %s", path, error)
+            continue
+        if card is not None and pretraining_settings(card.parameters) == wanted:
+            return candidate
+    return None
+
+
+def _read_version(catalog, name: str, version: str) -> None:
+    """Make ``name`` load its saved ``version`` in this run (as ``--load-versions``)."""
+    from kedro.io.core import Version
+
+    dataset = catalog.get(name)
+    catalog[name] = type(dataset)(
+        filepath=str(PurePosixPath(dataset._filepath)),
+        version=Version(version, None),
+        metadata=dataset.metadata,
+    )
 
 
 class CheckpointCleanupHook:

@@ -12,6 +12,8 @@ gave is never ``auto``, so it always wins; what is left ``auto`` is chosen here.
   weights cannot be obtained the run says why and how to give them, in one line, and
   trains ``SCRATCH``: a half-width ResNet-18 at up to 112x112 with AdamW, a cosine
   schedule and as many epochs as a few minutes of two CPU cores allow on that many images.
+  ``backbone.weights: synthetic`` trains that network and recipe too, from weights
+  pretrained on generated fractals (``data.synthetic``) instead of random ones.
 
 The chosen values are returned in place of ``auto`` together with a ``recipe`` block
 (the start, the data facts and why each choice was made), which travels with the
@@ -215,6 +217,8 @@ def _choose_start(recipe: Recipe, fetch) -> tuple[str, str]:
                 "none or a weights file"
             )
         return "pretrain", f"your own pretraining images ({source_dir})"
+    if weights == "synthetic":
+        return "synthetic", _synthetic_reason(recipe)
     if weights == AUTO and network not in IMAGENET_MODELS:
         reason = f"no ImageNet weights exist for {network[0]} {network[1]} (backbone.architecture)"
         recipe.choose("backbone.weights", "none", reason)
@@ -246,6 +250,17 @@ def _choose_start(recipe: Recipe, fetch) -> tuple[str, str]:
         recipe.choose("backbone.architecture", found[0], f"the network of {weights}")
         return "imagenet", f"ImageNet weights from the file {weights} ({found[0]} {found[1]})"
     return "file", f"weights from {weights}"
+
+
+def _synthetic_reason(recipe: Recipe) -> str:
+    from resnet_finetune.data.synthetic import SyntheticImages
+
+    spec = SyntheticImages(**(recipe.value("synthetic") or {}))
+    return (
+        f"pretrained on generated fractals, {spec.categories} categories x "
+        f"{spec.images_per_category} images{' with shuffled labels' if spec.shuffle_labels else ''}"
+        " (synthetic.*): made on first use, then reused"
+    )
 
 
 def _imagenet_recipe(recipe: Recipe, training_images: int) -> None:
@@ -492,7 +507,9 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None, s
         for path, value in leaves(DEMO):
             recipe.choose(path, value, "the digits demo's measured recipe")
         facts, start, reason = {"images": "embedded digits"}, "pretrain", "the digits demo"
-        if recipe.value("backbone.weights") != "pretrain":
+        if recipe.value("backbone.weights") == "synthetic":
+            start, reason = "synthetic", _synthetic_reason(recipe)
+        elif recipe.value("backbone.weights") != "pretrain":
             start, reason = str(recipe.value("backbone.weights")), "given"
     else:
         from resnet_finetune.config import check_image_folder
@@ -509,7 +526,7 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None, s
             _imagenet_recipe(recipe, training)
         else:
             _scratch_recipe(recipe, facts, training, reason)
-        if start == "scratch":
+        if start in ("scratch", "synthetic"):  # synthetic: the same network and training
             recipe.choose(
                 "finetune.time_budget_minutes", None, "the from-scratch recipe is sized already"
             )

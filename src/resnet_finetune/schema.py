@@ -21,6 +21,7 @@ from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import CACHE_MODES, RESIZE_MODES
 from resnet_finetune.data.quality import QualitySpec
 from resnet_finetune.data.split import SplitSpec
+from resnet_finetune.data.synthetic import SyntheticImages
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.evaluation.inference import TTA_MODES
 from resnet_finetune.evaluation.label_issues import LabelIssueSpec
@@ -150,6 +151,7 @@ class Parameters(Block):
     checkpoints: Checkpoints = Checkpoints()
     backbone: Backbone | None = None
     pretrain: TrainingOptions | None = None
+    synthetic: SyntheticImages | None = None  # what backbone.weights: synthetic pretrains on
     finetune: Finetune | None = None
     # Training options overriding finetune.training (checked with them by `Parameters`)
     # and the network trained (training.finetune.BASELINE_NETWORK_KEYS); "none": no baseline.

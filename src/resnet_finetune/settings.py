@@ -19,6 +19,7 @@ with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks im
         MlflowReportsHook,
         MlflowRunHook,
         NoBaselineHook,
+        PretrainingHook,
         RunRecordHook,
         SavedModelCheckHook,
     )
@@ -34,6 +35,7 @@ HOOKS = (
     MlflowReportsHook(),
     CheckpointCleanupHook(),
     NoBaselineHook(),
+    PretrainingHook(),
     RunSummary(),
     # Last: pluggy calls the tryfirst hooks last registered first, and the compute must
     # be set up before anything builds a Keras layer.

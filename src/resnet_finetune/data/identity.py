@@ -27,6 +27,11 @@ def dataset_sha256(manifest: pd.DataFrame) -> str:
 _LOCATION_KEYS = ("data_dir", "embedded")
 
 
+def task_settings(task: dict) -> dict:
+    """A task block without the keys that say where its images are."""
+    return {key: value for key, value in task.items() if key not in _LOCATION_KEYS}
+
+
 def data_identity(manifest: pd.DataFrame, task: dict, seed: int) -> dict:
     """What decides the data a training sees, besides its own settings: the images with
     their labels and splits, the seed (order, augmentation) and the whole task block as
@@ -39,7 +44,7 @@ def data_identity(manifest: pd.DataFrame, task: dict, seed: int) -> dict:
     return {
         "dataset_sha256": dataset_sha256(manifest),
         "seed": seed,
-        "task": {key: value for key, value in task.items() if key not in _LOCATION_KEYS},
+        "task": task_settings(task),
         "corrections_sha256": (
             hashlib.sha256(Path(corrections).read_bytes()).hexdigest() if corrections else None
         ),

@@ -63,6 +63,7 @@ CARD_PARAMETERS = (
     "backbone",
     "source",
     "pretrain",
+    "synthetic",  # the generated images of backbone.weights: synthetic
     "target",
     "finetune",
     "baseline",
@@ -317,3 +318,23 @@ def baseline_facts(card: ModelCard) -> dict:
         "epochs": 0 if history is None else len(history),
         "seconds": round(float(history["seconds"].sum()), 1) if timed else None,
     }
+
+
+def pretraining_settings(parameters: dict) -> dict:
+    """What makes the weights of ``backbone.weights: synthetic`` besides the run's seed
+    and hardware: the generated images (``synthetic``, not the folder they are written
+    under), the network (``backbone`` but its ``weights``), the ``source`` block (how the
+    images are read, split and augmented, not where they are) and the ``pretrain``
+    options. A saved pretrained model whose card gives the same settings serves a run
+    instead of pretraining again. As JSON holds them (lists, not tuples)."""
+    from resnet_finetune.data.identity import task_settings
+    from resnet_finetune.data.synthetic import SyntheticImages
+
+    backbone = parameters.get("backbone") or {}
+    settings = {
+        "synthetic": SyntheticImages(**(parameters.get("synthetic") or {})).settings(),
+        "network": {key: value for key, value in backbone.items() if key != "weights"},
+        "source": task_settings(parameters.get("source") or {}),
+        "pretrain": parameters.get("pretrain") or {},
+    }
+    return json.loads(json.dumps(settings, sort_keys=True, default=str))

@@ -139,14 +139,23 @@ def backbone_of(model: keras.Model) -> keras.Model:
     )
 
 
-WEIGHT_CHOICES = ("pretrain", "imagenet", "none", "a path to a .keras or .weights.h5 file")
+WEIGHT_CHOICES = (
+    "pretrain",
+    "synthetic",
+    "imagenet",
+    "none",
+    "a path to a .keras or .weights.h5 file",
+)
+# Starts that the pretrain pipeline makes: on the source images, or on generated ones.
+PRETRAINED_STARTS = ("pretrain", "synthetic")
 WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
 
 
 def backbone_from_weights(config: dict, pretrained: keras.Model | None = None) -> keras.Model:
     """The backbone that ``config["weights"]`` names, checked to take RGB images.
 
-    ``pretrain``: the backbone of ``pretrained`` (the model of the pretrain pipeline);
+    ``pretrain`` and ``synthetic``: the backbone of ``pretrained`` (the model of the
+    pretrain pipeline, trained on the source images or on generated ones);
     ``imagenet``: keras.applications' published weights (needs internet);
     ``none``: random initialisation; a path: a ``.keras`` model, a ``.weights.h5`` or a
     keras.applications ``.h5`` file whose layers fit the backbone ``config`` describes.
@@ -163,10 +172,10 @@ def backbone_from_weights(config: dict, pretrained: keras.Model | None = None) -
 
 def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Model:
     weights = str(config.get("weights", "none"))
-    if weights == "pretrain":
+    if weights in PRETRAINED_STARTS:
         if pretrained is None:
             raise ParameterError(
-                "backbone.weights='pretrain' needs the model of the pretrain pipeline"
+                f"backbone.weights={weights!r} needs the model of the pretrain pipeline"
             )
         return backbone_of(pretrained)
     if weights.endswith(WEIGHT_FILES):

@@ -9,7 +9,7 @@ import pandas as pd
 
 from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
 from resnet_finetune.data.class_weights import balanced_class_weights, check_class_weights
-from resnet_finetune.data.embedded import write_digits_folder
+from resnet_finetune.data.embedded import image_folder
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import (
     apply_augmentation,
@@ -32,15 +32,7 @@ from resnet_finetune.training import Compute
 
 def locate_images(data_dir: str | None, embedded: dict) -> str:
     """The user's folder or CSV list, or the embedded digits written as PNG class folders."""
-    if data_dir is None or str(data_dir).strip() == "":
-        return str(write_digits_folder(embedded["dir"], list(embedded["digits"])))
-    path = Path(data_dir).expanduser()
-    if not (path.is_dir() or (path.is_file() and path.suffix.lower() == ".csv")):
-        raise FileNotFoundError(
-            f"data_dir={str(data_dir)!r} is neither a folder nor a .csv list: point it at a "
-            "folder of class sub-folders (e.g. --params target.data_dir=/path/to/images)"
-        )
-    return str(path.resolve())
+    return image_folder(data_dir, embedded)
 
 
 def ingest_images(

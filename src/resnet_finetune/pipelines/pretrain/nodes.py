@@ -1,20 +1,55 @@
-"""Pretraining nodes: build a ResNet from scratch and train it on the source task."""
+"""Pretraining nodes: find or generate the source images, build a ResNet from scratch and
+train it on the source task."""
 
 from __future__ import annotations
 
 import logging
 
 import keras
+import numpy as np
 import pandas as pd
+from PIL import Image
 
 from resnet_finetune.data.augment import model_augmenter
+from resnet_finetune.data.embedded import image_folder
 from resnet_finetune.data.identity import data_identity
+from resnet_finetune.data.listing import list_images
+from resnet_finetune.data.synthetic import SyntheticImages, example_grid, write_fractal_folder
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models.card import attach_card, make_card
+from resnet_finetune.models.classifier import PRETRAINED_STARTS
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
 from resnet_finetune.training.engine import TrainingOptions
 
 logger = logging.getLogger(__name__)
+
+
+def locate_source_images(
+    data_dir: str | None, embedded: dict, weights: str, synthetic: dict, input_options: dict
+) -> str:
+    """The pretraining images: with ``backbone.weights: synthetic`` the generated fractals
+    (written once at the source's image size, then reused), else the source folder or
+    the embedded digits."""
+    if weights == "synthetic":
+        spec = SyntheticImages(**synthetic)
+        size = tuple(input_options["image_size"])
+        logger.info("synthetic images: %s", spec.folder(size))
+        return str(write_fractal_folder(spec, size))
+    return image_folder(data_dir, embedded)
+
+
+def show_source_examples(image_root: str, classes: int = 8, per_class: int = 8) -> Image.Image:
+    """The first ``per_class`` images of the first ``classes`` classes, a row each."""
+    files, _ = list_images(image_root)
+    chosen = files.groupby("label", sort=True).head(per_class)
+    labels = sorted(chosen["label"].unique())[:classes]
+    images = [
+        np.asarray(Image.open(path).convert("RGB"))
+        for label in labels
+        for path in chosen.loc[chosen["label"] == label, "path"]
+    ]
+    return Image.fromarray(example_grid(images, columns=per_class))
 
 
 def build_model(
@@ -40,15 +75,19 @@ def train_model(
     checkpoints: dict,
     seed: int,
     backbone: dict,
+    synthetic: dict | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history. An
     interrupted run resumes from its checkpoint — only the same data, seed and settings
     (``task``: the ``source`` block, all of which is part of the checkpoint's identity).
-    When ``backbone.weights`` is not ``pretrain`` nothing will use a pretrained model:
-    training is skipped, said in the log, and the untrained model and an empty history
-    pass on (fine-tuning starts from what ``backbone.weights`` names)."""
+    When ``backbone.weights`` is neither ``pretrain`` nor ``synthetic`` nothing will use a
+    pretrained model: training is skipped, said in the log, and the untrained model and
+    an empty history pass on (fine-tuning starts from what ``backbone.weights`` names; a
+    run leaves these nodes out: ``hooks.PretrainingHook``). A model pretrained on
+    generated images leaves with a card recording its settings (``synthetic`` among
+    them), by which later runs find and reuse it."""
     weights = backbone["weights"]
-    if weights != "pretrain":
+    if weights not in PRETRAINED_STARTS:
         logger.info(
             "pretraining skipped: backbone.weights=%r, so fine-tuning starts from that, not "
             "from a model pretrained on the source task (pretraining runs with "
@@ -67,4 +106,23 @@ def train_model(
         checkpoint=TrainingCheckpoint.from_options(checkpoints, "pretrain", identity),
         options=TrainingOptions(**training),
     )
+    if weights == "synthetic":
+        card = make_card(
+            data.manifest,
+            data.class_map,
+            history,
+            image_size=task["input"]["image_size"],
+            resize=task["input"]["resize"],
+            preprocessing=backbone["preprocessing"],
+            parameters={
+                "seed": seed,
+                "backbone": backbone,
+                "source": task,
+                "pretrain": training,
+                "synthetic": synthetic,
+            },
+            dataset_sha256=identity["dataset_sha256"],
+            summary=data.summary,
+        )
+        attach_card(model, card)
     return model, history

@@ -1,47 +1,75 @@
-"""Pretraining: source ingestion → ResNet construction → training from scratch."""
+"""Pretraining: source images (a folder, the embedded digits or generated fractals) →
+ingestion → ResNet construction → training from scratch. Every node is tagged
+``pretraining``: a run whose start needs none leaves them out (hooks.PretrainingHook)."""
 
 from kedro.pipeline import Pipeline, node
 
 from resnet_finetune.evaluation.plots import titled_learning_curves as titled
 from resnet_finetune.pipelines.ingestion.pipeline import create_pipeline as ingestion
-from resnet_finetune.pipelines.pretrain.nodes import build_model, train_model
+from resnet_finetune.pipelines.pretrain.nodes import (
+    build_model,
+    locate_source_images,
+    show_source_examples,
+    train_model,
+)
 
 
 def create_pipeline() -> Pipeline:
-    return ingestion("source") + Pipeline(
-        [
-            node(
-                build_model,
-                [
-                    "source.class_map",
-                    "params:backbone",
-                    "params:source.input",
-                    "params:source.augmentation",
-                    "params:seed",
-                ],
+    source = ingestion("source")
+    # The source's images come from this pipeline's own node, which can also generate them.
+    source -= source.only_nodes("source.locate_images")
+    nodes = [
+        node(
+            locate_source_images,
+            [
+                "params:source.data_dir",
+                "params:source.embedded",
+                "params:backbone.weights",
+                "params:synthetic",
+                "params:source.input",
+            ],
+            "source.image_root",
+            name="locate_source_images",
+        ),
+        node(
+            show_source_examples,
+            "source.image_root",
+            "pretraining_examples",
+            name="show_source_examples",
+        ),
+        node(
+            build_model,
+            [
+                "source.class_map",
+                "params:backbone",
+                "params:source.input",
+                "params:source.augmentation",
+                "params:seed",
+            ],
+            "untrained_model",
+            name="build_model",
+        ),
+        node(
+            train_model,
+            [
                 "untrained_model",
-                name="build_model",
-            ),
-            node(
-                train_model,
-                [
-                    "untrained_model",
-                    "source.training_set",
-                    "params:source",
-                    "params:pretrain",
-                    "params:compute",
-                    "params:checkpoints",
-                    "params:seed",
-                    "params:backbone",
-                ],
-                ["pretrained_model", "pretrain_history"],
-                name="pretrain_model",
-            ),
-            node(
-                titled("Pretraining on the source task"),
-                "pretrain_history",
-                "pretrain_learning_curves",
-                name="plot_pretrain_history",
-            ),
-        ]
-    )
+                "source.training_set",
+                "params:source",
+                "params:pretrain",
+                "params:compute",
+                "params:checkpoints",
+                "params:seed",
+                "params:backbone",
+                "params:synthetic",
+            ],
+            ["pretrained_model", "pretrain_history"],
+            name="pretrain_model",
+        ),
+        node(
+            titled("Pretraining on the source task"),
+            "pretrain_history",
+            "pretrain_learning_curves",
+            name="plot_pretrain_history",
+        ),
+    ]
+    return Pipeline([source, Pipeline(nodes)], tags="pretraining")
