@@ -481,7 +481,9 @@ class NoBaselineHook:
     def before_pipeline_run(self, pipeline, catalog) -> None:
         if catalog.load("parameters").get("baseline") != "none":
             return
-        kept = [node for node in pipeline.nodes if "baseline" not in node.tags]
+        from resnet_finetune.pipelines import BASELINE_TAG
+
+        kept = [node for node in pipeline.nodes if BASELINE_TAG not in node.tags]
         if len(kept) < len(pipeline.nodes):
             logger.info(
                 "baseline: none: the baseline's %d nodes are left out (no from-scratch comparison)",
