@@ -230,22 +230,28 @@ def _saved_path(catalog: Any, name: str, version: str | None) -> str | None:
 
 
 class RunSummary:
-    """One line per node as it starts, and at the end where the outputs went."""
+    """One line per node as it starts, and at the end how long the run took against the
+    recipe's estimate, and where the outputs went.
+
+    The run's clock starts when its context is created (``session.run`` creates one per
+    run), before the recipe times this machine: the span the estimate covers."""
 
     def __init__(self):
         self._total = self._done = 0
-        self._started = 0.0
+        self._started: float | None = None
         self._context = None
         self._estimate: float | None = None  # the recipe's seconds for this run, if timed
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
         self._context = context  # kedro-mlflow adds its configuration to it (`.mlflow`)
+        self._started = time.perf_counter()
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
         self._total, self._done = len(pipeline.nodes), 0
-        self._started = time.perf_counter()
+        if self._started is None:  # a runner driven without a session
+            self._started = time.perf_counter()
         recipe = catalog.load("parameters").get("recipe") or {}
         self._estimate = (recipe.get("estimate") or {}).get("seconds")
         names = run_params.get("pipeline_names") or ["__default__"]
@@ -266,6 +272,13 @@ class RunSummary:
         left = self._estimate - (time.perf_counter() - self._started)
         return f" ({format_minutes(left)} left)" if left > 0 else " (past the estimate)"
 
+    def _took(self) -> str:
+        """``done in 3m05s (the recipe's estimate: 212 s)``: the estimate beside the truth."""
+        minutes, seconds = divmod(round(time.perf_counter() - (self._started or 0.0)), 60)
+        estimate = f" (the recipe's estimate: {round(self._estimate)} s)" if self._estimate else ""
+        self._started = None  # the next run in this process starts its own clock
+        return f"done in {minutes}m{seconds:02d}s{estimate}"
+
     @hook_impl
     def after_pipeline_run(self, run_params: dict, pipeline: Any, catalog: Any) -> None:
         version = run_params.get("run_id")  # = the save version of every dataset of the run
@@ -275,12 +288,9 @@ class RunSummary:
             for name in HEADLINE_OUTPUTS
             if name in outputs and (path := _saved_path(catalog, name, version))
         ]
-        minutes, seconds = divmod(round(time.perf_counter() - self._started), 60)
         logger.info(
-            "done in %dm%02ds; this run's outputs (version %s):\n%s\n  %s\n"
-            "  the pipeline: kedro viz run",
-            minutes,
-            seconds,
+            "%s; this run's outputs (version %s):\n%s\n  %s\n  the pipeline: kedro viz run",
+            self._took(),
             version,
             "\n".join(lines) or "  (see data/)",
             # The `ui` block of mlflow.yml (host, port)

@@ -25,7 +25,7 @@ class ProjectContext(KedroContext):
             from resnet_finetune.recipe import describe, resolve_recipe
 
             pending = _take_pending_items(raw)
-            resolved = resolve_recipe(raw)
+            resolved = resolve_recipe(raw, baseline_runs=self._baseline_runs())
             for path, items in pending.items():
                 _apply_items(resolved, path, items)
             # The run's one validation, of what nodes and hooks will receive: a
@@ -35,6 +35,20 @@ class ProjectContext(KedroContext):
             if "recipe" in resolved:
                 logger.info(describe(resolved))
         return self._resolved_params
+
+    def _baseline_runs(self) -> bool:
+        """Whether the pipelines this run was asked for train the from-scratch baseline
+        (nodes tagged ``BASELINE_TAG``). The session names them before it builds the
+        catalog; unnamed (``__default__``, a notebook's ``context.params``): every
+        registered pipeline, the baseline among them."""
+        from kedro.framework.project import pipelines
+
+        from resnet_finetune.pipelines import BASELINE_TAG
+
+        names = self._pipelines_to_validate
+        if names is None:
+            return True
+        return any(BASELINE_TAG in node.tags for name in names for node in pipelines[name].nodes)
 
 
 def _pending_paths(tree: Any, path: tuple = ()) -> dict[tuple, dict]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import shutil
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -30,17 +31,42 @@ from resnet_finetune.data.tables import neutralise_formulas, restore_formulas
 from resnet_finetune.files import atomic_path
 from resnet_finetune.models.resnet import load_model, save_model
 
+# Models loaded once for every node that reads them (``AtomicModelDataset(shared=True)``),
+# by file: path, modification time and size. A few files are kept (a run reads one).
+_SHARED_MODELS: OrderedDict[tuple[str, int, int], keras.Model] = OrderedDict()
+SHARED_MODELS_KEPT = 2
+
+
+def load_shared_model(path: str | Path) -> keras.Model:
+    """The model of ``path`` as ``load_model`` gives it, loaded once per process while the
+    file is unchanged (same modification time and size): every node that reads it gets
+    the same object, instead of each reading and checking the file again (seconds for a
+    ResNet-50). A file written since is loaded anew."""
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    if key in _SHARED_MODELS:
+        _SHARED_MODELS.move_to_end(key)
+        return _SHARED_MODELS[key]
+    model = _SHARED_MODELS[key] = load_model(path)
+    while len(_SHARED_MODELS) > SHARED_MODELS_KEPT:
+        _SHARED_MODELS.popitem(last=False)
+    return model
+
 
 class AtomicModelDataset(TensorFlowModelDataset):
     """A local ``.keras`` model, versioned, written atomically (kedro-datasets'
     ``TensorFlowModelDataset`` copies the file into place, which a kill can interrupt),
     with its model card (class names, held-out split, parameters) inside the file, and
     loaded in Keras's safe mode with that card. ``optional``: loading before any version
-    was saved gives ``None`` (a model a node reads only for some parameter values)."""
+    was saved gives ``None`` (a model a node reads only for some parameter values).
+    ``shared``: every load of an unchanged file gives the same model object
+    (``load_shared_model``), for a model that the nodes reading it only read; a node that
+    trains on what it loads (a pretrained start) must not share it."""
 
-    def __init__(self, *, optional: bool = False, **kwargs):
+    def __init__(self, *, optional: bool = False, shared: bool = False, **kwargs):
         super().__init__(**kwargs)
         self._optional = optional
+        self._shared = shared
 
     def save(self, data: keras.Model) -> None:
         if self._protocol not in ("file", ""):
@@ -52,7 +78,7 @@ class AtomicModelDataset(TensorFlowModelDataset):
     def load(self) -> keras.Model | None:
         if self._optional and not self.exists():
             return None
-        return load_model(self._get_load_path())
+        return (load_shared_model if self._shared else load_model)(self._get_load_path())
 
 
 class FolderDataset(AbstractVersionedDataset[Path, Path]):

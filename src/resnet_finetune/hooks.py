@@ -481,7 +481,9 @@ class NoBaselineHook:
     def before_pipeline_run(self, pipeline, catalog) -> None:
         if catalog.load("parameters").get("baseline") != "none":
             return
-        left_out = _leave_out(pipeline, "baseline")
+        from resnet_finetune.pipelines import BASELINE_TAG
+
+        left_out = _leave_out(pipeline, BASELINE_TAG)
         if left_out:
             logger.info(
                 "baseline: none: the baseline's %d nodes are left out (no from-scratch comparison)",
@@ -516,10 +518,11 @@ class PretrainingHook:
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, pipeline, catalog) -> None:
         from resnet_finetune.models.classifier import PRETRAINED_STARTS
+        from resnet_finetune.pipelines import PRETRAINING_TAG
 
         parameters = catalog.load("parameters")
         weights = (parameters.get("backbone") or {}).get("weights")
-        tagged = sum("pretraining" in node.tags for node in pipeline.nodes)
+        tagged = sum(PRETRAINING_TAG in node.tags for node in pipeline.nodes)
         if weights == "synthetic":
             saved = _saved_pretraining(catalog, parameters)
             if saved is not None:
@@ -531,7 +534,7 @@ class PretrainingHook:
                     saved,
                     f"; its {tagged} pretraining nodes are left out" if tagged else "",
                 )
-                _leave_out(pipeline, "pretraining")
+                _leave_out(pipeline, PRETRAINING_TAG)
             elif "pretrained_model" in pipeline.inputs():
                 raise ParameterError(
                     "backbone.weights='synthetic': no pretrained model with these synthetic, "
@@ -545,7 +548,7 @@ class PretrainingHook:
                     "pretrain pipeline has nothing to do: set backbone.weights to pretrain "
                     "(your source.data_dir, or the digits) or synthetic (generated images)"
                 )
-            _leave_out(pipeline, "pretraining")
+            _leave_out(pipeline, PRETRAINING_TAG)
             logger.info(
                 "backbone.weights=%r: no pretraining (its %d nodes are left out)", weights, tagged
             )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from kedro.pipeline import Pipeline
 
 from resnet_finetune.pipelines import (
+    BASELINE_TAG,
     data_quality,
     degradation,
     evaluate,
@@ -34,7 +35,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     # Tagged: `baseline: none` leaves these nodes out of a run (hooks.NoBaselineHook).
     baseline = target + Pipeline(
         finetune.pipeline.create_baseline_pipeline() + evaluate.pipeline.create_baseline_pipeline(),
-        tags="baseline",
+        tags=BASELINE_TAG,
     )
     full = pretraining + transfer + baseline
     return {

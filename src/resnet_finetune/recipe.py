@@ -103,6 +103,10 @@ CPU_BUDGET_MINUTES = 4
 # ingestion, label suspects' cross-validation, plots and reports): about a minute on 2 CPU
 # cores (60 s of a 384 s ResNet-50 run on 245 photos, 2026-12-02).
 RUN_OVERHEAD_SECONDS = 60
+# The share of finetune.time_budget_minutes the baseline may take when it runs: the
+# fine-tuning phases (and the run's fixed costs) get the rest. Without a baseline (the
+# `transfer` pipeline, `baseline: none`) the phases get the whole budget.
+BASELINE_BUDGET_SHARE = 0.25
 # input.cache: auto keeps decoded images in memory below this share of available memory.
 MEMORY_SHARE = 0.25
 
@@ -394,7 +398,8 @@ def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str)
 
 def measure_speed(parameters: dict):
     """Seconds per image on this machine of the fine-tuned network (forward pass, training
-    step with every layer learning) and of the baseline's training step, at their sizes."""
+    step with every layer learning) and of the baseline's training step, at their sizes
+    (0 when ``baseline`` is not a block: none, or not run)."""
     import keras
 
     from resnet_finetune.models import build_backbone, build_classifier
@@ -420,11 +425,21 @@ def measure_speed(parameters: dict):
     return Speed(forward=forward, train=train, baseline_train=baseline_train)
 
 
-def _size_to_budget(recipe: Recipe, facts: dict, training_images: int, speed) -> None:
+def _size_to_budget(
+    recipe: Recipe, facts: dict, training_images: int, speed, baseline_runs: bool
+) -> None:
     """Time the networks on this machine, estimate the run and, within
     ``finetune.time_budget_minutes``, shorten the phases and the baseline the recipe chose
-    (a list or epochs the user gave are kept). The estimate goes into the recipe."""
-    from resnet_finetune.training.budget import baseline_seconds, fit_budget, run_seconds
+    (a list or epochs the user gave are kept): when the baseline runs, it gets at most
+    ``BASELINE_BUDGET_SHARE`` of the budget and the phases the rest; when it does not, the
+    phases get the whole budget and the baseline is neither timed nor counted. The
+    estimate goes into the recipe."""
+    from resnet_finetune.training.budget import (
+        baseline_seconds,
+        epochs_within,
+        fit_budget,
+        run_seconds,
+    )
     from resnet_finetune.training.compute import accelerators
 
     device = accelerators()[0]
@@ -436,7 +451,8 @@ def _size_to_budget(recipe: Recipe, facts: dict, training_images: int, speed) ->
     budget = recipe.value("finetune.time_budget_minutes")
     if (recipe.value("compute") or {}).get("distribution") == "multi_worker":
         return  # no TensorFlow operation may run before that strategy exists: not timed
-    measured = speed(recipe.parameters)
+    baseline = recipe.value("baseline") if baseline_runs else "none"
+    measured = speed({**recipe.parameters, "baseline": baseline})
     held_out = max(0, int(facts["images"]) - training_images)
     suspects = (recipe.value("label_suspects") or {}).get("enabled", False)
 
@@ -450,22 +466,36 @@ def _size_to_budget(recipe: Recipe, facts: dict, training_images: int, speed) ->
             ranked_images=int(facts["images"]) if suspects else 0,
         )
 
-    baseline = recipe.value("baseline")
     baseline_epochs = baseline.get("epochs", 0) if isinstance(baseline, dict) else 0
     phases = recipe.value("finetune.phases")
     if budget is not None:
-        fitted, fitted_epochs = fit_budget(budget * 60, estimate, phases, baseline_epochs)
+        share = BASELINE_BUDGET_SHARE if baseline_epochs else 0.0
+        fitted = fit_budget(budget * 60 * (1 - share), estimate, phases, 0)[0]
         sized = f"; sized to the {budget:g}-min budget at this machine's measured speed"
         if fitted != phases and "finetune.phases" in recipe.why:
             recipe.parameters["finetune"]["phases"] = phases = fitted
             recipe.why["finetune.phases"] += sized
+        fitted_epochs = epochs_within(
+            budget * 60 * share,
+            baseline_seconds(measured, training_images, held_out, 1),
+            baseline_epochs,
+        )
         if fitted_epochs != baseline_epochs and "baseline.epochs" in recipe.why:
             baseline["epochs"] = baseline_epochs = fitted_epochs
-            recipe.why["baseline.epochs"] += sized
+            recipe.why["baseline.epochs"] += (
+                f"; at most {BASELINE_BUDGET_SHARE:.0%} of the {budget:g}-min budget at this "
+                "machine's measured speed"
+            )
     recipe.estimate = {
         "seconds": round(estimate(phases, baseline_epochs)),
-        "baseline_seconds": round(
-            baseline_seconds(measured, training_images, held_out, baseline_epochs)
+        **(
+            {
+                "baseline_seconds": round(
+                    baseline_seconds(measured, training_images, held_out, baseline_epochs)
+                )
+            }
+            if baseline_epochs
+            else {}
         ),
         "device": device,
         "budget_minutes": budget,
@@ -491,11 +521,20 @@ def _cache(recipe: Recipe, images: int, memory: int) -> None:
     )
 
 
-def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None, speed=None) -> dict:
+def resolve_recipe(
+    parameters: dict,
+    *,
+    fetch=None,
+    memory: int | None = None,
+    speed=None,
+    baseline_runs: bool = True,
+) -> dict:
     """The parameters with every ``auto`` value chosen, and a ``recipe`` block saying
     which start the backbone has and why each value was chosen. ``fetch(architecture,
     variant)`` obtains ImageNet weights (default: download once into the Keras cache);
-    ``speed(parameters)`` measures this machine (default: ``measure_speed``)."""
+    ``speed(parameters)`` measures this machine (default: ``measure_speed``);
+    ``baseline_runs``: whether the pipelines run train the baseline (``finetune`` does,
+    ``transfer`` does not), which decides how the time budget is shared."""
     from resnet_finetune.models.resnet import fetch_imagenet_weights
 
     resolved = copy.deepcopy(parameters)
@@ -532,7 +571,7 @@ def resolve_recipe(parameters: dict, *, fetch=None, memory: int | None = None, s
             )
         else:
             _scratch_baseline(recipe, facts, training)
-            _size_to_budget(recipe, facts, training, speed or measure_speed)
+            _size_to_budget(recipe, facts, training, speed or measure_speed, baseline_runs)
         recipe.choose(
             "source.input.image_size",
             recipe.value("target.input.image_size"),

@@ -39,3 +39,22 @@ def test_without_an_estimate_the_lines_are_plain(caplog):
 def test_a_run_past_its_estimate_says_so(caplog):
     lines = node_lines({"recipe": {"estimate": {"seconds": 0.000001}}}, caplog)
     assert lines[-1] == "[2/2] b (past the estimate)"
+
+
+def test_the_end_line_puts_the_estimate_beside_the_time_taken(caplog, monkeypatch):
+    """The clock starts with the run's context (before the recipe times the machine, the
+    span its estimate covers) and the last line says both."""
+    import resnet_finetune.cli as cli
+
+    clock = iter([100.0, 100.0 + 3 * 60 + 5, 500.0, 530.0])
+    monkeypatch.setattr(cli.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(cli, "_mlflow_run", lambda ui: "MLflow: kedro mlflow ui")
+    pipeline = SimpleNamespace(nodes=[], all_outputs=lambda: [])
+    summary = RunSummary()
+    with caplog.at_level(logging.INFO, logger="resnet_finetune.cli"):
+        for estimate in ({"recipe": {"estimate": {"seconds": 212.4}}}, {}):
+            summary.after_context_created(SimpleNamespace())
+            summary.before_pipeline_run({}, pipeline, Catalog(estimate))
+            summary.after_pipeline_run({"run_id": "v1"}, pipeline, None)
+    ends = [r.getMessage().split(";")[0] for r in caplog.records if "done in" in r.getMessage()]
+    assert ends == ["done in 3m05s (the recipe's estimate: 212 s)", "done in 0m30s"]

@@ -42,6 +42,45 @@ def test_a_model_save_interrupted_midway_leaves_no_version(tmp_path, monkeypatch
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["model.keras"]
 
 
+def test_a_shared_model_is_loaded_once_while_its_file_is_unchanged(tmp_path, monkeypatch):
+    """Every node reading the fine-tuned model gets one loaded object; a file written
+    since (another modification time or size) is loaded anew, with its own weights."""
+    import os
+
+    import resnet_finetune.datasets as datasets
+
+    loads = []
+    monkeypatch.setattr(datasets, "load_model", lambda path: loads.append(path) or tiny_model())
+    monkeypatch.setattr(datasets, "_SHARED_MODELS", type(datasets._SHARED_MODELS)())
+    filepath = tmp_path / "model.keras"
+    filepath.write_bytes(b"first")
+    shared = AtomicModelDataset(filepath=str(filepath), shared=True)
+    first = shared.load()
+    assert AtomicModelDataset(filepath=str(filepath), shared=True).load() is first
+    assert len(loads) == 1
+    stat = filepath.stat()
+    filepath.write_bytes(b"other")  # same size: the modification time tells
+    os.utime(filepath, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    second = shared.load()
+    assert second is not first and len(loads) == 2
+    filepath.write_bytes(b"longer bytes")  # the size tells
+    os.utime(filepath, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert shared.load() is not second and len(loads) == 3
+    assert AtomicModelDataset(filepath=str(filepath)).load() is not first  # not shared
+    assert len(loads) == 4
+
+
+def test_a_changed_model_file_gives_its_own_weights(tmp_path):
+    filepath = str(tmp_path / "model.keras")
+    dataset = AtomicModelDataset(filepath=filepath, shared=True)
+    one, two = tiny_model(), tiny_model()
+    two.set_weights([w + 1 for w in one.get_weights()])
+    dataset.save(one)
+    assert dataset.load().get_weights()[0].tolist() == one.get_weights()[0].tolist()
+    dataset.save(two)
+    assert dataset.load().get_weights()[0].tolist() == two.get_weights()[0].tolist()
+
+
 def test_a_folder_copy_interrupted_midway_leaves_no_version(tmp_path, monkeypatch):
     source = tmp_path / "exports"
     source.mkdir()

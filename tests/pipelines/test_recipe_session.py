@@ -43,3 +43,23 @@ def test_catalog_parameters_are_the_recipes(tmp_path, monkeypatch):
     starts = [message.split(" (")[0].split(":")[0] for message in records]
     assert starts.count("ImageNet weights unavailable") == 1  # once, however often read
     assert starts.count("Recipe for this run") == 1
+
+
+def test_the_recipe_knows_whether_the_pipelines_run_train_the_baseline(tmp_path):
+    """What decides whether the time budget is shared with the baseline: the pipelines the
+    session was asked for (unnamed: all of them, the baseline among them)."""
+    project = make_project(tmp_path / "project")
+    bootstrap_project(ROOT)
+    with contextlib.chdir(project), KedroSession.create(project_path=project) as session:
+        context = session.load_context()
+        runs = {}
+        for names in (None, ["finetune"], ["baseline"], ["transfer"], ["evaluate", "predict"]):
+            context._pipelines_to_validate = names
+            runs[str(names)] = context._baseline_runs()
+    assert runs == {
+        "None": True,
+        "['finetune']": True,
+        "['baseline']": True,
+        "['transfer']": False,
+        "['evaluate', 'predict']": False,
+    }

@@ -74,6 +74,16 @@ def baseline_seconds(speed: Speed, train_images: int, held_out_images: int, epoc
     return epochs * (train_images + held_out_images / 3) * speed.baseline_train
 
 
+def epochs_within(seconds: float, epoch_seconds: float, epochs: int) -> int:
+    """The most epochs, up to ``epochs``, whose ``epoch_seconds`` each fit ``seconds``: at
+    least one (0 when ``epochs`` is 0)."""
+    if not epochs:
+        return 0
+    if epoch_seconds <= 0:
+        return epochs
+    return max(1, min(epochs, math.floor(seconds / epoch_seconds)))
+
+
 def fit_budget(
     budget_seconds: float, estimate, phases: list[dict], baseline_epochs: int
 ) -> tuple[list[dict], int]:

@@ -5,6 +5,7 @@ ingestion → ResNet construction → training from scratch. Every node is tagge
 from kedro.pipeline import Pipeline, node
 
 from resnet_finetune.evaluation.plots import titled_learning_curves as titled
+from resnet_finetune.pipelines import PRETRAINING_TAG
 from resnet_finetune.pipelines.ingestion.pipeline import create_pipeline as ingestion
 from resnet_finetune.pipelines.pretrain.nodes import (
     build_model,
@@ -72,4 +73,4 @@ def create_pipeline() -> Pipeline:
             name="plot_pretrain_history",
         ),
     ]
-    return Pipeline([source, Pipeline(nodes)], tags="pretraining")
+    return Pipeline([source, Pipeline(nodes)], tags=PRETRAINING_TAG)
