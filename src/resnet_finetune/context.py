@@ -1,10 +1,13 @@
-"""The project's Kedro context: its parameters are the recipe's.
+"""The project's Kedro context: its parameters are the recipe's, handed to nodes typed.
 
 Kedro merges base, the environment and ``--params``; this context then has
 ``resnet_finetune.recipe.resolve_recipe`` choose every value left ``auto``, once, before
 the catalog is built, validates the result (``config.check_parameters``: the run's only
-validation) and logs the recipe. Nodes, hooks, notebooks (``context.params``)
-and kedro-mlflow all see the resolved values; nothing downstream knows ``auto``.
+validation) and logs the recipe. Only then does Kedro's own parameter validation run, on
+the resolved values: a ``params:`` input whose node function's type hint names a
+dataclass (``training: TrainingOptions`` for ``params:finetune.training``) becomes that
+object, so nodes and hooks receive blocks, not dicts to rebuild, and never see ``auto``.
+Nodes, hooks, notebooks (``context.params``) and kedro-mlflow all see these values.
 """
 
 from __future__ import annotations
@@ -14,27 +17,25 @@ from typing import Any
 
 from kedro.framework.context import KedroContext
 
+from resnet_finetune.trees import get_path, set_path
+
 logger = logging.getLogger(__name__)
 
 
 class ProjectContext(KedroContext):
+    # Kedro's KedroContext._get_validated_params (Kedro 1.7) reads the merged parameters
+    # and types them (kedro.validation.ParameterValidator) in one step, before anything
+    # could choose their `auto` values; `params` and the catalog's `params:` entries come
+    # from it. Overridden here, its one step becomes three: merge, resolve, type.
+    # tests/pipelines/test_recipe_session.py pins the Kedro behaviour relied on.
     def _get_validated_params(self) -> dict[str, Any]:
-        raw = super()._get_validated_params()
-        if getattr(self, "_recipe_of", None) is not raw:
-            from resnet_finetune.config import check_parameters
-            from resnet_finetune.recipe import describe, resolve_recipe
-
-            pending = _take_pending_items(raw)
-            resolved = resolve_recipe(raw, baseline_runs=self._baseline_runs())
-            for path, items in pending.items():
-                _apply_items(resolved, path, items)
-            # The run's one validation, of what nodes and hooks will receive: a
-            # ParameterError naming every problem stops it before any node runs.
-            check_parameters(resolved)
-            self._recipe_of, self._resolved_params = raw, resolved
-            if "recipe" in resolved:
-                logger.info(describe(resolved))
-        return self._resolved_params
+        # Once per scope: the session names the run's pipelines before it builds the
+        # catalog, and whether the baseline runs sizes the recipe's budget.
+        scope = self._pipelines_to_validate
+        if getattr(self, "_typed_scope", ()) != scope:
+            resolved = resolve(self.config_loader["parameters"], self._baseline_runs())
+            self._typed_parameters, self._typed_scope = typed_blocks(resolved), scope
+        return self._typed_parameters
 
     def _baseline_runs(self) -> bool:
         """Whether the pipelines this run was asked for train the from-scratch baseline
@@ -51,7 +52,39 @@ class ProjectContext(KedroContext):
         return any(BASELINE_TAG in node.tags for name in names for node in pipelines[name].nodes)
 
 
-def _pending_paths(tree: Any, path: tuple = ()) -> dict[tuple, dict]:
+def resolve(parameters: dict, baseline_runs: bool = True) -> dict:
+    """The merged ``parameters`` with every ``auto`` chosen by the recipe (list items given
+    on the command line applied after it), checked: the run's one validation, of what
+    nodes and hooks will receive; a ParameterError naming every problem stops it before
+    any node runs. ``baseline_runs``: whether the run trains the from-scratch baseline
+    (it takes a share of the time budget)."""
+    from resnet_finetune.config import check_parameters
+    from resnet_finetune.recipe import describe, resolve_recipe
+
+    pending = _take_pending_items(parameters)
+    resolved = resolve_recipe(parameters, baseline_runs=baseline_runs)
+    for path, items in pending.items():
+        _apply_items(resolved, path, items)
+    check_parameters(resolved)
+    if resolved.get("recipe"):
+        logger.info(describe(resolved))
+    # `params:recipe` exists in every run (model cards record it), null where the
+    # recipe chose nothing.
+    resolved.setdefault("recipe", None)
+    return resolved
+
+
+def typed_blocks(parameters: dict) -> dict:
+    """``parameters`` with each block a node declares as a dataclass made that object, by
+    Kedro's own validator. Every registered pipeline's hints count, not only the run's:
+    a block has the same type in every run, for the hooks and notebooks that read it."""
+    from kedro.framework.project import pipelines  # none outside a configured project
+    from kedro.validation.parameter_validator import ParameterValidator
+
+    return ParameterValidator(dict(pipelines)).validate_raw_params(parameters)
+
+
+def _pending_paths(tree: Any, path: str = "") -> dict[str, dict]:
     """Where the command line set items of a list left ``auto`` (settings.override)."""
     from resnet_finetune.settings import PENDING_ITEMS
 
@@ -61,30 +94,21 @@ def _pending_paths(tree: Any, path: tuple = ()) -> dict[tuple, dict]:
         return {path: tree[PENDING_ITEMS]}
     found = {}
     for key, value in tree.items():
-        found.update(_pending_paths(value, (*path, key)))
+        found.update(_pending_paths(value, f"{path}.{key}" if path else str(key)))
     return found
 
 
-def _take_pending_items(parameters: dict) -> dict[tuple, dict]:
+def _take_pending_items(parameters: dict) -> dict[str, dict]:
     """Remove the pending items from ``parameters`` (lists back to ``auto``), returned by
-    path."""
+    dotted path."""
     pending = _pending_paths(parameters)
     for path in pending:
-        _set(parameters, path, "auto")
+        set_path(parameters, path, "auto")
     return pending
 
 
-def _apply_items(parameters: dict, path: tuple, items: dict) -> None:
+def _apply_items(parameters: dict, path: str, items: dict) -> None:
     """Set list items by index once the recipe has chosen the list."""
     from resnet_finetune.settings import override
 
-    parent = parameters
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = override(parent[path[-1]], items, ".".join(path))
-
-
-def _set(tree: dict, path: tuple, value: Any) -> None:
-    for key in path[:-1]:
-        tree = tree[key]
-    tree[path[-1]] = value
+    set_path(parameters, path, override(get_path(parameters, path), items, path))

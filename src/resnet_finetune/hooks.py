@@ -3,7 +3,8 @@ checks that the models a run reads exist, MLflow records, run records, checkpoin
 clean-up. Nothing here decides what a pipeline computes.
 
 Heavy libraries (TensorFlow, Keras, MLflow) are imported where they are used, so that
-``kedro --help`` starts fast.
+``kedro --help`` starts fast; kedro-mlflow's hook class is the exception (Kedro imports
+it for every session anyway, as a plugin).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from pathlib import Path, PurePosixPath
 
 from kedro.config import MissingConfigException
 from kedro.framework.hooks import hook_impl
+from kedro_mlflow.framework.hooks import MlflowHook
 
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.files import write_text_atomically
 from resnet_finetune.locks import FileLock
+from resnet_finetune.trees import plain
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +256,22 @@ class MlflowRunHook:
         mlflow.set_tag("version.python", platform.python_version())
 
 
+class MlflowParametersHook(MlflowHook):
+    """kedro-mlflow's hook (one MLflow run per pipeline run; each node's ``params:``
+    inputs logged as MLflow parameters, mappings flattened to one parameter per key),
+    registered by ``settings.HOOKS`` in place of the plugin's own. A block a node
+    receives typed (``TrainingOptions``, ``Compute``, ...) is logged as its fields, as
+    the mapping it came from would be, not as one parameter holding the object's text."""
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs: dict, is_async: bool) -> None:
+        logged = {
+            name: plain(value) if name.startswith("params:") else value
+            for name, value in inputs.items()
+        }
+        super().before_node_run(node=node, catalog=catalog, inputs=logged, is_async=is_async)
+
+
 class ComputeHook:
     """The process's compute, set up once per run from the ``compute`` block, as Kedro's
     documentation sets up a Spark session in a hook: the distribution strategy before
@@ -263,9 +282,9 @@ class ComputeHook:
     # kedro-mlflow opens a run and before any node builds a Keras layer.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, catalog) -> None:
-        from resnet_finetune.training.compute import Compute, make_deterministic, unused_gpu_notice
+        from resnet_finetune.training.compute import make_deterministic, unused_gpu_notice
 
-        compute = Compute(**catalog.load("params:compute"))  # validated with the parameters
+        compute = catalog.load("params:compute")  # a Compute (resnet_finetune.context)
         replicas = compute.replicas
         if compute.deterministic:
             make_deterministic()

@@ -31,11 +31,18 @@ def register_pipelines() -> dict[str, Pipeline]:
     pretraining = pretrain.pipeline.create_pipeline()
     suspects = data_quality.pipeline.create_pipeline()
     evaluation = suspects + evaluate.pipeline.create_pipeline()
-    transfer = target + finetune.pipeline.create_pipeline() + evaluation
+    # Untagged, outside the baseline's nodes: fine-tuning needs it without a baseline.
+    cards = finetune.pipeline.create_card_pipeline()
+    transfer = target + cards + finetune.pipeline.create_pipeline() + evaluation
     # Tagged: `baseline: none` leaves these nodes out of a run (hooks.NoBaselineHook).
-    baseline = target + Pipeline(
-        finetune.pipeline.create_baseline_pipeline() + evaluate.pipeline.create_baseline_pipeline(),
-        tags=BASELINE_TAG,
+    baseline = (
+        target
+        + cards
+        + Pipeline(
+            finetune.pipeline.create_baseline_pipeline()
+            + evaluate.pipeline.create_baseline_pipeline(),
+            tags=BASELINE_TAG,
+        )
     )
     full = pretraining + transfer + baseline
     return {

@@ -16,6 +16,7 @@ with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks im
     from resnet_finetune.hooks import (
         CheckpointCleanupHook,
         ComputeHook,
+        MlflowParametersHook,
         MlflowReportsHook,
         MlflowRunHook,
         NoBaselineHook,
@@ -25,8 +26,9 @@ with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks im
     )
 quiet.quiet_warnings()  # again: importing TensorFlow resets the warning filters
 
-# kedro-mlflow's own hook (found through its entry point) opens one MLflow run per
-# pipeline run and logs the parameters; MlflowRunHook names it and tags the git commit,
+# kedro-mlflow's hook opens one MLflow run per pipeline run and logs the parameters
+# (MlflowParametersHook: kedro-mlflow's own, logging typed blocks key by key, registered
+# here instead of the plugin's); MlflowRunHook names the run and tags the git commit,
 # MlflowReportsHook adds the reports, histories, dataset hashes and models.
 HOOKS = (
     SavedModelCheckHook(),
@@ -37,10 +39,16 @@ HOOKS = (
     NoBaselineHook(),
     PretrainingHook(),
     RunSummary(),
-    # Last: pluggy calls the tryfirst hooks last registered first, and the compute must
-    # be set up before anything builds a Keras layer.
+    # Last of those with tryfirst hooks: pluggy calls the tryfirst hooks last registered
+    # first, and the compute must be set up before anything builds a Keras layer.
     ComputeHook(),
+    # After every other: pluggy calls it before them, as it did the plugin's hook, which
+    # Kedro registered after the project's (MlflowRunHook and RunRecordHook, trylast,
+    # find its MLflow run open).
+    MlflowParametersHook(),
 )
+# Its hook is MlflowParametersHook, above.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 
 # Marks list items given on the command line for a list left `auto` (resnet_finetune.context).
 PENDING_ITEMS = "__items_of_auto__"

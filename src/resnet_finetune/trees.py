@@ -1,7 +1,9 @@
-"""Nested parameter mappings addressed by dotted paths (``target.input.image_size``)."""
+"""Nested parameter mappings addressed by dotted paths (``target.input.image_size``), and
+read back as plain values."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 
@@ -30,3 +32,17 @@ def leaves(tree: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if not isinstance(tree, dict):
         return [(prefix[:-1], tree)]
     return [leaf for key, value in tree.items() for leaf in leaves(value, f"{prefix}{key}.")]
+
+
+def plain(value: Any) -> Any:
+    """``value`` as YAML would give it: a parameter block's object (a dataclass, such as
+    ``TrainingOptions``) as the mapping of its fields, tuples as lists, at any depth. For
+    what records parameters (model cards, MLflow, checkpoint identities): the same block
+    reads the same whether a node received it typed or not."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value

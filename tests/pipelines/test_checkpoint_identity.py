@@ -13,9 +13,11 @@ import tensorflow as tf
 
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.pipelines.pretrain.nodes import train_model
+from resnet_finetune.training import Compute
+from resnet_finetune.training.engine import TrainingOptions
 
-TRAINING = {"epochs": 1, "learning_rate": 0.05, "optimizer": "sgd"}
-COMPUTE = {"precision": "float32", "distribution": "none", "jit_compile": False}
+TRAINING = TrainingOptions(epochs=1, learning_rate=0.05, optimizer="sgd")
+COMPUTE = Compute(precision="float32", distribution="none", jit_compile=False)
 
 
 @pytest.fixture

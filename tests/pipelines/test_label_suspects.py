@@ -8,6 +8,8 @@ import json
 import pandas as pd
 import pytest
 
+from resnet_finetune.data.images import ImageChecks
+from resnet_finetune.data.quality import QualitySpec
 from resnet_finetune.evaluation.label_issues import SUSPECT_COLUMNS, corrections_draft
 from resnet_finetune.pipelines.ingestion.nodes import ingest_images
 from tests.pipelines.conftest import TINY, latest, make_project, run_in, versions
@@ -80,11 +82,11 @@ def test_suspects_edited_into_corrections_are_applied_by_the_next_ingestion(tran
         manifest, report, _, summary, _, _ = ingest_images(
             "data/01_raw/digits_5-9",
             TINY["target"]["split"],
-            {},
+            ImageChecks(),
             "none",
             str(tmp_path / "work"),
             42,
-            {"corrections": str(corrections)},
+            QualitySpec(corrections=str(corrections)),
         )
     relabelled = manifest.set_index("path").loc[draft["path"][:2]]
     assert relabelled["label"].tolist() == draft["label"][:2].tolist()

@@ -4,6 +4,8 @@ import keras
 import pandas as pd
 import pytest
 
+from resnet_finetune.data.images import ImageChecks
+from resnet_finetune.data.quality import QualitySpec
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.models.card import ModelCard, attach_card
 from resnet_finetune.pipelines.evaluate.nodes import compare_with_scratch, score_predictions
@@ -35,7 +37,13 @@ def test_ingest_images_summarises_counts_left_out_files_and_class_weights(class_
         write_image(class_folder / "owl" / f"{i}.png", seed=500 + i)
     split = {"val_fraction": 0.2, "test_fraction": 0.2}
     manifest, report, class_map, summary, weights, _ = ingest_images(
-        str(class_folder), split, {}, "balanced", str(tmp_path / "work"), 3
+        str(class_folder),
+        split,
+        ImageChecks(),
+        "balanced",
+        str(tmp_path / "work"),
+        3,
+        QualitySpec(),
     )
     assert summary["num_images"] == len(manifest) == 40
     assert summary["num_left_out"] == len(report) == 1
@@ -44,13 +52,25 @@ def test_ingest_images_summarises_counts_left_out_files_and_class_weights(class_
     assert summary["imbalance_ratio"] == 2.0 and len(class_map) == 3
     assert weights == summary["balanced_class_weights"]
     assert weights == pytest.approx({"cat": 24 / 18, "dog": 24 / 18, "owl": 24 / 36})
-    *_, no_weights, _ = ingest_images(str(class_folder), split, {}, "none", str(tmp_path / "w"), 3)
+    *_, no_weights, _ = ingest_images(
+        str(class_folder), split, ImageChecks(), "none", str(tmp_path / "w"), 3, QualitySpec()
+    )
     assert no_weights == {}
     # The split follows the run's seed.
-    other, *_ = ingest_images(str(class_folder), split, {}, "none", str(tmp_path / "w"), 4)
+    other, *_ = ingest_images(
+        str(class_folder), split, ImageChecks(), "none", str(tmp_path / "w"), 4, QualitySpec()
+    )
     assert other["split"].tolist() != manifest["split"].tolist()
     with pytest.raises(ValueError, match=r"class_weights='inverse' is not allowed"):
-        ingest_images(str(class_folder), split, {}, "inverse", str(tmp_path / "w"), 3)
+        ingest_images(
+            str(class_folder),
+            split,
+            ImageChecks(),
+            "inverse",
+            str(tmp_path / "w"),
+            3,
+            QualitySpec(),
+        )
 
 
 def test_prepare_backbone_takes_the_pretrained_backbone_or_refuses_bad_ones():
@@ -142,7 +162,7 @@ def test_compare_with_scratch_reports_the_gain_on_the_same_images():
 def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, tmp_path):
     split = {"val_fraction": 0.2, "test_fraction": 0}
     manifest, _, class_map, _, _, _ = ingest_images(
-        str(class_folder), split, {}, "none", str(tmp_path / "work"), 0
+        str(class_folder), split, ImageChecks(), "none", str(tmp_path / "work"), 0, QualitySpec()
     )
     figure = preview_augmentation(
         manifest, class_map, {"image_size": [8, 8], "batch_size": 4}, {"rotation": 0.1}, 0, 6
@@ -157,10 +177,10 @@ def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, t
 
 def test_prediction_needs_a_folder_with_a_readable_image(tmp_path):
     with pytest.raises(ValueError, match="predict.data_dir is not set"):
-        find_images_to_predict(None, {}, str(tmp_path))
+        find_images_to_predict(None, ImageChecks(), str(tmp_path))
     with pytest.raises(FileNotFoundError, match="predict.data_dir='/nowhere' is not a folder"):
-        find_images_to_predict("/nowhere", {}, str(tmp_path))
+        find_images_to_predict("/nowhere", ImageChecks(), str(tmp_path))
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no image here")
     with pytest.raises(ValueError, match="holds no readable image"):
-        find_images_to_predict(str(tmp_path / "empty"), {}, str(tmp_path))
+        find_images_to_predict(str(tmp_path / "empty"), ImageChecks(), str(tmp_path))

@@ -165,6 +165,9 @@ def test_mlflow_run_is_named_tagged_and_registers_the_finetuned_model(finetune_r
     # Nested parameters flattened, runtime overrides included.
     assert params["backbone.architecture"] == "resnet20"
     assert params["target.split.train_per_class"] == "6"
+    # Blocks nodes receive typed (TrainingOptions, Compute): one parameter per key, too.
+    assert params["finetune.training.weight_decay"] == "0.0005"
+    assert params["compute.deterministic"] == "True"
     metrics = json.loads(saved("data/08_reporting/metrics.json").read_text())
     assert run.data.metrics["accuracy"] == pytest.approx(metrics["accuracy"])
     assert {"macro_f1", "top_k_accuracy", "pretrain_history.loss"} <= set(run.data.metrics)

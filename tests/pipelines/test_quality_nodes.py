@@ -4,6 +4,8 @@ import logging
 
 from PIL import Image
 
+from resnet_finetune.data.images import ImageChecks
+from resnet_finetune.data.quality import QualitySpec
 from resnet_finetune.pipelines.ingestion.nodes import ingest_images
 from tests.data.natural import altered_copy, natural_image, save
 
@@ -21,7 +23,7 @@ def test_ingestion_headline_counts_leakage_and_conflicts(tmp_path, caplog):
     )
     with caplog.at_level(logging.WARNING):
         manifest, report, _, summary, _, copies = ingest_images(
-            str(root), {}, {}, "none", str(tmp_path / "work"), 0, {}
+            str(root), {}, ImageChecks(), "none", str(tmp_path / "work"), 0, QualitySpec()
         )
     assert summary["test_images_with_near_copy_in_train"] == 1
     quality = summary["data_quality"]
@@ -32,7 +34,13 @@ def test_ingestion_headline_counts_leakage_and_conflicts(tmp_path, caplog):
     assert "1 test image(s) have a near-copy in the training split" in caplog.text
     # Switched off: no perceptual hash, no leakage found (the exact conflict still is).
     _, _, _, off, _, none = ingest_images(
-        str(root), {}, {}, "none", str(tmp_path / "work"), 0, {"near_duplicates": False}
+        str(root),
+        {},
+        ImageChecks(),
+        "none",
+        str(tmp_path / "work"),
+        0,
+        QualitySpec(near_duplicates=False),
     )
     assert off["test_images_with_near_copy_in_train"] == 0 and none.empty
     assert off["data_quality"]["label_conflicts"] == 1

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from resnet_finetune.trees import plain
+
 
 def dataset_sha256(manifest: pd.DataFrame) -> str:
     """One SHA-256 for the dataset a manifest describes: its images' contents with their
@@ -39,7 +41,9 @@ def data_identity(manifest: pd.DataFrame, task: dict, seed: int) -> dict:
     weights, quality, input, augmentation), with the content of the corrections file it
     names. Part of a training checkpoint's identity: a parameter left out here would let
     a run resume a checkpoint trained on other pixels or labels, so only the keys that
-    locate the images are left out."""
+    locate the images are left out. Its blocks may be given typed (``ImageChecks``...)
+    or as mappings: the identity is the same."""
+    task = plain(task)
     corrections = (task.get("quality") or {}).get("corrections")
     return {
         "dataset_sha256": dataset_sha256(manifest),

@@ -9,11 +9,11 @@ from resnet_finetune.evaluation.label_issues import LabelIssueSpec, model_label_
 
 
 def find_label_suspects(
-    model: keras.Model, options: dict, seed: int, saved_manifests
+    model: keras.Model, options: LabelIssueSpec, seed: int, saved_manifests
 ) -> tuple[pd.DataFrame, dict]:
     """One row per labelled image of the model's data (every split; the manifest of the
     model's own version among ``saved_manifests``), most suspect first:
     path, split, given and suggested label, label-quality score, flagged by confident
     learning; and a summary (number flagged, estimated label error rate).
     ``label_suspects.enabled: false`` gives an empty table."""
-    return model_label_suspects(model, LabelIssueSpec(**options), saved_manifests, seed)
+    return model_label_suspects(model, options, saved_manifests, seed)

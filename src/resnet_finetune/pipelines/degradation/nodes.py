@@ -19,8 +19,9 @@ def run_degradation_experiment(
     manifest: pd.DataFrame,
     class_map: dict[str, int],
     options: dict,
+    training: TrainingOptions,
     input_options: dict,
-    compute: dict,
+    compute: Compute,
     checkpoints: dict,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure]:
@@ -33,9 +34,9 @@ def run_degradation_experiment(
         num_classes=len(class_map),
         image_size=tuple(input_options["image_size"]),
         seed=seed,
-        options=TrainingOptions(**options["training"]),
+        options=training,
         width=options["width"],
-        compute=Compute(**compute),
+        compute=compute,
         checkpoint=TrainingCheckpoint.from_options(
             checkpoints,
             "degradation",

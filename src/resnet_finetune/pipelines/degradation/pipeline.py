@@ -18,6 +18,7 @@ def create_pipeline() -> Pipeline:
                     "degradation.manifest",
                     "degradation.class_map",
                     "params:degradation",
+                    "params:degradation.training",
                     "params:degradation.input",
                     "params:compute",
                     "params:checkpoints",

@@ -12,7 +12,7 @@ import pandas as pd
 from resnet_finetune.data.augment import model_augmenter, pipeline_augments
 from resnet_finetune.data.identity import data_identity
 from resnet_finetune.data.training_set import TrainingSet
-from resnet_finetune.evaluation.calibration import calibrate
+from resnet_finetune.evaluation.calibration import calibrate as calibrate_model
 from resnet_finetune.evaluation.inference import file_sha256
 from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, make_card
@@ -25,6 +25,7 @@ from resnet_finetune.training.finetune import (
     baseline_options,
     make_phases,
 )
+from resnet_finetune.trees import plain
 
 
 def prepare_backbone(
@@ -45,26 +46,33 @@ def _start_weights(backbone: dict) -> dict:
     return {"start_weights_path": str(path), "start_weights_sha256": file_sha256(path)}
 
 
+def record_card_parameters(**blocks) -> dict:
+    """The parameter blocks a trained model's card records (``models.card.CARD_PARAMETERS``,
+    each a ``params:`` input of this node), as YAML would give them."""
+    return plain(blocks)
+
+
 def _with_card(
     model: keras.Model,
     history: pd.DataFrame,
     data: TrainingSet,
-    parameters: dict,
+    target: dict,
+    preprocessing: str,
+    card_parameters: dict,
     dataset: str,
     start_weights: dict | None = None,
     calibration: dict | None = None,
 ) -> keras.Model:
-    target = parameters["target"]["input"]
     return attach_card(
         model,
         make_card(
             data.manifest,
             data.class_map,
             history,
-            image_size=target["image_size"],
-            resize=target["resize"],
-            preprocessing=parameters["backbone"]["preprocessing"],
-            parameters=parameters,
+            image_size=target["input"]["image_size"],
+            resize=target["input"]["resize"],
+            preprocessing=preprocessing,
+            parameters=card_parameters,
             dataset_sha256=dataset,
             summary=data.summary,
             start_weights=start_weights,
@@ -74,10 +82,21 @@ def _with_card(
 
 
 def finetune_model(
-    backbone_model: keras.Model, data: TrainingSet, parameters: dict
+    backbone_model: keras.Model,
+    data: TrainingSet,
+    training: TrainingOptions,
+    phases: list[dict],
+    head_dropout: float,
+    calibrate: bool,
+    target: dict,
+    backbone: dict,
+    compute: Compute,
+    checkpoints: dict,
+    seed: int,
+    card_parameters: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
-    """New head for the target classes, then the phases of ``finetune.phases``."""
-    seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
+    """New head for the target classes, then the phases of ``finetune.phases`` (each
+    ``finetune.training`` with its own overrides)."""
     keras.utils.set_random_seed(seed)
     identity = data_identity(data.manifest, target, seed)
     model, history = finetune(
@@ -86,33 +105,51 @@ def finetune_model(
         data.val,
         num_classes=len(data.class_map),
         image_size=tuple(target["input"]["image_size"]),
-        phases=make_phases(TrainingOptions(**options["training"]), options["phases"]),
-        head_dropout=options["head_dropout"],
-        preprocessing=parameters["backbone"]["preprocessing"],
+        phases=make_phases(training, phases),
+        head_dropout=head_dropout,
+        preprocessing=backbone["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
         augmented_data=pipeline_augments(target["augmentation"]),
         class_weight=data.class_weight,
-        compute=Compute(**parameters["compute"]),
-        checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "finetune", identity),
+        compute=compute,
+        checkpoint=TrainingCheckpoint.from_options(checkpoints, "finetune", identity),
         seed=seed,
     )
     # Only the fine-tuned model is calibrated: the scratch baseline is a yardstick.
-    model, calibration = calibrate(model, data.val) if options["calibrate"] else (model, None)
-    start = _start_weights(parameters["backbone"])
-    dataset = identity["dataset_sha256"]
-    return _with_card(model, history, data, parameters, dataset, start, calibration), history
+    model, calibration = calibrate_model(model, data.val) if calibrate else (model, None)
+    return _with_card(
+        model,
+        history,
+        data,
+        target,
+        backbone["preprocessing"],
+        card_parameters,
+        identity["dataset_sha256"],
+        _start_weights(backbone),
+        calibration,
+    ), history
 
 
-def train_scratch_baseline(data: TrainingSet, parameters: dict) -> tuple[keras.Model, pd.DataFrame]:
+def train_scratch_baseline(
+    data: TrainingSet,
+    training: TrainingOptions,
+    phases: list[dict],
+    head_dropout: float,
+    baseline: dict,
+    target: dict,
+    backbone: dict,
+    compute: Compute,
+    checkpoints: dict,
+    seed: int,
+    card_parameters: dict,
+) -> tuple[keras.Model, pd.DataFrame]:
     """A network trained from random weights on the same target split: the fine-tuned
     network, or the one ``baseline`` names (``BASELINE_NETWORK_KEYS``, e.g. the recipe's
     small from-scratch network for a pretrained start, resizing the images inside).
     Epochs: ``baseline.epochs``, or as many as all fine-tuning phases together. What
     pretraining is measured against; its card's ``backbone`` is the network it trained,
     its history's ``seconds`` what each epoch cost."""
-    seed, target, options = parameters["seed"], parameters["target"], parameters["finetune"]
-    baseline, shared = parameters["baseline"], TrainingOptions(**options["training"])
-    network = {**parameters["backbone"], "weights": "none"}
+    network = {**backbone, "weights": "none"}
     network.update({k: v for k, v in baseline.items() if k in BASELINE_NETWORK_KEYS})
     resize_to = network.pop("image_size", None)
     keras.utils.set_random_seed(seed)
@@ -120,7 +157,7 @@ def train_scratch_baseline(data: TrainingSet, parameters: dict) -> tuple[keras.M
         build_backbone(network),
         len(data.class_map),
         image_size=tuple(target["input"]["image_size"]),
-        dropout=options["head_dropout"],
+        dropout=head_dropout,
         preprocessing=network["preprocessing"],
         augmentation=model_augmenter(target["augmentation"], seed),
         resize_to=tuple(resize_to) if resize_to else None,
@@ -130,11 +167,19 @@ def train_scratch_baseline(data: TrainingSet, parameters: dict) -> tuple[keras.M
         model,
         data.train,
         data.val,
-        options=baseline_options(shared, make_phases(shared, options["phases"]), baseline),
+        options=baseline_options(training, make_phases(training, phases), baseline),
         class_weight=data.class_weight,
-        compute=Compute(**parameters["compute"]),
+        compute=compute,
         callbacks=[EpochSeconds()],
-        checkpoint=TrainingCheckpoint.from_options(parameters["checkpoints"], "baseline", identity),
+        checkpoint=TrainingCheckpoint.from_options(checkpoints, "baseline", identity),
     )
-    card_parameters = {**parameters, "backbone": network}
-    return _with_card(model, history, data, card_parameters, identity["dataset_sha256"]), history
+    card = {**card_parameters, "backbone": network}
+    return _with_card(
+        model,
+        history,
+        data,
+        target,
+        network["preprocessing"],
+        card,
+        identity["dataset_sha256"],
+    ), history

@@ -38,28 +38,27 @@ def locate_images(data_dir: str | None, embedded: dict) -> str:
 def ingest_images(
     image_root: str,
     split: dict,
-    validation: dict,
+    validation: ImageChecks,
     class_weights: str,
     intermediate_dir: str,
     seed: int,
-    quality: dict | None = None,
+    quality: QualitySpec,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int], dict, dict[str, float], pd.DataFrame]:
     """Manifest, report of left-out files, class map, summary, the loss weight of each
     class for training (``balanced`` ones, or none: ``{}``), and the table of copies
     (leakage across declared splits, near and exact duplicates, kept label conflicts)."""
     check_class_weights(class_weights)
-    checks, spec = ImageChecks(**validation), QualitySpec(**(quality or {}))
     manifest, report, class_map = build_manifest(
         image_root,
         SplitSpec(**split, seed=seed),
-        checks,
+        validation,
         Path(intermediate_dir) / "converted",
-        spec,
+        quality,
         validated_cache(intermediate_dir, image_root),
     )
     balanced = balanced_class_weights(manifest)
     copies = near_duplicate_table(manifest)
-    checked = quality_summary(manifest, report, copies, spec)
+    checked = quality_summary(manifest, report, copies, quality)
     summary = {
         "image_root": image_root,
         "test_images_with_near_copy_in_train": checked["test_images_with_near_copy_in_train"],
@@ -73,12 +72,16 @@ def ingest_images(
 
 
 def make_input_datasets(
-    manifest: pd.DataFrame, input_options: dict, intermediate_dir: str, compute: dict, seed: int
+    manifest: pd.DataFrame,
+    input_options: dict,
+    intermediate_dir: str,
+    compute: Compute,
+    seed: int,
 ):
     """Shuffled training batches and ordered validation batches of uint8 images.
     ``input.batch_size`` is per replica: the batches hold that many per training replica."""
     arguments = input_arguments(input_options, Path(intermediate_dir) / "cache")
-    arguments["batch_size"] *= Compute(**compute).replicas
+    arguments["batch_size"] *= compute.replicas
     training_images = int((manifest["split"] == "train").sum())
     if arguments["batch_size"] > training_images:
         raise ValueError(

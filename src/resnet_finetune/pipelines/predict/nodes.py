@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 def find_images_to_predict(
-    data_dir: str | None, validation: dict, intermediate_dir: str
+    data_dir: str | None, validation: ImageChecks, intermediate_dir: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The readable images under ``predict.data_dir`` and a report of the other files,
     validated exactly as ingestion validates training images."""
@@ -31,9 +31,7 @@ def find_images_to_predict(
     if not Path(data_dir).expanduser().is_dir():
         raise FileNotFoundError(f"predict.data_dir={str(data_dir)!r} is not a folder")
     files, skipped = discover_unlabelled(Path(data_dir).expanduser())
-    images, unreadable = validate_files(
-        files, ImageChecks(**validation), Path(intermediate_dir) / "converted"
-    )
+    images, unreadable = validate_files(files, validation, Path(intermediate_dir) / "converted")
     report = pd.concat([skipped, unreadable], ignore_index=True)
     if images.empty:
         raise ValueError(f"predict.data_dir={str(data_dir)!r} holds no readable image")

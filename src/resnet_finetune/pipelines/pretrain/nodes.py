@@ -70,8 +70,8 @@ def train_model(
     model: keras.Model,
     data: TrainingSet,
     task: dict,
-    training: dict,
-    compute: dict,
+    training: TrainingOptions,
+    compute: Compute,
     checkpoints: dict,
     seed: int,
     backbone: dict,
@@ -102,9 +102,9 @@ def train_model(
         data.train,
         data.val,
         class_weight=data.class_weight,
-        compute=Compute(**compute),
+        compute=compute,
         checkpoint=TrainingCheckpoint.from_options(checkpoints, "pretrain", identity),
-        options=TrainingOptions(**training),
+        options=training,
     )
     if weights == "synthetic":
         card = make_card(
