@@ -42,14 +42,25 @@ def test_fit_budget_keeps_a_run_that_fits_and_shortens_one_that_does_not():
     assert estimate(phases, baseline_epochs) <= 25
 
 
-def test_fit_budget_unfreezes_fewer_stages_then_gives_the_smallest_run():
+def test_fit_budget_unfreezes_fewer_stages_then_caches_one_view_then_trains_the_head_alone():
     # 4 s fixed + one epoch of two stages (3 s) + one baseline epoch (2.33 s) > 9 s;
     # with one stage (2.25 s) it fits.
     assert fit_budget(9.5, estimate, PHASES, 10)[0][1]["unfreeze_stages"] == 2
     phases, baseline_epochs = fit_budget(9, estimate, PHASES, 10)
     assert (phases[1]["epochs"], phases[1]["unfreeze_stages"], baseline_epochs) == (1, 1, 1)
+    # One view per image instead of 3: 6 s fixed, the top stage's epoch 2.25 s, the
+    # baseline's 2.33 s; then the head alone on one view (1 s of features, 0.5 s scoring)
+    phases, baseline_epochs = fit_budget(5.5, estimate, PHASES, 0)
+    assert phases == [
+        {**PHASES[0], "feature_views": 1},
+        {**PHASES[1], "epochs": 1, "unfreeze_stages": 1},
+    ]
+    assert estimate(phases, 0) == pytest.approx(0.5 + 1.5 + 1 * (100 * 0.0175 + 0.5))
     phases, baseline_epochs = fit_budget(1, estimate, PHASES, 10)
-    assert (phases[1]["epochs"], phases[1]["unfreeze_stages"], baseline_epochs) == (1, 1, 1)
+    assert (phases, baseline_epochs) == ([{**PHASES[0], "feature_views": 1}], 1)
+    # from scratch (no frozen phase): the smallest run keeps its phases
+    scratch = [{"name": "all", "unfreeze_stages": "all", "epochs": 30}]
+    assert fit_budget(1, estimate, scratch, 0)[0] == [{**scratch[0], "epochs": 1}]
 
 
 def test_format_minutes():

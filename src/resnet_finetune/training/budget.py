@@ -89,9 +89,10 @@ def fit_budget(
 ) -> tuple[list[dict], int]:
     """Phases and baseline epochs whose ``estimate(phases, baseline_epochs)`` fits
     ``budget_seconds``: the unfrozen phases' and the baseline's epochs shortened in the
-    same proportion (at least one each), then fewer stages unfrozen (down to one) if one
-    epoch is still too long. The frozen phase costs its forward passes whatever its
-    epochs: it is kept. The smallest run is returned when nothing fits."""
+    same proportion (at least one each), then, while one epoch is still too long, a
+    smaller run (``_smaller``: fewer stages unfrozen down to one, one view per image for
+    the frozen phase, then the frozen phase alone). The frozen phase costs its forward
+    passes whatever its epochs. The smallest run is returned when nothing fits."""
     phases = [dict(phase) for phase in phases]
     while True:
         full = estimate(phases, baseline_epochs)
@@ -104,9 +105,10 @@ def fit_budget(
             for p in phases
         ]
         epochs = max(1, math.floor(baseline_epochs * factor)) if baseline_epochs else 0
-        if estimate(shortened, epochs) <= budget_seconds or not _narrower(phases):
+        smaller = _smaller(phases)
+        if estimate(shortened, epochs) <= budget_seconds or smaller is None:
             return shortened, epochs
-        phases = _narrower(phases)
+        phases = smaller
 
 
 def _no_epochs(phase: dict) -> dict:
@@ -117,18 +119,28 @@ def _scaled(phase: dict, factor: float) -> int:
     return max(1, math.floor(int(phase.get("epochs") or 0) * max(factor, 0.0)))
 
 
-def _narrower(phases: list[dict]) -> list[dict] | None:
-    """The phases with one stage fewer unfrozen where more than one is, or None."""
-    if not any(
-        isinstance(p.get("unfreeze_stages"), int) and p["unfreeze_stages"] > 1 for p in phases
-    ):
-        return None
-    return [
-        {**p, "unfreeze_stages": p["unfreeze_stages"] - 1}
-        if isinstance(p.get("unfreeze_stages"), int) and p["unfreeze_stages"] > 1
-        else p
-        for p in phases
-    ]
+def _frozen(phase: dict) -> bool:
+    return phase.get("unfreeze_stages", 0) == 0
+
+
+def _smaller(phases: list[dict]) -> list[dict] | None:
+    """The next smaller run, or None: one stage fewer unfrozen where more than one is;
+    else one view per image where a frozen phase caches more (a large folder: its forward
+    passes are what cost); else, after a frozen phase, the unfrozen phases left out (the
+    head alone trains on the pretrained features)."""
+    if any(isinstance(p.get("unfreeze_stages"), int) and p["unfreeze_stages"] > 1 for p in phases):
+        return [
+            {**p, "unfreeze_stages": p["unfreeze_stages"] - 1}
+            if isinstance(p.get("unfreeze_stages"), int) and p["unfreeze_stages"] > 1
+            else p
+            for p in phases
+        ]
+    if any(_frozen(p) and p.get("feature_views", DEFAULT_VIEWS) > 1 for p in phases):
+        return [{**p, "feature_views": 1} if _frozen(p) else p for p in phases]
+    frozen = [p for p in phases if _frozen(p)]
+    if frozen and len(frozen) < len(phases):
+        return frozen
+    return None
 
 
 def measure(
