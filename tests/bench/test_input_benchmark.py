@@ -3,6 +3,7 @@
 import re
 
 from resnet_finetune.bench.cli import main
+from resnet_finetune.bench.common import write_section
 from resnet_finetune.bench.input_pipeline import markers
 from tests.conftest import write_image
 
@@ -41,3 +42,18 @@ def test_benchmark_compares_with_keras_and_replaces_its_section(tmp_path, capsys
     assert all(float(row[1].replace(",", "")) > 0 and float(row[4]) > 0 for row in rows)
     assert "16 images" in text and "16×16, batch 4" in text
     assert "--image-size 16" in capsys.readouterr().out
+
+
+def test_a_section_written_adds_no_title(tmp_path):
+    markers = ("<!-- s:start -->", "<!-- s:end -->")
+    section = f"{markers[0]}\n### Case\n\n| a |\n{markers[1]}"
+    new = tmp_path / "new.md"
+    write_section(new, section, markers)
+    assert new.read_text() == section + "\n"
+    document = tmp_path / "PERFORMANCE.md"
+    document.write_text("# Performance\n\nintro\n")
+    write_section(document, section, markers)
+    write_section(document, section.replace("| a |", "| b |"), markers)
+    text = document.read_text()
+    assert text == f"# Performance\n\nintro\n\n{section.replace('| a |', '| b |')}\n"
+    assert text.count("# Performance") == 1

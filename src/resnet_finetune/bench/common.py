@@ -52,13 +52,15 @@ def machine() -> str:
 
 
 def write_section(document: Path, section: str, markers: tuple[str, str]) -> None:
-    """Replace the part of ``document`` between ``markers`` with ``section`` (or append it)."""
+    """Replace the part of ``document`` between ``markers`` with ``section`` (or append it;
+    a new document is the section alone). No title is added: the section goes into the
+    document, whose title is its own."""
     start, end = markers
-    text = document.read_text() if document.exists() else "# Performance\n"
+    text = document.read_text() if document.exists() else ""
     if start in text:
         before, rest = text.split(start, 1)
         text = before + section + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
+        text = (text.rstrip("\n") + "\n\n" if text.strip() else "") + section + "\n"
     document.parent.mkdir(parents=True, exist_ok=True)
     document.write_text(text)

@@ -54,9 +54,10 @@ def run_seconds(
     each of its ``feature_views`` views per image, at most one per epoch, as
     ``training.finetune`` computes them; an unfrozen one: its epochs of training steps), the
     validation and test images through the network each epoch, the baseline's epochs, and
-    after training the held-out images and the ``ranked_images`` (label suspects: every
-    labelled image) through the fine-tuned network."""
-    seconds = (held_out_images + ranked_images) * speed.forward  # after training
+    after training the held-out images through the fine-tuned network, or the
+    ``ranked_images`` (label suspects: every labelled image, the held-out ones among them,
+    whose probabilities the scoring reuses)."""
+    seconds = max(held_out_images, ranked_images) * speed.forward  # after training
     for phase in phases:
         epochs = int(phase.get("epochs") or 0)
         stages = phase.get("unfreeze_stages", 0)
