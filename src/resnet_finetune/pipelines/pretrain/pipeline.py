@@ -2,7 +2,7 @@
 ingestion → ResNet construction → training from scratch. Every node is tagged
 ``pretraining``: a run whose start needs none leaves them out (hooks.PretrainingHook)."""
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Pipeline, node, pipeline
 
 from resnet_finetune.evaluation.plots import titled_learning_curves as titled
 from resnet_finetune.pipelines import PRETRAINING_TAG
@@ -19,25 +19,28 @@ def create_pipeline() -> Pipeline:
     source = ingestion("source")
     # The source's images come from this pipeline's own node, which can also generate them.
     source -= source.only_nodes("source.locate_images")
+    # Namespaced as the ingestion's nodes are: drawn inside `source` by kedro-viz.
+    images = pipeline(
+        [
+            node(
+                locate_source_images,
+                [
+                    "params:data_dir",
+                    "params:embedded",
+                    "params:backbone.weights",
+                    "params:synthetic",
+                    "params:input",
+                ],
+                "image_root",
+                name="locate_images",
+            ),
+            node(show_source_examples, "image_root", "pretraining_examples", name="show_examples"),
+        ],
+        namespace="source",
+        parameters={"params:backbone.weights", "params:synthetic"},
+        outputs={"pretraining_examples"},
+    )
     nodes = [
-        node(
-            locate_source_images,
-            [
-                "params:source.data_dir",
-                "params:source.embedded",
-                "params:backbone.weights",
-                "params:synthetic",
-                "params:source.input",
-            ],
-            "source.image_root",
-            name="locate_source_images",
-        ),
-        node(
-            show_source_examples,
-            "source.image_root",
-            "pretraining_examples",
-            name="show_source_examples",
-        ),
         node(
             build_model,
             [
@@ -73,4 +76,4 @@ def create_pipeline() -> Pipeline:
             name="plot_pretrain_history",
         ),
     ]
-    return Pipeline([source, Pipeline(nodes)], tags=PRETRAINING_TAG)
+    return Pipeline([images, source, Pipeline(nodes)], tags=PRETRAINING_TAG)
