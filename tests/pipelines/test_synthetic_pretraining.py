@@ -61,6 +61,9 @@ def test_a_synthetic_start_pretrains_once_and_later_runs_reuse_it(project, caplo
     assert len(versions(project, HISTORY)) == 1
     assert len(versions(project, FINETUNED)) == 2
     assert card_of(load_model(latest(project, FINETUNED))).parameters["seed"] == 7
+    # The pretrain pipeline alone finds nothing to do.
+    run_in(project, "pretrain", **RUN)
+    assert versions(project, PRETRAINED) == [made]
 
 
 class Parameters:
