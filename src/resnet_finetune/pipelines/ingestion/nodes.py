@@ -17,6 +17,7 @@ from resnet_finetune.data.input_pipeline import (
     input_arguments,
     one_hot_labels,
 )
+from resnet_finetune.data.listing import image_source
 from resnet_finetune.data.manifest import build_manifest, summarise
 from resnet_finetune.data.quality import (
     QualitySpec,
@@ -34,18 +35,12 @@ def locate_images(data_dir: str | None, embedded: dict) -> str:
     """The user's folder or CSV list, or the embedded digits written as PNG class folders."""
     if data_dir is None or str(data_dir).strip() == "":
         return str(write_digits_folder(embedded["dir"], list(embedded["digits"])))
-    path = Path(data_dir).expanduser()
-    if not (path.is_dir() or (path.is_file() and path.suffix.lower() == ".csv")):
-        raise FileNotFoundError(
-            f"data_dir={str(data_dir)!r} is neither a folder nor a .csv list: point it at a "
-            "folder of class sub-folders (e.g. --params target.data_dir=/path/to/images)"
-        )
-    return str(path.resolve())
+    return str(image_source(data_dir).resolve())
 
 
 def ingest_images(
     image_root: str,
-    split: dict,
+    split: SplitSpec,
     validation: ImageChecks,
     class_weights: str,
     intermediate_dir: str,
@@ -58,11 +53,12 @@ def ingest_images(
     check_class_weights(class_weights)
     manifest, report, class_map = build_manifest(
         image_root,
-        SplitSpec(**split, seed=seed),
+        split,
         validation,
         Path(intermediate_dir) / "converted",
         quality,
         validated_cache(intermediate_dir, image_root),
+        seed,
     )
     balanced = balanced_class_weights(manifest)
     copies = near_duplicate_table(manifest)
