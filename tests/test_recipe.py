@@ -153,7 +153,7 @@ def test_offline_folder_trains_from_scratch_on_every_image(photos, tmp_path, cap
 
     split = resolved["target"]["split"]
     manifest, _, _ = build_manifest(
-        photos, SplitSpec(**split, seed=42), ImageChecks(), tmp_path / "converted"
+        photos, SplitSpec(**split), ImageChecks(), tmp_path / "converted"
     )
     counts = manifest.groupby(["label", "split"]).size().unstack()
     assert len(manifest) == 200
@@ -202,7 +202,7 @@ def test_a_class_of_three_images_stops_naming_the_class_and_minimum(photos, tmp_
     try:
         manifest, _, _ = build_manifest(
             photos,
-            SplitSpec(**resolved["target"]["split"], seed=42),
+            SplitSpec(**resolved["target"]["split"]),
             ImageChecks(),
             tmp_path / "converted",
         )

@@ -5,22 +5,20 @@ Each error names the parameter, the value given and what is allowed.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
 from resnet_finetune.data.class_weights import check_class_weights
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import input_arguments
-from resnet_finetune.data.listing import list_images
+from resnet_finetune.data.listing import image_source, list_images
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.export import check_formats
-from resnet_finetune.models.classifier import (
-    PRETRAINED_STARTS,
-    WEIGHT_CHOICES,
-    WEIGHT_FILES,
-    check_backbone_weights,
+from resnet_finetune.models.classifier import check_backbone_weights
+from resnet_finetune.models.resnet import (
+    ARCHITECTURES,
+    IMAGENET_MODELS,
+    VARIANTS,
+    check_input_size,
 )
-from resnet_finetune.models.resnet import ARCHITECTURES, IMAGENET_MODELS, VARIANTS, total_stride
 from resnet_finetune.schema import validate_parameters
 
 
@@ -46,20 +44,10 @@ def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
             f"backbone.weights='imagenet' exists for (architecture, variant) in "
             f"{sorted(IMAGENET_MODELS)}, not {(architecture, variant)!r}"
         )
-    if weights not in (*PRETRAINED_STARTS, "imagenet", "none") and not weights.endswith(
-        WEIGHT_FILES
-    ):
-        raise ParameterError(
-            f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
-        )
-    stride = total_stride(architecture)
     for key, size in image_sizes.items():
-        if min(size) < stride:
-            raise ParameterError(
-                f"{key}={list(size)} is smaller than {architecture}'s total stride {stride}: "
-                f"each side must be at least {stride} pixels"
-            )
-    check_backbone_weights(backbone)  # a file fits the network, or the run stops here
+        check_input_size(architecture, list(size), key)
+    # An allowed choice, and a file fits the network: or the run stops here.
+    check_backbone_weights(backbone)
 
 
 def check_synthetic_start(parameters: dict) -> None:
@@ -79,14 +67,7 @@ def check_image_folder(key: str, data_dir: str | None) -> None:
     images of two or more classes."""
     if data_dir is None or str(data_dir).strip() == "":
         return
-    source = Path(data_dir).expanduser()
-    is_list = source.is_file() and source.suffix.lower() == ".csv"
-    if not (source.is_dir() or is_list):
-        raise ParameterError(
-            f"{key}={str(data_dir)!r} is neither a folder nor a .csv list: give a folder "
-            "with one sub-folder of images per class, or a CSV with a header path,label"
-        )
-    files, _ = list_images(source)
+    files, _ = list_images(image_source(data_dir, key))
     if files.empty:
         raise ParameterError(
             f"{key}={str(data_dir)!r} holds no image with a class "

@@ -27,8 +27,8 @@ def ingest(tmp_path_factory):
     """``build_manifest`` with default checks and a converted-image folder of its own."""
     converted = tmp_path_factory.mktemp("converted")
 
-    def run(root, spec=None):
-        return build_manifest(root, spec or SplitSpec(), ImageChecks(), converted)
+    def run(root, spec=None, seed=42):
+        return build_manifest(root, spec or SplitSpec(), ImageChecks(), converted, seed=seed)
 
     return run
 
@@ -44,9 +44,9 @@ def test_hidden_files_and_folders_are_never_classes(class_folder):
 
 
 def test_split_is_stratified_and_reproducible(class_folder, ingest):
-    spec = SplitSpec(val_fraction=0.2, test_fraction=0.2, seed=7)
-    first, _, class_map = ingest(class_folder, spec)
-    second, _, _ = ingest(class_folder, spec)
+    spec = SplitSpec(val_fraction=0.2, test_fraction=0.2)
+    first, _, class_map = ingest(class_folder, spec, seed=7)
+    second, _, _ = ingest(class_folder, spec, seed=7)
     pd.testing.assert_frame_equal(first, second)
     counts = first.groupby(["split", "label"]).size().unstack()
     assert (counts.loc["train"] == 6).all() and (counts.loc["test"] == 2).all()

@@ -25,9 +25,9 @@ from tests.data.natural import altered_copy, natural_image, save
 def ingest(tmp_path_factory):
     converted = tmp_path_factory.mktemp("converted")
 
-    def run(root, spec=None, **quality):
+    def run(root, spec=None, seed=42, **quality):
         return build_manifest(
-            root, spec or SplitSpec(), ImageChecks(), converted, QualitySpec(**quality)
+            root, spec or SplitSpec(), ImageChecks(), converted, QualitySpec(**quality), seed=seed
         )
 
     return run
@@ -179,7 +179,7 @@ def test_computed_splits_keep_near_copies_together(tmp_path, ingest):
     for n in range(10):
         original = Image.open(tmp_path / "a" / f"{n}.png").convert("RGB")
         save(altered_copy(original, n), tmp_path / "a" / f"small_{n}.jpg")
-    manifest, _, _ = ingest(tmp_path, SplitSpec(val_fraction=0.3, test_fraction=0.3, seed=3))
+    manifest, _, _ = ingest(tmp_path, SplitSpec(val_fraction=0.3, test_fraction=0.3), seed=3)
     groups = manifest.groupby("duplicate_group")
     assert groups["split"].nunique().max() == 1
     assert (groups.size() == 2).sum() >= 8 and groups.size().max() == 2

@@ -10,6 +10,7 @@ import pytest
 
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.quality import QualitySpec
+from resnet_finetune.data.split import SplitSpec
 from resnet_finetune.evaluation.label_issues import SUSPECT_COLUMNS, corrections_draft
 from resnet_finetune.pipelines.ingestion.nodes import ingest_images
 from tests.pipelines.conftest import TINY, latest, make_project, run_in, versions
@@ -81,7 +82,7 @@ def test_suspects_edited_into_corrections_are_applied_by_the_next_ingestion(tran
     with contextlib.chdir(transferred):
         manifest, report, _, summary, _, _ = ingest_images(
             "data/01_raw/digits_5-9",
-            TINY["target"]["split"],
+            SplitSpec(**TINY["target"]["split"]),
             ImageChecks(),
             "none",
             str(tmp_path / "work"),

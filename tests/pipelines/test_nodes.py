@@ -6,6 +6,8 @@ import pytest
 
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.quality import QualitySpec
+from resnet_finetune.data.split import SplitSpec
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.models.card import ModelCard, attach_card
 from resnet_finetune.pipelines.evaluate.nodes import compare_with_scratch, score_predictions
@@ -25,9 +27,7 @@ def test_locate_images_writes_the_embedded_default_or_checks_the_folder(tmp_path
     root = locate_images(None, {"dir": str(tmp_path / "digits"), "digits": [0, 1]})
     assert sorted(p.name for p in (tmp_path / "digits").iterdir()) == ["0", "1"]
     assert locate_images(str(tmp_path / "digits"), {}) == root
-    with pytest.raises(
-        FileNotFoundError, match="data_dir='/nowhere' is neither a folder nor a .csv list"
-    ):
+    with pytest.raises(ParameterError, match="data_dir='/nowhere' is neither a folder nor a .csv"):
         locate_images("/nowhere", {})
 
 
@@ -35,7 +35,7 @@ def test_ingest_images_summarises_counts_left_out_files_and_class_weights(class_
     (class_folder / "cat" / "broken.png").write_bytes(b"\x89PNG")
     for i in range(10, 20):
         write_image(class_folder / "owl" / f"{i}.png", seed=500 + i)
-    split = {"val_fraction": 0.2, "test_fraction": 0.2}
+    split = SplitSpec(val_fraction=0.2, test_fraction=0.2)
     manifest, report, class_map, summary, weights, _ = ingest_images(
         str(class_folder),
         split,
@@ -160,7 +160,7 @@ def test_compare_with_scratch_reports_the_gain_on_the_same_images():
 
 
 def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, tmp_path):
-    split = {"val_fraction": 0.2, "test_fraction": 0}
+    split = SplitSpec(val_fraction=0.2, test_fraction=0)
     manifest, _, class_map, _, _, _ = ingest_images(
         str(class_folder), split, ImageChecks(), "none", str(tmp_path / "work"), 0, QualitySpec()
     )

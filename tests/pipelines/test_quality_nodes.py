@@ -6,6 +6,7 @@ from PIL import Image
 
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.quality import QualitySpec
+from resnet_finetune.data.split import SplitSpec
 from resnet_finetune.pipelines.ingestion.nodes import ingest_images
 from tests.data.natural import altered_copy, natural_image, save
 
@@ -23,7 +24,7 @@ def test_ingestion_headline_counts_leakage_and_conflicts(tmp_path, caplog):
     )
     with caplog.at_level(logging.WARNING):
         manifest, report, _, summary, _, copies = ingest_images(
-            str(root), {}, ImageChecks(), "none", str(tmp_path / "work"), 0, QualitySpec()
+            str(root), SplitSpec(), ImageChecks(), "none", str(tmp_path / "work"), 0, QualitySpec()
         )
     assert summary["test_images_with_near_copy_in_train"] == 1
     quality = summary["data_quality"]
@@ -35,7 +36,7 @@ def test_ingestion_headline_counts_leakage_and_conflicts(tmp_path, caplog):
     # Switched off: no perceptual hash, no leakage found (the exact conflict still is).
     _, _, _, off, _, none = ingest_images(
         str(root),
-        {},
+        SplitSpec(),
         ImageChecks(),
         "none",
         str(tmp_path / "work"),

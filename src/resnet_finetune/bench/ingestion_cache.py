@@ -52,7 +52,7 @@ def ingest(folder: Path, intermediate: Path) -> float:
     quality = QualitySpec()
     manifest, report, _ = build_manifest(
         folder,
-        SplitSpec(val_fraction=0.15, test_fraction=0.15, seed=42),
+        SplitSpec(val_fraction=0.15, test_fraction=0.15),
         ImageChecks(min_side=8),
         intermediate / "converted",
         quality,

@@ -12,6 +12,8 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_digits
 
+from resnet_finetune.data.listing import image_source
+
 
 def image_folder(data_dir: str | None, embedded: dict) -> str:
     """The images a task reads: its ``data_dir`` (a folder or a CSV list), or, when that
@@ -19,13 +21,7 @@ def image_folder(data_dir: str | None, embedded: dict) -> str:
     folders."""
     if data_dir is None or str(data_dir).strip() == "":
         return str(write_digits_folder(embedded["dir"], list(embedded["digits"])))
-    path = Path(data_dir).expanduser()
-    if not (path.is_dir() or (path.is_file() and path.suffix.lower() == ".csv")):
-        raise FileNotFoundError(
-            f"data_dir={str(data_dir)!r} is neither a folder nor a .csv list: point it at a "
-            "folder of class sub-folders (e.g. --params target.data_dir=/path/to/images)"
-        )
-    return str(path.resolve())
+    return str(image_source(data_dir).resolve())
 
 
 def write_digits_folder(root: str | Path, digits: list[int]) -> Path:

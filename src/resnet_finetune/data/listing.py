@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from resnet_finetune.data.tables import read_text_table
+from resnet_finetune.errors import ParameterError
 
 log = logging.getLogger(__name__)
 
@@ -261,9 +262,25 @@ def read_csv_list(csv_path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return files, pd.DataFrame(skipped, columns=REPORT_COLUMNS)
 
 
+def _is_csv_list(source: Path) -> bool:
+    return source.is_file() and source.suffix.lower() == ".csv"
+
+
+def image_source(data_dir: str | Path, key: str = "data_dir") -> Path:
+    """The folder or CSV list ``data_dir`` names (``~`` expanded), or a ParameterError
+    naming ``key``, the parameter that gave it."""
+    source = Path(data_dir).expanduser()
+    if not (source.is_dir() or _is_csv_list(source)):
+        raise ParameterError(
+            f"{key}={str(data_dir)!r} is neither a folder nor a .csv list: give a folder "
+            "with one sub-folder of images per class, or a CSV with a header path,label"
+        )
+    return source
+
+
 def list_images(source: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``discover_files`` for a folder, ``read_csv_list`` for a ``.csv`` file."""
     source = Path(source)
-    if source.is_file() and source.suffix.lower() == ".csv":
+    if _is_csv_list(source):
         return read_csv_list(source)
     return discover_files(source)

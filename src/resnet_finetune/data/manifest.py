@@ -43,15 +43,17 @@ def build_manifest(
     converted_dir: str | Path,
     quality: QualitySpec | None = None,
     validated_cache: str | Path | None = None,
+    seed: int = 42,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """List, validate and split the images of ``source`` (a folder or a CSV list).
 
     Returns ``(manifest, report, class_map)``. Declared splits (``train/val/test``
     folders or a ``split`` column) are respected as given; otherwise the split follows
-    ``spec``. Images that TensorFlow cannot decode faithfully get an RGB copy in
-    ``converted_dir`` (see ``inspect_image``). ``quality`` (default: all checks on): the
-    user's corrections are applied, label conflicts left out (or kept), and copies (exact,
-    or near with perceptual hashes) share a ``duplicate_group`` that splits keep together.
+    ``spec``, seeded by ``seed`` (the run's). Images that TensorFlow cannot decode
+    faithfully get an RGB copy in ``converted_dir`` (see ``inspect_image``). ``quality``
+    (default: all checks on): the user's corrections are applied, label conflicts left out
+    (or kept), and copies (exact, or near with perceptual hashes) share a
+    ``duplicate_group`` that splits keep together.
     ``validated_cache``: a file where validation results are kept, so that a later run
     reads only the files that are new or changed (``validate_files``).
     """
@@ -84,9 +86,9 @@ def build_manifest(
         images, quality.max_distance if quality.near_duplicates else None
     )
     if declared.any():
-        images["split"], images["split_origin"] = complete_declared(images, spec, source)
+        images["split"], images["split_origin"] = complete_declared(images, spec, source, seed)
     else:
-        images["split"] = split_undeclared(images, spec)
+        images["split"] = split_undeclared(images, spec, seed)
         images["split_origin"] = "computed"
     class_map = {label: index for index, label in enumerate(classes)}
     images["class_index"] = images["label"].map(class_map)

@@ -15,7 +15,8 @@ from resnet_finetune.checks import check_count, check_range
 @dataclass(frozen=True)
 class SplitSpec:
     """How to split images that come without a declared train/val/test split: the
-    parameter block ``<task>.split`` (and the run's ``seed``).
+    parameter block ``<task>.split``. Which images each split gets follows the run's
+    ``seed``, given to the split functions beside it.
 
     val_fraction, test_fraction: shares of each class held out for validation and test
     (0: none); train_per_class, val_per_class: instead, that many images per class
@@ -26,7 +27,6 @@ class SplitSpec:
     test_fraction: float = 0.15
     train_per_class: int | None = None
     val_per_class: int | None = None
-    seed: int = 42
 
     __pydantic_config__ = {"extra": "forbid"}  # unknown keys are typos
 
@@ -35,14 +35,14 @@ class SplitSpec:
         check_range("test_fraction", self.test_fraction, 0.0, 1.0, closed_high=False)
         check_count("train_per_class", self.train_per_class, minimum=1, optional=True)
         check_count("val_per_class", self.val_per_class, minimum=1, optional=True)
-        check_count("seed", self.seed, minimum=0)
 
 
-def split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
-    """Stratified, seeded split that keeps copies (same ``duplicate_group``) together."""
+def split_undeclared(images: pd.DataFrame, spec: SplitSpec, seed: int) -> pd.Series:
+    """Stratified split, by ``seed``, that keeps copies (same ``duplicate_group``)
+    together."""
     groups = images.drop_duplicates("duplicate_group")[["duplicate_group", "label"]]
     groups = groups.reset_index(drop=True)
-    rng = np.random.default_rng(spec.seed)
+    rng = np.random.default_rng(seed)
     if spec.train_per_class is not None:
         split = pd.Series("test", index=groups.index)
         val_per_class = (
@@ -66,7 +66,7 @@ def split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
         classes = groups["label"].nunique()
         if held_out > 0:
             try:
-                split = _split_by_fractions(groups, spec, classes)
+                split = _split_by_fractions(groups, spec, classes, seed)
             except ValueError as error:
                 sizes = groups["label"].value_counts()
                 needed = 1 + (spec.val_fraction > 0) + (spec.test_fraction > 0)
@@ -81,7 +81,9 @@ def split_undeclared(images: pd.DataFrame, spec: SplitSpec) -> pd.Series:
     return images["duplicate_group"].map(by_group)
 
 
-def _split_by_fractions(groups: pd.DataFrame, spec: SplitSpec, classes: int) -> pd.Series:
+def _split_by_fractions(
+    groups: pd.DataFrame, spec: SplitSpec, classes: int, seed: int
+) -> pd.Series:
     """Stratified val and test splits of ``groups``: a fraction counted as scikit-learn
     counts it (rounded up, so that a seed splits as it always did), but at least one
     image of each class in each held-out split."""
@@ -92,7 +94,7 @@ def _split_by_fractions(groups: pd.DataFrame, spec: SplitSpec, classes: int) -> 
         groups.index,
         test_size=max(classes * (2 if both else 1), math.ceil(held_out * len(groups))),
         stratify=groups["label"],
-        random_state=spec.seed,
+        random_state=seed,
     )
     split[rest] = "val" if spec.val_fraction > 0 else "test"
     if both:
@@ -101,13 +103,15 @@ def _split_by_fractions(groups: pd.DataFrame, spec: SplitSpec, classes: int) -> 
             rest,
             test_size=max(classes, math.ceil(share * len(rest))),
             stratify=groups.loc[rest, "label"],
-            random_state=spec.seed,
+            random_state=seed,
         )
         split[test] = "test"
     return split
 
 
-def complete_declared(images: pd.DataFrame, spec: SplitSpec, source) -> tuple[pd.Series, pd.Series]:
+def complete_declared(
+    images: pd.DataFrame, spec: SplitSpec, source, seed: int
+) -> tuple[pd.Series, pd.Series]:
     """Declared splits, completed so that a model is selected and tested on different
     images: without a declared ``test/``, the declared ``val/`` becomes the test split
     and the validation split that picks the best epoch is carved from ``train/``
@@ -130,12 +134,12 @@ def complete_declared(images: pd.DataFrame, spec: SplitSpec, source) -> tuple[pd
         fractions = {"val_fraction": spec.val_fraction, "test_fraction": 0.0}
         if "test" not in set(split):
             fractions["test_fraction"] = spec.test_fraction
-        carve = SplitSpec(**fractions, seed=spec.seed)
+        carve = SplitSpec(**fractions)
         if carve.val_fraction <= 0:
             raise ValueError(
                 f"{str(source)!r} declares no val split and split.val_fraction is 0: "
                 "the best epoch needs a validation split; set split.val_fraction > 0"
             )
-        split[train] = split_undeclared(images[train], carve)
+        split[train] = split_undeclared(images[train], carve, seed)
         origin[train & (split != "train")] = "carved from declared train"
     return split, origin

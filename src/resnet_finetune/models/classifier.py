@@ -170,8 +170,21 @@ def backbone_from_weights(config: dict, pretrained: keras.Model | None = None) -
     return backbone
 
 
-def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Model:
+def _weights_choice(config: dict) -> str:
+    """``config["weights"]``: one of ``WEIGHT_CHOICES`` (a file by its suffix), or a
+    ParameterError."""
     weights = str(config.get("weights", "none"))
+    if weights not in (*PRETRAINED_STARTS, "imagenet", "none") and not weights.endswith(
+        WEIGHT_FILES
+    ):
+        raise ParameterError(
+            f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
+        )
+    return weights
+
+
+def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Model:
+    weights = _weights_choice(config)
     if weights in PRETRAINED_STARTS:
         if pretrained is None:
             raise ParameterError(
@@ -181,24 +194,20 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
     if weights.endswith(WEIGHT_FILES):
         return _backbone_from_file(config, weights)
     backbone = build_backbone(config)
-    if weights == "none":
-        return backbone
     if weights == "imagenet":
         load_imagenet_weights(
             backbone, config["architecture"], config.get("variant", "v1"), include_top=False
         )
-        return backbone
-    raise ParameterError(
-        f"backbone.weights={weights!r} is not allowed; allowed: {list(WEIGHT_CHOICES)}"
-    )
+    return backbone
 
 
 def check_backbone_weights(config: dict) -> None:
-    """Before any work: a weights file in ``config["weights"]`` gives every layer of the
-    backbone ``config`` describes its weights, with fitting shapes; or a ``ValueError``
-    / ``FileNotFoundError`` naming the file and how many layers matched of how many.
-    Reads only names and shapes, on the code path the load takes."""
-    weights = str(config.get("weights"))
+    """Before any work: ``config["weights"]`` is an allowed choice, and a weights file
+    there gives every layer of the backbone ``config`` describes its weights, with fitting
+    shapes; or a ``ValueError`` / ``FileNotFoundError`` naming the file and how many
+    layers matched of how many. Reads only names and shapes, on the code path the load
+    takes."""
+    weights = _weights_choice(config)
     if weights.endswith(WEIGHT_FILES):
         _backbone_from_file(config, weights, check_only=True)
 

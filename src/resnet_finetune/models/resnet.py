@@ -231,6 +231,17 @@ def total_stride(name: str) -> int:
     return stem * 2 ** (len(arch.depths) - 1)
 
 
+def check_input_size(name: str, size, key: str = "input_shape") -> None:
+    """Each known side of ``size`` (``key``'s value) at least the network's total
+    stride, or a ParameterError naming ``key``."""
+    stride = total_stride(name)
+    if any(side is not None and side < stride for side in size[:2]):
+        raise ParameterError(
+            f"{key}={size!r} is smaller than {name}'s total stride {stride}: each side must "
+            f"be at least {stride} pixels"
+        )
+
+
 def _architecture(name: str) -> Architecture:
     if name not in ARCHITECTURES:
         raise ParameterError(
@@ -287,12 +298,7 @@ def build_resnet(
         raise ParameterError(f"stochastic_depth={stochastic_depth} must be in [0, 1)")
     if len(input_shape) != 3:
         raise ParameterError(f"input_shape={input_shape} must be (height, width, channels)")
-    stride = total_stride(name)
-    if any(side is not None and side < stride for side in input_shape[:2]):
-        raise ParameterError(
-            f"input_shape={tuple(input_shape)} is smaller than {name}'s total stride "
-            f"{stride}: each side must be at least {stride} pixels"
-        )
+    check_input_size(name, tuple(input_shape))
 
     # None: keras.applications' bias layout where it has this network (v1, v2), else none.
     keras_layout = conv_bias is None and arch.family == "imagenet" and variant != "v1.5"

@@ -37,7 +37,7 @@ def locate_images(data_dir: str | None, embedded: dict) -> str:
 
 def ingest_images(
     image_root: str,
-    split: dict,
+    split: SplitSpec,
     validation: ImageChecks,
     class_weights: str,
     intermediate_dir: str,
@@ -50,11 +50,12 @@ def ingest_images(
     check_class_weights(class_weights)
     manifest, report, class_map = build_manifest(
         image_root,
-        SplitSpec(**split, seed=seed),
+        split,
         validation,
         Path(intermediate_dir) / "converted",
         quality,
         validated_cache(intermediate_dir, image_root),
+        seed,
     )
     balanced = balanced_class_weights(manifest)
     copies = near_duplicate_table(manifest)
