@@ -105,8 +105,10 @@ def test_shuffled_labels_file_the_same_images_under_other_categories(tmp_path):
 
 def test_the_projects_ingestion_reads_the_folder(tmp_path):
     folder = write_fractal_folder(SyntheticImages(dir=str(tmp_path), **SMALL), (24, 24))
-    split = SplitSpec(val_fraction=0.25, test_fraction=0.0, seed=3)
-    manifest, report, class_map = build_manifest(folder, split, ImageChecks(), tmp_path / "conv")
+    split = SplitSpec(val_fraction=0.25, test_fraction=0.0)
+    manifest, report, class_map = build_manifest(
+        folder, split, ImageChecks(), tmp_path / "conv", seed=3
+    )
     assert report.empty
     assert list(class_map) == [f"category_{c:03d}" for c in range(6)]
     assert len(manifest) == 72 and set(manifest["split"]) == {"train", "val"}
