@@ -169,6 +169,13 @@ def _training_images(facts: dict, split: dict) -> int:
     return max(1, int(images * (1 - held_out)))
 
 
+def _validation_images(facts: dict, split: dict) -> int:
+    """About how many images validate each epoch: ``val_fraction`` of the declared train
+    split, or of every image."""
+    images = facts.get("train_images") or facts["images"]
+    return int(images * float(split.get("val_fraction") or 0))
+
+
 class Recipe:
     """Fills ``auto`` values of one parameter tree, remembering why."""
 
@@ -438,14 +445,16 @@ def _size_to_budget(
         return  # no TensorFlow operation may run before that strategy exists: not timed
     baseline = recipe.value("baseline") if baseline_runs else "none"
     measured = speed({**recipe.parameters, "baseline": baseline})
-    held_out = max(0, int(facts["images"]) - training_images)
+    validation = _validation_images(facts, recipe.value("target.split") or {})
+    test = max(0, int(facts["images"]) - training_images - validation)
     suspects = (recipe.value("label_suspects") or {}).get("enabled", False)
 
     def estimate(phases: list[dict], baseline_epochs: int) -> float:
         return RUN_OVERHEAD_SECONDS + run_seconds(
             measured,
             train_images=training_images,
-            held_out_images=held_out,
+            validation_images=validation,
+            test_images=test,
             phases=phases,
             baseline_epochs=baseline_epochs,
             ranked_images=int(facts["images"]) if suspects else 0,
@@ -462,7 +471,7 @@ def _size_to_budget(
             recipe.why["finetune.phases"] += sized
         fitted_epochs = epochs_within(
             budget * 60 * share,
-            baseline_seconds(measured, training_images, held_out, 1),
+            baseline_seconds(measured, training_images, validation, 1),
             baseline_epochs,
         )
         if fitted_epochs != baseline_epochs and "baseline.epochs" in recipe.why:
@@ -476,7 +485,7 @@ def _size_to_budget(
         **(
             {
                 "baseline_seconds": round(
-                    baseline_seconds(measured, training_images, held_out, baseline_epochs)
+                    baseline_seconds(measured, training_images, validation, baseline_epochs)
                 )
             }
             if baseline_epochs
