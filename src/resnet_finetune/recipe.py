@@ -98,9 +98,12 @@ IMAGENET_IMAGES_SEEN = 20000
 # waits for on a laptop.
 CPU_BUDGET_MINUTES = 4
 # What a run spends besides the passes the estimate counts (start-up and this timing,
-# ingestion, label suspects' cross-validation, plots and reports): about a minute on 2 CPU
-# cores (60 s of a 384 s ResNet-50 run on 245 photos, 2026-12-02).
-RUN_OVERHEAD_SECONDS = 60
+# ingestion, calibration and saving, label suspects' cross-validation, Grad-CAM, plots
+# and reports): about 100 s on 2 idle CPU cores. From the run logs of `transfer` on
+# hymenoptera (245 photos, ResNet-50): 2026-12-02, idle, 54 + 10 + 11 + 50 s, less the
+# model loads and the held-out pass since removed (about 18 s); 2026-12-03, load 4-7,
+# 295 s of a 669 s run whose passes ran 5x slower than idle and the rest about 3x.
+RUN_OVERHEAD_SECONDS = 100
 # The share of finetune.time_budget_minutes the baseline may take when it runs: the
 # fine-tuning phases (and the run's fixed costs) get the rest. Without a baseline (the
 # `transfer` pipeline, `baseline: none`) the phases get the whole budget.
