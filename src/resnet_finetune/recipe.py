@@ -100,9 +100,12 @@ IMAGENET_IMAGES_SEEN = 20000
 # waits for on a laptop.
 CPU_BUDGET_MINUTES = 4
 # What a run spends besides the passes the estimate counts (start-up and this timing,
-# ingestion, label suspects' cross-validation, plots and reports): about a minute on 2 CPU
-# cores (60 s of a 384 s ResNet-50 run on 245 photos, 2026-12-02).
-RUN_OVERHEAD_SECONDS = 60
+# ingestion, calibration and saving, label suspects' cross-validation, Grad-CAM, plots
+# and reports): about 100 s on 2 idle CPU cores. From the run logs of `transfer` on
+# hymenoptera (245 photos, ResNet-50): 2026-12-02, idle, 54 + 10 + 11 + 50 s, less the
+# model loads and the held-out pass since removed (about 18 s); 2026-12-03, load 4-7,
+# 295 s of a 669 s run whose passes ran 5x slower than idle and the rest about 3x.
+RUN_OVERHEAD_SECONDS = 100
 # The share of finetune.time_budget_minutes the baseline may take when it runs: the
 # fine-tuning phases (and the run's fixed costs) get the rest. Without a baseline (the
 # `transfer` pipeline, `baseline: none`) the phases get the whole budget.
@@ -169,6 +172,13 @@ def _training_images(facts: dict, split: dict) -> int:
     )
     images = facts.get("train_images") or facts["images"]
     return max(1, int(images * (1 - held_out)))
+
+
+def _validation_images(facts: dict, split: dict) -> int:
+    """About how many images validate each epoch: ``val_fraction`` of the declared train
+    split, or of every image."""
+    images = facts.get("train_images") or facts["images"]
+    return int(images * float(split.get("val_fraction") or 0))
 
 
 class Recipe:
@@ -453,14 +463,16 @@ def _size_to_budget(
         return  # no TensorFlow operation may run before that strategy exists: not timed
     baseline = recipe.value("baseline") if baseline_runs else "none"
     measured = speed({**recipe.parameters, "baseline": baseline})
-    held_out = max(0, int(facts["images"]) - training_images)
+    validation = _validation_images(facts, recipe.value("target.split") or {})
+    test = max(0, int(facts["images"]) - training_images - validation)
     suspects = (recipe.value("label_suspects") or {}).get("enabled", False)
 
     def estimate(phases: list[dict], baseline_epochs: int) -> float:
         return RUN_OVERHEAD_SECONDS + run_seconds(
             measured,
             train_images=training_images,
-            held_out_images=held_out,
+            validation_images=validation,
+            test_images=test,
             phases=phases,
             baseline_epochs=baseline_epochs,
             ranked_images=int(facts["images"]) if suspects else 0,
@@ -477,7 +489,7 @@ def _size_to_budget(
             recipe.why["finetune.phases"] += sized
         fitted_epochs = epochs_within(
             budget * 60 * share,
-            baseline_seconds(measured, training_images, held_out, 1),
+            baseline_seconds(measured, training_images, validation, 1),
             baseline_epochs,
         )
         if fitted_epochs != baseline_epochs and "baseline.epochs" in recipe.why:
@@ -491,7 +503,7 @@ def _size_to_budget(
         **(
             {
                 "baseline_seconds": round(
-                    baseline_seconds(measured, training_images, held_out, baseline_epochs)
+                    baseline_seconds(measured, training_images, validation, baseline_epochs)
                 )
             }
             if baseline_epochs

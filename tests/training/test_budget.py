@@ -13,50 +13,58 @@ PHASES = [
 
 def estimate(phases, baseline_epochs):
     return run_seconds(
-        SPEED, train_images=100, held_out_images=50, phases=phases, baseline_epochs=baseline_epochs
+        SPEED,
+        train_images=100,
+        validation_images=20,
+        test_images=30,
+        phases=phases,
+        baseline_epochs=baseline_epochs,
     )
 
 
 def test_run_seconds_adds_cached_frozen_phase_unfrozen_epochs_and_baseline():
-    evaluation = 50 * 0.01
-    frozen = (3 * 100 + 50) * 0.01  # 4 views asked, at most one per epoch: 3; once
-    top = 5 * (100 * (0.01 + 0.03 * 2 / 4) + 50 * 0.01)  # half the backbone learning
-    baseline = 10 * (100 + 50 / 3) * 0.02
+    evaluation = 30 * 0.01  # the test images, once
+    frozen = (3 * 100 + 20) * 0.01  # 4 views asked, at most one per epoch: 3; once
+    top = 5 * (100 * (0.01 + 0.03 * 2 / 4) + 20 * 0.01)  # half the backbone learning
+    baseline = 10 * (100 + 20 / 3) * 0.02
     assert estimate(PHASES, 10) == pytest.approx(evaluation + frozen + top + baseline)
     # 300 epochs cost no more than its 4 views; without feature_views, Phase's default (2)
     assert estimate([{**PHASES[0], "epochs": 300}], 0) == pytest.approx(
-        evaluation + (4 * 100 + 50) * 0.01
+        evaluation + (4 * 100 + 20) * 0.01
     )
     default = {"unfreeze_stages": 0, "epochs": 300}
-    assert estimate([default], 0) == pytest.approx(evaluation + (2 * 100 + 50) * 0.01)
+    assert estimate([default], 0) == pytest.approx(evaluation + (2 * 100 + 20) * 0.01)
     # label suspects: every labelled image through the fine-tuned network, in the pass
-    # whose held-out probabilities the scoring reuses
-    ranked = run_seconds(SPEED, train_images=100, held_out_images=50, phases=[], ranked_images=150)
+    # whose test probabilities the scoring reuses
+    ranked = run_seconds(
+        SPEED, train_images=100, validation_images=20, test_images=30, phases=[], ranked_images=150
+    )
     assert ranked == pytest.approx(150 * 0.01)
 
 
 def test_fit_budget_keeps_a_run_that_fits_and_shortens_one_that_does_not():
     assert fit_budget(1000, estimate, PHASES, 10) == (PHASES, 10)
-    phases, baseline_epochs = fit_budget(25, estimate, PHASES, 10)
+    phases, baseline_epochs = fit_budget(22, estimate, PHASES, 10)
     assert phases[0] == PHASES[0]  # the frozen phase costs its forward passes only
     assert (phases[1]["epochs"], phases[1]["unfreeze_stages"], baseline_epochs) == (2, 2, 5)
-    assert estimate(phases, baseline_epochs) <= 25
+    assert estimate(phases, baseline_epochs) <= 22
 
 
 def test_fit_budget_unfreezes_fewer_stages_then_caches_one_view_then_trains_the_head_alone():
-    # 4 s fixed + one epoch of two stages (3 s) + one baseline epoch (2.33 s) > 9 s;
-    # with one stage (2.25 s) it fits.
-    assert fit_budget(9.5, estimate, PHASES, 10)[0][1]["unfreeze_stages"] == 2
-    phases, baseline_epochs = fit_budget(9, estimate, PHASES, 10)
+    # 3.5 s fixed + one epoch of two stages (2.7 s) + one baseline epoch (2.13 s) > 8 s;
+    # with one stage (1.95 s) it fits.
+    assert fit_budget(8.5, estimate, PHASES, 10)[0][1]["unfreeze_stages"] == 2
+    phases, baseline_epochs = fit_budget(8, estimate, PHASES, 10)
     assert (phases[1]["epochs"], phases[1]["unfreeze_stages"], baseline_epochs) == (1, 1, 1)
-    # One view per image instead of 3: 6 s fixed, the top stage's epoch 2.25 s, the
-    # baseline's 2.33 s; then the head alone on one view (1 s of features, 0.5 s scoring)
-    phases, baseline_epochs = fit_budget(5.5, estimate, PHASES, 0)
+    # Without the baseline, 5 s: one view per image instead of 3 (1.5 s fixed: 120 images
+    # through the network, then the 30 test images) and the top stage's epoch (1.95 s);
+    # below that, the head alone on one view
+    phases, baseline_epochs = fit_budget(5, estimate, PHASES, 0)
     assert phases == [
         {**PHASES[0], "feature_views": 1},
         {**PHASES[1], "epochs": 1, "unfreeze_stages": 1},
     ]
-    assert estimate(phases, 0) == pytest.approx(0.5 + 1.5 + 1 * (100 * 0.0175 + 0.5))
+    assert estimate(phases, 0) == pytest.approx(1.5 + 1.95)
     phases, baseline_epochs = fit_budget(1, estimate, PHASES, 10)
     assert (phases, baseline_epochs) == ([{**PHASES[0], "feature_views": 1}], 1)
     # from scratch (no frozen phase): the smallest run keeps its phases

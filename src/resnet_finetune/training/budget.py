@@ -44,7 +44,8 @@ def run_seconds(
     speed: Speed,
     *,
     train_images: int,
-    held_out_images: int,
+    validation_images: int,
+    test_images: int,
     phases: list[dict],
     baseline_epochs: int = 0,
     total_stages: int = 4,
@@ -53,26 +54,26 @@ def run_seconds(
     """Seconds of a run: each phase (a frozen one on cached features: one forward pass of
     each of its ``feature_views`` views per image, at most one per epoch, as
     ``training.finetune`` computes them; an unfrozen one: its epochs of training steps), the
-    validation and test images through the network each epoch, the baseline's epochs, and
-    after training the held-out images through the fine-tuned network, or the
-    ``ranked_images`` (label suspects: every labelled image, the held-out ones among them,
-    whose probabilities the scoring reuses)."""
-    seconds = max(held_out_images, ranked_images) * speed.forward  # after training
+    validation images through the network each epoch, the baseline's epochs, and after
+    training the test images through the fine-tuned network, or the ``ranked_images``
+    (label suspects: every labelled image, the test ones among them, whose probabilities
+    the scoring reuses)."""
+    seconds = max(test_images, ranked_images) * speed.forward  # after training
     for phase in phases:
         epochs = int(phase.get("epochs") or 0)
         stages = phase.get("unfreeze_stages", 0)
         if stages == 0:
             views = min(int(phase.get("feature_views", DEFAULT_VIEWS)), max(epochs, 1))
-            seconds += (views * train_images + held_out_images) * speed.forward
+            seconds += (views * train_images + validation_images) * speed.forward
         else:
             per_epoch = train_images * speed.step(_share(stages, total_stages))
-            seconds += epochs * (per_epoch + held_out_images * speed.forward)
-    return seconds + baseline_seconds(speed, train_images, held_out_images, baseline_epochs)
+            seconds += epochs * (per_epoch + validation_images * speed.forward)
+    return seconds + baseline_seconds(speed, train_images, validation_images, baseline_epochs)
 
 
-def baseline_seconds(speed: Speed, train_images: int, held_out_images: int, epochs: int) -> float:
+def baseline_seconds(speed: Speed, train_images: int, validation_images: int, epochs: int) -> float:
     """Seconds of the baseline's epochs (its forward pass: about a third of its step)."""
-    return epochs * (train_images + held_out_images / 3) * speed.baseline_train
+    return epochs * (train_images + validation_images / 3) * speed.baseline_train
 
 
 def epochs_within(seconds: float, epoch_seconds: float, epochs: int) -> int:
