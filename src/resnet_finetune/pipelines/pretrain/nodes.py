@@ -12,6 +12,7 @@ from resnet_finetune.data.identity import data_identity
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
+from resnet_finetune.training.checkpoints import CheckpointOptions
 from resnet_finetune.training.engine import TrainingOptions
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def train_model(
     task: dict,
     training: TrainingOptions,
     compute: Compute,
-    checkpoints: dict,
+    checkpoints: CheckpointOptions,
     seed: int,
     backbone: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
