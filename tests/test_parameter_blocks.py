@@ -26,6 +26,7 @@ FULL_BLOCKS = (
     "evaluate",
     "evaluate.report",
     "predict",
+    "export",
     "backbone",
     "synthetic",
     "target.validation",

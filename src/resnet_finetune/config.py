@@ -11,7 +11,6 @@ from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import input_arguments
 from resnet_finetune.data.listing import image_source, list_images
 from resnet_finetune.errors import ParameterError
-from resnet_finetune.export import check_formats
 from resnet_finetune.models.classifier import check_backbone_weights
 from resnet_finetune.models.resnet import (
     ARCHITECTURES,
@@ -102,8 +101,6 @@ def check_parameters(
     schema (keys, types, ranges), then the library's own checks of values and of
     combinations."""
     validate_parameters(parameters)
-    if "export" in parameters:
-        check_formats(parameters["export"]["formats"])
     for task in tasks:
         if task in parameters:
             check_image_folder(f"{task}.data_dir", parameters[task].get("data_dir"))

@@ -3,10 +3,10 @@
 A typo in a key, a string where a number belongs, a fraction above 1: each is refused
 before any work with the key's full name, the value given and what is allowed. Blocks
 that a library function takes as an object are the library's own classes
-(``TrainingOptions``, ``Compute``): their defaults and checks live there, and pydantic
-validates the YAML with them. Values whose allowed set lives in the library (network
-names, augmentation options, export formats) are checked by the library's own functions
-in ``config.check_parameters``.
+(``TrainingOptions``, ``Compute``, ``ImageChecks``...): their defaults and checks live
+there, and pydantic validates the YAML with them. Values whose allowed set lives in the
+library (network names, augmentation options) are checked by the library's own
+functions in ``config.check_parameters``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from resnet_finetune.data.quality import QualitySpec
 from resnet_finetune.data.split import SplitSpec
 from resnet_finetune.data.synthetic import SyntheticImages
 from resnet_finetune.errors import ParameterError
-from resnet_finetune.evaluation.inference import TTA_MODES
+from resnet_finetune.evaluation.inference import PredictOptions
 from resnet_finetune.evaluation.label_issues import LabelIssueSpec
+from resnet_finetune.export.formats import ExportOptions
 from resnet_finetune.models.classifier import BN_MOMENTUM, PREPROCESSING_MODES
+from resnet_finetune.training.checkpoints import CheckpointOptions
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import TrainingOptions
 from resnet_finetune.training.finetune import baseline_options, make_phases
@@ -42,11 +44,6 @@ class Block(BaseModel):
     """A parameter block: unknown keys are typos; YAML's types are taken as they are."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class Checkpoints(Block):
-    dir: str | None = "data/02_intermediate/checkpoints"
-    every_n_steps: Positive | None = None
 
 
 class Backbone(Block):
@@ -116,20 +113,6 @@ class Evaluate(Block):
     report: Report = Report()
 
 
-class Predict(Block):
-    data_dir: str | None = None
-    top_k: Positive = 3
-    min_confidence: Annotated[float, Field(gt=0, le=1)] | None = None
-    tta: Literal[TTA_MODES] = "none"
-
-
-class Export(Block):
-    formats: list[str]
-    calibration_images: Positive = 200
-    float_agreement: Annotated[float, Field(gt=0, le=1)] = 0.99
-    latency_repeats: Positive = 50
-
-
 class FromScratch(Block):
     """Notebook 02's settings."""
 
@@ -148,7 +131,7 @@ class Parameters(Block):
     seed: Count = 42
     intermediate_dir: str = "data/02_intermediate"
     compute: Compute = Compute()
-    checkpoints: Checkpoints = Checkpoints()
+    checkpoints: CheckpointOptions = CheckpointOptions()
     backbone: Backbone | None = None
     pretrain: TrainingOptions | None = None
     synthetic: SyntheticImages | None = None  # what backbone.weights: synthetic pretrains on
@@ -161,8 +144,8 @@ class Parameters(Block):
     degradation: Degradation | None = None
     evaluate: Evaluate | None = None
     label_suspects: LabelIssueSpec | None = None
-    predict: Predict | None = None
-    export: Export | None = None
+    predict: PredictOptions | None = None
+    export: ExportOptions | None = None
     from_scratch: FromScratch | None = None
     # Written by resnet_finetune.recipe (the start and why each auto value was chosen):
     # a record, not a setting.

@@ -128,22 +128,22 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"export": {"float_agreement": 2}},
             ValueError,
-            r"export.float_agreement=2: input should be less than or equal to 1",
+            r"export.float_agreement=2.0 must lie in \(0.0, 1.0\]",
         ),
         (
             {"predict": {"min_confidence": 0}},
             ValueError,
-            r"predict.min_confidence=0: input should be greater than 0",
+            r"predict.min_confidence=0.0 must lie in \(0.0, 1.0\]",
         ),
         (
             {"predict": {"tta": "mirror"}},
             ValueError,
-            r"predict.tta='mirror': input should be 'none' or 'flip'",
+            r"predict.tta='mirror' is not allowed; allowed: \['none', 'flip'\]",
         ),
         (
             {"checkpoints": {"every_n_steps": 0}},
             ValueError,
-            r"checkpoints.every_n_steps=0: input should be greater than or equal to 1",
+            r"checkpoints.every_n_steps=0 must be an integer >= 1 or null",
         ),
         (
             {"compute": {"jit_compile": "yes"}},

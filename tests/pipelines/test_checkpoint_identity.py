@@ -14,6 +14,7 @@ import tensorflow as tf
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.pipelines.pretrain.nodes import train_model
 from resnet_finetune.training import Compute
+from resnet_finetune.training.checkpoints import CheckpointOptions
 from resnet_finetune.training.engine import TrainingOptions
 
 TRAINING = TrainingOptions(epochs=1, learning_rate=0.05, optimizer="sgd")
@@ -64,7 +65,7 @@ def pretrain(training_set, task, checkpoints, caplog) -> str:
 def test_a_change_to_the_pixels_or_the_corrections_trains_afresh(
     training_set, source, tmp_path, caplog
 ):
-    checkpoints = {"dir": str(tmp_path / "checkpoints")}
+    checkpoints = CheckpointOptions(dir=str(tmp_path / "checkpoints"))
     assert "already trained" not in pretrain(training_set, source, checkpoints, caplog)
     assert "already trained" in pretrain(training_set, copy.deepcopy(source), checkpoints, caplog)
 
@@ -82,7 +83,7 @@ def test_a_change_to_the_pixels_or_the_corrections_trains_afresh(
 
 def test_the_same_images_in_another_folder_resume(training_set, source, tmp_path, caplog):
     """Where the images are is not what they are: the manifest's hash identifies them."""
-    checkpoints = {"dir": str(tmp_path / "checkpoints")}
+    checkpoints = CheckpointOptions(dir=str(tmp_path / "checkpoints"))
     pretrain(training_set, source, checkpoints, caplog)
     moved = {**source, "data_dir": str(tmp_path / "elsewhere")}
     assert "already trained" in pretrain(training_set, moved, checkpoints, caplog)

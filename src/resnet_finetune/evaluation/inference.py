@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
+from resnet_finetune.checks import check_choice, check_count, check_range
 from resnet_finetune.data.identity import dataset_sha256
 from resnet_finetune.data.images import remake_converted
 from resnet_finetune.data.input_pipeline import image_dataset
@@ -28,6 +30,31 @@ TTA_MODES = ("none", "flip")
 # suspects' pass reads every labelled image, the held-out ones among them, and
 # ``predict_probabilities`` answers those from here rather than reading them again.
 _PASSED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """The ``predict`` parameter block: ``kedro run --pipeline predict`` labels every
+    image under ``data_dir`` (any layout, no classes needed) with the fine-tuned model.
+
+    top_k: labels given per image; min_confidence: in (0, 1], images whose top
+    (calibrated) probability is below it are labelled ``unsure`` (null: every image gets
+    its top label); tta: ``flip`` averages the probabilities of each image and of its
+    mirror image (for classes a mirror does not change), or ``none``.
+    """
+
+    data_dir: str | None = None
+    top_k: int = 3
+    min_confidence: float | None = None
+    tta: str = "none"
+
+    __pydantic_config__ = {"extra": "forbid"}  # unknown keys are typos
+
+    def __post_init__(self):
+        check_count("top_k", self.top_k, minimum=1)
+        if self.min_confidence is not None:
+            check_range("min_confidence", self.min_confidence, 0.0, 1.0, open_low=True)
+        check_choice("tta", self.tta, TTA_MODES)
 
 
 def read_images(model: keras.Model, rows: pd.DataFrame, batch_size: int = BATCH_SIZE):

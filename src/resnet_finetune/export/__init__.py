@@ -3,6 +3,7 @@
 from resnet_finetune.export.formats import (
     FORMATS,
     INSTALL_EXPORT,
+    ExportOptions,
     ExportRuntimeMissing,
     check_exports,
     check_formats,
@@ -14,6 +15,7 @@ from resnet_finetune.export.formats import (
 __all__ = [
     "FORMATS",
     "INSTALL_EXPORT",
+    "ExportOptions",
     "ExportRuntimeMissing",
     "check_exports",
     "check_formats",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -18,6 +19,7 @@ import pandas as pd
 
 # The project's own layers register themselves for loading a saved .keras model.
 import resnet_finetune.data.augment  # noqa: F401
+from resnet_finetune.checks import check_count, check_range
 from resnet_finetune.errors import ExportRuntimeMissing, ParameterError
 from resnet_finetune.models import load_model  # also registers the project's layers
 
@@ -86,6 +88,33 @@ def require_runtimes(formats: Iterable[str]) -> None:
 def check_formats(formats: list[str] | tuple[str, ...]) -> None:
     if unknown := sorted(set(formats) - set(FORMATS)):
         raise ParameterError(f"export.formats: {unknown} not allowed; allowed: {list(FORMATS)}")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """The ``export`` parameter block: what ``kedro run --pipeline export`` writes and how
+    each export is checked.
+
+    formats: of ``FORMATS``; calibration_images: training images that calibrate int8
+    quantisation; float_agreement: in (0, 1], the top-1 agreement with the Keras model a
+    float export must reach; latency_repeats: single-image predictions timed per format
+    (the median is reported).
+    """
+
+    formats: tuple[str, ...] = tuple(FORMATS)
+    calibration_images: int = 200
+    float_agreement: float = 0.99
+    latency_repeats: int = 50
+
+    # Unknown keys are typos; YAML gives the formats as a list.
+    __pydantic_config__ = {"extra": "forbid"}
+
+    def __post_init__(self):
+        object.__setattr__(self, "formats", tuple(self.formats))
+        check_formats(self.formats)
+        check_count("calibration_images", self.calibration_images, minimum=1)
+        check_range("float_agreement", self.float_agreement, 0.0, 1.0, open_low=True)
+        check_count("latency_repeats", self.latency_repeats, minimum=1)
 
 
 def export_model(

@@ -32,6 +32,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from resnet_finetune.checks import check_count
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.files import write_text_atomically
 from resnet_finetune.locks import FileLock
@@ -81,6 +82,26 @@ def fingerprint(model: keras.Model, settings: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class CheckpointOptions:
+    """The ``checkpoints`` parameter block: training state (weights, optimizer, schedule
+    position, epoch, random generators) saved as it goes, one folder per training under
+    ``dir``, so that the same command run again after an interruption resumes where it
+    stopped; a run that finishes removes them.
+
+    dir: where (null: no checkpoints); every_n_steps: also every N steps (long epochs; a
+    resume then restarts that epoch from the saved weights), or null: each epoch only.
+    """
+
+    dir: str | None = "data/02_intermediate/checkpoints"
+    every_n_steps: int | None = None
+
+    __pydantic_config__ = {"extra": "forbid"}  # unknown keys are typos
+
+    def __post_init__(self):
+        check_count("every_n_steps", self.every_n_steps, minimum=1, optional=True)
+
+
 # Folders this process trained in (and holds locks on), for ``clear_trained``.
 _TRAINED: dict[Path, FileLock] = {}
 
@@ -105,14 +126,13 @@ class TrainingCheckpoint:
 
     @classmethod
     def from_options(
-        cls, options: dict | None, name: str, context: dict | None = None
+        cls, options: CheckpointOptions, name: str, context: dict | None = None
     ) -> TrainingCheckpoint | None:
-        """The ``name`` checkpoint under the ``checkpoints`` parameter block (``dir``,
-        ``every_n_steps``); ``None`` when ``dir`` is null: no checkpoints."""
-        options = options or {}
-        if not options.get("dir"):
+        """The ``name`` checkpoint under ``options`` (the ``checkpoints`` block); ``None``
+        when its ``dir`` is null: no checkpoints."""
+        if not options.dir:
             return None
-        return cls(Path(options["dir"]) / name, options.get("every_n_steps"), context)
+        return cls(Path(options.dir) / name, options.every_n_steps, context)
 
     def bind(self, identity: str) -> Path:
         """Take the folder of the training ``identity`` (locked for this process) and

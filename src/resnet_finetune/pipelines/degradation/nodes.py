@@ -8,6 +8,7 @@ import pandas as pd
 from resnet_finetune.data.identity import data_identity
 from resnet_finetune.evaluation.plots import degradation_curves
 from resnet_finetune.training import Compute, TrainingCheckpoint
+from resnet_finetune.training.checkpoints import CheckpointOptions
 from resnet_finetune.training.degradation import compare_depths
 from resnet_finetune.training.engine import TrainingOptions
 
@@ -22,7 +23,7 @@ def run_degradation_experiment(
     training: TrainingOptions,
     input_options: dict,
     compute: Compute,
-    checkpoints: dict,
+    checkpoints: CheckpointOptions,
     seed: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, plt.Figure]:
     """Per-epoch history, final-error table and curves of ``degradation.networks``."""

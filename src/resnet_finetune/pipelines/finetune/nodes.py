@@ -18,6 +18,7 @@ from resnet_finetune.models import backbone_from_weights, build_backbone, build_
 from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.models.classifier import WEIGHT_FILES
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
+from resnet_finetune.training.checkpoints import CheckpointOptions
 from resnet_finetune.training.engine import TrainingOptions
 from resnet_finetune.training.finetune import (
     BASELINE_NETWORK_KEYS,
@@ -91,7 +92,7 @@ def finetune_model(
     target: dict,
     backbone: dict,
     compute: Compute,
-    checkpoints: dict,
+    checkpoints: CheckpointOptions,
     seed: int,
     card_parameters: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:
@@ -139,7 +140,7 @@ def train_scratch_baseline(
     target: dict,
     backbone: dict,
     compute: Compute,
-    checkpoints: dict,
+    checkpoints: CheckpointOptions,
     seed: int,
     card_parameters: dict,
 ) -> tuple[keras.Model, pd.DataFrame]:

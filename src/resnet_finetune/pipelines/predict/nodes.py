@@ -11,7 +11,7 @@ import pandas as pd
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.listing import discover_unlabelled
 from resnet_finetune.data.validation import validate_files
-from resnet_finetune.evaluation.inference import predict_probabilities
+from resnet_finetune.evaluation.inference import PredictOptions, predict_probabilities
 from resnet_finetune.evaluation.metrics import UNSURE, prediction_summary, top_k_table
 from resnet_finetune.models.card import card_of
 
@@ -39,15 +39,15 @@ def find_images_to_predict(
 
 
 def predict_images(
-    model: keras.Model, images: pd.DataFrame, options: dict
+    model: keras.Model, images: pd.DataFrame, options: PredictOptions
 ) -> tuple[pd.DataFrame, dict]:
     """Top-``top_k`` labels and probabilities of each image, read as the model's card
     says (input size, resize mode) and named with the card's class names; ``unsure``
     below ``min_confidence``; and the count of images per label."""
-    probabilities = predict_probabilities(model, images, tta=options["tta"])
-    names, threshold = card_of(model).class_names, options["min_confidence"]
-    table = top_k_table(images["path"].tolist(), probabilities, names, options["top_k"], threshold)
-    summary = prediction_summary(table, threshold, options["tta"])
+    probabilities = predict_probabilities(model, images, tta=options.tta)
+    names, threshold = card_of(model).class_names, options.min_confidence
+    table = top_k_table(images["path"].tolist(), probabilities, names, options.top_k, threshold)
+    summary = prediction_summary(table, threshold, options.tta)
     if threshold is not None:
         logger.info(
             "%d of %d images below predict.min_confidence=%s: labelled %r",

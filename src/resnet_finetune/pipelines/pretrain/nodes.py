@@ -20,6 +20,7 @@ from resnet_finetune.models import build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.models.classifier import PRETRAINED_STARTS
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
+from resnet_finetune.training.checkpoints import CheckpointOptions
 from resnet_finetune.training.engine import TrainingOptions
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def train_model(
     task: dict,
     training: TrainingOptions,
     compute: Compute,
-    checkpoints: dict,
+    checkpoints: CheckpointOptions,
     seed: int,
     backbone: dict,
     synthetic: dict | None = None,
