@@ -63,6 +63,14 @@ def test_readme_own_images_command_runs_quietly_and_names_its_outputs(tiny_clone
 
 
 def test_readme_refinetune_command_overrides_one_item_of_a_list(tiny_clone, own_images_run):
+    # the run on your own images started from scratch, so no pretrained model is saved
+    # yet: README's command says how to make one instead of training from a random start
+    missing = kedro(tiny_clone, REFINETUNE)
+    assert missing.returncode == 2
+    assert "run `kedro run --pipeline finetune` (or `--pipeline pretrain`) first" in (
+        missing.stdout + missing.stderr
+    )
+    assert_quiet(kedro(tiny_clone, "kedro run --pipeline pretrain"), max_lines=45)
     done = kedro(tiny_clone, REFINETUNE)
     output = assert_quiet(done, max_lines=55)  # with the recipe block
     # conf/local gives the tiny phases (1 epoch each); --params sets phase 1 to 5 epochs

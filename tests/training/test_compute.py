@@ -40,7 +40,7 @@ def test_the_run_prints_the_notice_before_any_node(nvidia_driver, caplog):
     class Catalog:
         def load(self, name):
             assert name == "params:compute"
-            return {"precision": "float32", "distribution": "none"}
+            return compute.Compute(precision="float32", distribution="none")
 
     with caplog.at_level(logging.WARNING, logger="resnet_finetune.hooks"):
         ComputeHook().before_pipeline_run(Catalog())

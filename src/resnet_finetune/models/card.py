@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from resnet_finetune.trees import plain
+
 if TYPE_CHECKING:  # pandas is not needed to build or load bare models (the benchmark)
     import numpy as np
     import pandas as pd
@@ -288,7 +290,7 @@ def make_card(
         image_size=[int(side) for side in image_size],
         resize=resize,
         preprocessing=preprocessing,
-        parameters={key: parameters[key] for key in CARD_PARAMETERS if key in parameters},
+        parameters={key: plain(parameters[key]) for key in CARD_PARAMETERS if key in parameters},
         data={
             "dataset_sha256": dataset_sha256,
             "held_out_split": held_out,
@@ -337,4 +339,4 @@ def pretraining_settings(parameters: dict) -> dict:
         "source": task_settings(parameters.get("source") or {}),
         "pretrain": parameters.get("pretrain") or {},
     }
-    return json.loads(json.dumps(settings, sort_keys=True, default=str))
+    return json.loads(json.dumps(plain(settings), sort_keys=True))
