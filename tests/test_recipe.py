@@ -219,7 +219,7 @@ def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(
     what keras.applications does with that file."""
     import keras
 
-    from resnet_finetune.models import backbone_from_weights
+    from resnet_finetune.models import BackboneSpec, backbone_from_weights
     from resnet_finetune.models.classifier import ImagePreprocessing
 
     keras.utils.set_random_seed(1)
@@ -238,7 +238,7 @@ def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(
     assert resolved["target"]["input"]["image_size"] == [224, 224]
     assert resolved["finetune"]["phases"][0]["unfreeze_stages"] == 0
 
-    backbone = backbone_from_weights(resolved["backbone"])
+    backbone = backbone_from_weights(BackboneSpec(**resolved["backbone"]))
     images = np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3)).astype("uint8")
     ours = backbone(ImagePreprocessing("caffe")(images))
     theirs = keras.ops.mean(

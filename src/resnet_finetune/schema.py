@@ -26,7 +26,7 @@ from resnet_finetune.errors import ParameterError
 from resnet_finetune.evaluation.inference import PredictOptions
 from resnet_finetune.evaluation.label_issues import LabelIssueSpec
 from resnet_finetune.export.formats import ExportOptions
-from resnet_finetune.models.classifier import BN_MOMENTUM, PREPROCESSING_MODES
+from resnet_finetune.models.classifier import BackboneSpec
 from resnet_finetune.training.checkpoints import CheckpointOptions
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import TrainingOptions
@@ -44,15 +44,6 @@ class Block(BaseModel):
     """A parameter block: unknown keys are typos; YAML's types are taken as they are."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class Backbone(Block):
-    weights: str = "auto"
-    architecture: str = "auto"
-    variant: str = "v1"
-    width: Annotated[float, Field(gt=0)] | Auto = "auto"
-    bn_momentum: Fraction = BN_MOMENTUM
-    preprocessing: Literal[PREPROCESSING_MODES] | Auto = "auto"
 
 
 class Finetune(Block):
@@ -132,7 +123,7 @@ class Parameters(Block):
     intermediate_dir: str = "data/02_intermediate"
     compute: Compute = Compute()
     checkpoints: CheckpointOptions = CheckpointOptions()
-    backbone: Backbone | None = None
+    backbone: BackboneSpec | None = None
     pretrain: TrainingOptions | None = None
     synthetic: SyntheticImages | None = None  # what backbone.weights: synthetic pretrains on
     finetune: Finetune | None = None

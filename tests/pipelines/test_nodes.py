@@ -8,7 +8,7 @@ from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.quality import QualitySpec
 from resnet_finetune.data.split import SplitSpec
 from resnet_finetune.errors import ParameterError
-from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 from resnet_finetune.models.card import ModelCard, attach_card
 from resnet_finetune.pipelines.evaluate.nodes import compare_with_scratch, score_predictions
 from resnet_finetune.pipelines.finetune.nodes import prepare_backbone
@@ -20,7 +20,7 @@ from resnet_finetune.pipelines.ingestion.nodes import (
 from resnet_finetune.pipelines.predict.nodes import find_images_to_predict
 from tests.conftest import write_image
 
-BACKBONE = {"architecture": "resnet20", "width": 0.25, "weights": "pretrain"}
+BACKBONE = BackboneSpec(architecture="resnet20", width=0.25, weights="pretrain")
 
 
 def test_locate_images_writes_the_embedded_default_or_checks_the_folder(tmp_path):

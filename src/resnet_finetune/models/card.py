@@ -332,6 +332,7 @@ def pretraining_settings(parameters: dict) -> dict:
     from resnet_finetune.data.identity import task_settings
     from resnet_finetune.data.synthetic import SyntheticImages
 
+    parameters = plain(parameters)  # a run's typed blocks and a card's mappings alike
     backbone = parameters.get("backbone") or {}
     settings = {
         "synthetic": SyntheticImages(**(parameters.get("synthetic") or {})).settings(),
@@ -339,4 +340,4 @@ def pretraining_settings(parameters: dict) -> dict:
         "source": task_settings(parameters.get("source") or {}),
         "pretrain": parameters.get("pretrain") or {},
     }
-    return json.loads(json.dumps(plain(settings), sort_keys=True))
+    return plain(settings)

@@ -16,7 +16,7 @@ from resnet_finetune.data.identity import data_identity
 from resnet_finetune.data.listing import list_images
 from resnet_finetune.data.synthetic import SyntheticImages, example_grid, write_fractal_folder
 from resnet_finetune.data.training_set import TrainingSet
-from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.models.classifier import PRETRAINED_STARTS
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
@@ -54,7 +54,11 @@ def show_source_examples(image_root: str, classes: int = 8, per_class: int = 8) 
 
 
 def build_model(
-    class_map: dict[str, int], backbone: dict, input_options: dict, augmentation: dict, seed: int
+    class_map: dict[str, int],
+    backbone: BackboneSpec,
+    input_options: dict,
+    augmentation: dict,
+    seed: int,
 ) -> keras.Model:
     """A freshly initialised classifier for the source classes."""
     keras.utils.set_random_seed(seed)
@@ -62,7 +66,7 @@ def build_model(
         build_backbone(backbone),
         len(class_map),
         image_size=tuple(input_options["image_size"]),
-        preprocessing=backbone["preprocessing"],
+        preprocessing=backbone.preprocessing,
         augmentation=model_augmenter(augmentation, seed),
     )
 
@@ -75,7 +79,7 @@ def train_model(
     compute: Compute,
     checkpoints: CheckpointOptions,
     seed: int,
-    backbone: dict,
+    backbone: BackboneSpec,
     synthetic: dict | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history. An
@@ -87,7 +91,7 @@ def train_model(
     run leaves these nodes out: ``hooks.PretrainingHook``). A model pretrained on
     generated images leaves with a card recording its settings (``synthetic`` among
     them), by which later runs find and reuse it."""
-    weights = backbone["weights"]
+    weights = backbone.weights
     if weights not in PRETRAINED_STARTS:
         logger.info(
             "pretraining skipped: backbone.weights=%r, so fine-tuning starts from that, not "
@@ -114,7 +118,7 @@ def train_model(
             history,
             image_size=task["input"]["image_size"],
             resize=task["input"]["resize"],
-            preprocessing=backbone["preprocessing"],
+            preprocessing=backbone.preprocessing,
             parameters={
                 "seed": seed,
                 "backbone": backbone,
