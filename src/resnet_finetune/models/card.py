@@ -339,4 +339,4 @@ def pretraining_settings(parameters: dict) -> dict:
         "source": task_settings(parameters.get("source") or {}),
         "pretrain": parameters.get("pretrain") or {},
     }
-    return json.loads(json.dumps(plain(settings), sort_keys=True))
+    return plain(settings)
