@@ -97,15 +97,18 @@ SCRATCH_LEARNING_RATE = 0.002
 SCRATCH_TRAINING = {"warmup_epochs": 2, "label_smoothing": 0.1, "weight_decay": 0.05}
 IMAGENET_IMAGES_SEEN = 20000
 # finetune.time_budget_minutes: auto on a CPU (a GPU runs the full recipe): a run a person
-# waits for on a laptop.
-CPU_BUDGET_MINUTES = 4
+# waits for on a laptop. Three minutes: on 2 CPU cores a pretrained ResNet-50's run on
+# 245 photos costs about that much before any epoch of an unfrozen stage (its fixed costs,
+# the feature pass and the label suspects' pass), so the budget buys the head on cached
+# features there and unfrozen epochs on faster machines.
+CPU_BUDGET_MINUTES = 3
 # What a run spends besides the passes the estimate counts (start-up and this timing,
-# ingestion, calibration and saving, label suspects' cross-validation, Grad-CAM, plots
-# and reports): about 100 s on 2 idle CPU cores. From the run logs of `transfer` on
-# hymenoptera (245 photos, ResNet-50): 2026-12-02, idle, 54 + 10 + 11 + 50 s, less the
-# model loads and the held-out pass since removed (about 18 s); 2026-12-03, load 4-7,
-# 295 s of a 669 s run whose passes ran 5x slower than idle and the rest about 3x.
-RUN_OVERHEAD_SECONDS = 100
+# ingestion, building and saving models, calibration, label suspects' cross-validation,
+# Grad-CAM, plots and reports): about 110 s on 2 idle CPU cores. From the log of
+# `transfer` on hymenoptera (245 photos, ResNet-50, 2026-12-03, idle): 59 s to the
+# recipe, 6 s to fine-tuning, 20 s after its epochs, 10 s of the suspects beyond their
+# pass, 18 s of reports and exit; the passes' set-ups are measured, not counted here.
+RUN_OVERHEAD_SECONDS = 110
 # The share of finetune.time_budget_minutes the baseline may take when it runs: the
 # fine-tuning phases (and the run's fixed costs) get the rest. Without a baseline (the
 # `transfer` pipeline, `baseline: none`) the phases get the whole budget.
@@ -409,26 +412,30 @@ def _scratch_recipe(recipe: Recipe, facts: dict, training_images: int, why: str)
 def measure_speed(parameters: dict):
     """Seconds per image on this machine of the fine-tuned network (forward pass, training
     step with every layer learning) and of the baseline's training step, at their sizes
-    (0 when ``baseline`` is not a block: none, or not run)."""
+    (0 when ``baseline`` is not a block: none, or not run), with each pass's set-up."""
+    import dataclasses
+
     import keras
 
     from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
-    from resnet_finetune.training.budget import Speed, measure
+    from resnet_finetune.training.budget import measure
     from resnet_finetune.training.finetune import baseline_network
 
     size = tuple(parameters["target"]["input"]["image_size"])
     network = BackboneSpec(**{**parameters["backbone"], "weights": "none"})
-    forward, train = measure(build_classifier(build_backbone(network), 2, image_size=size), size)
+    speed = measure(build_classifier(build_backbone(network), 2, image_size=size), size)
     baseline = parameters.get("baseline")
-    baseline_train = 0.0
     if isinstance(baseline, dict):
         small_network, resize_to = baseline_network(network, baseline)
         small = build_classifier(
             build_backbone(small_network), 2, image_size=size, resize_to=resize_to
         )
-        baseline_train = measure(small, size, forward=False)[1]
+        timed = measure(small, size, forward=False)
+        speed = dataclasses.replace(
+            speed, baseline_train=timed.train, baseline_setup=timed.train_setup
+        )
     keras.backend.clear_session()
-    return Speed(forward=forward, train=train, baseline_train=baseline_train)
+    return speed
 
 
 def _size_to_budget(
@@ -511,6 +518,11 @@ def _size_to_budget(
             "forward": measured.forward,
             "train": measured.train,
             "baseline_train": measured.baseline_train,
+        },
+        "setup_seconds": {
+            "forward": measured.forward_setup,
+            "train": measured.train_setup,
+            "baseline_train": measured.baseline_setup,
         },
     }
 

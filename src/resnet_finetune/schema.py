@@ -53,7 +53,7 @@ class Finetune(Block):
     # Each phase: a phase's keys (resnet_finetune.training.finetune.Phase) and training
     # options overriding `training`; checked with both by `Parameters`.
     phases: Annotated[list[dict[str, Any]], Field(min_length=1)] | Auto = "auto"
-    # auto: 4 minutes on a CPU (recipe.CPU_BUDGET_MINUTES), no limit on a GPU or for the
+    # auto: recipe.CPU_BUDGET_MINUTES on a CPU, no limit on a GPU or for the
     # demo; null: the full recipe. Shortens only what the recipe chose.
     time_budget_minutes: Annotated[float, Field(gt=0)] | None | Auto = "auto"
 

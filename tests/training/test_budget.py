@@ -42,6 +42,33 @@ def test_run_seconds_adds_cached_frozen_phase_unfrozen_epochs_and_baseline():
     assert ranked == pytest.approx(150 * 0.01)
 
 
+def test_each_pass_adds_its_set_up_once():
+    setups = Speed(
+        forward=0.01,
+        train=0.04,
+        baseline_train=0.02,
+        forward_setup=5,
+        train_setup=20,
+        baseline_setup=15,
+    )
+    plain = estimate(PHASES, 10)
+    with_setups = run_seconds(
+        setups,
+        train_images=100,
+        validation_images=20,
+        test_images=30,
+        phases=PHASES,
+        baseline_epochs=10,
+    )
+    # the feature pass, the unfrozen phase's training and validation, the pass after
+    # training, the baseline's training
+    assert with_setups - plain == pytest.approx(5 + (20 + 5) + 5 + 15)
+    no_epochs = [PHASES[0], {**PHASES[1], "epochs": 0}]
+    assert run_seconds(
+        setups, train_images=100, validation_images=20, test_images=30, phases=no_epochs
+    ) == pytest.approx(estimate(no_epochs, 0) + 5 + 5)
+
+
 def test_fit_budget_keeps_a_run_that_fits_and_shortens_one_that_does_not():
     assert fit_budget(1000, estimate, PHASES, 10) == (PHASES, 10)
     phases, baseline_epochs = fit_budget(22, estimate, PHASES, 10)
@@ -84,6 +111,8 @@ def test_measure_times_a_tiny_network_reading_larger_images_resized_inside():
     backbone = build_backbone(BackboneSpec(architecture="resnet20", width=0.25))
     model = build_classifier(backbone, 2, image_size=(16, 16), resize_to=(8, 8))
     assert model.get_layer("resize").output.shape[1:3] == (8, 8)
-    forward, train = measure(model, (16, 16), batch=2, steps=1)
-    assert forward > 0 and train > 0
-    assert measure(model, (16, 16), forward=False, batch=2, steps=1)[0] is None
+    speed = measure(model, (16, 16), batch=2, steps=1)
+    assert speed.forward > 0 and speed.train > 0
+    # the first call traces the graph: its extra seconds are the pass's set-up
+    assert speed.forward_setup > 0 and speed.train_setup > 0
+    assert measure(model, (16, 16), forward=False, batch=2, steps=1).forward == 0

@@ -1,9 +1,9 @@
 """How long a fine-tuning run will take on this machine, and epochs that fit a time budget.
 
-``measure_speed`` times a few steps of the chosen networks on random images (seconds, one
-warm-up step first); ``run_seconds`` turns those speeds into the seconds of a whole run
-and ``fit_budget`` shortens the phases and the baseline until the run fits. The
-arithmetic takes measured numbers, so it is tested without timing anything.
+``measure_speed`` times a few steps of the chosen networks on random images (seconds, after
+one warm-up step whose extra time is the pass's set-up); ``run_seconds`` turns those speeds
+into the seconds of a whole run and ``fit_budget`` shortens the phases and the baseline
+until the run fits. The arithmetic takes measured numbers, so it is tested without timing anything.
 
 Library code: no Kedro here.
 """
@@ -24,11 +24,17 @@ DEFAULT_VIEWS = Phase.__dataclass_fields__["feature_views"].default
 @dataclass(frozen=True)
 class Speed:
     """Measured seconds per image: the fine-tuned network's forward pass and training step
-    with every stage learning, and the baseline's training step (0: no baseline)."""
+    with every stage learning, and the baseline's training step (0: no baseline); and the
+    seconds each new pass pays once before its first batch (tracing the graph: on two CPU
+    cores about 5 s for a ResNet-50's forward pass, 20 s for its training step), which a
+    run pays again for each phase, each prediction and the baseline."""
 
     forward: float
     train: float
     baseline_train: float = 0.0
+    forward_setup: float = 0.0
+    train_setup: float = 0.0
+    baseline_setup: float = 0.0
 
     def step(self, unfrozen_share: float) -> float:
         """Seconds per image of a training step with that share of the backbone learning:
@@ -57,23 +63,28 @@ def run_seconds(
     validation images through the network each epoch, the baseline's epochs, and after
     training the test images through the fine-tuned network, or the ``ranked_images``
     (label suspects: every labelled image, the test ones among them, whose probabilities
-    the scoring reuses)."""
-    seconds = max(test_images, ranked_images) * speed.forward  # after training
+    the scoring reuses). Each pass adds its set-up once: the frozen phase's feature pass,
+    an unfrozen phase's training and validation, the pass after training."""
+    seconds = max(test_images, ranked_images) * speed.forward + speed.forward_setup
     for phase in phases:
         epochs = int(phase.get("epochs") or 0)
         stages = phase.get("unfreeze_stages", 0)
         if stages == 0:
             views = min(int(phase.get("feature_views", DEFAULT_VIEWS)), max(epochs, 1))
             seconds += (views * train_images + validation_images) * speed.forward
-        else:
+            seconds += speed.forward_setup
+        elif epochs:
             per_epoch = train_images * speed.step(_share(stages, total_stages))
             seconds += epochs * (per_epoch + validation_images * speed.forward)
+            seconds += speed.train_setup + speed.forward_setup
     return seconds + baseline_seconds(speed, train_images, validation_images, baseline_epochs)
 
 
 def baseline_seconds(speed: Speed, train_images: int, validation_images: int, epochs: int) -> float:
-    """Seconds of the baseline's epochs (its forward pass: about a third of its step)."""
-    return epochs * (train_images + validation_images / 3) * speed.baseline_train
+    """Seconds of the baseline's epochs (its forward pass: about a third of its step), and
+    its set-up when it trains."""
+    per_epoch = (train_images + validation_images / 3) * speed.baseline_train
+    return epochs * per_epoch + (speed.baseline_setup if epochs else 0.0)
 
 
 def epochs_within(seconds: float, epoch_seconds: float, epochs: int) -> int:
@@ -147,11 +158,12 @@ def _smaller(phases: list[dict]) -> list[dict] | None:
 
 def measure(
     model, image_size: tuple[int, int], *, forward: bool = True, batch: int = 4, steps: int = 2
-) -> tuple[float | None, float]:
-    """Seconds per image of ``model``'s forward pass (None unless ``forward``) and
-    training step on random uint8 images, each after one warm-up call (tracing: most of
-    the time a measurement takes). Graph mode, as training runs (eager steps measured
-    several times slower); no XLA, whose compilation would take minutes."""
+) -> Speed:
+    """Seconds per image of ``model``'s forward pass (0 unless ``forward``) and training
+    step on random uint8 images, each after one warm-up call whose extra time is the
+    pass's set-up (tracing: most of the time a measurement takes). Graph mode, as training
+    runs (eager steps measured several times slower); no XLA, whose compilation would take
+    minutes."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -159,15 +171,27 @@ def measure(
     labels = np.zeros(batch, dtype="int32")
     model.compile(optimizer="adamw", loss="sparse_categorical_crossentropy", jit_compile=False)
 
-    def timed(step) -> float:
+    def timed(step) -> tuple[float, float]:
+        """Seconds per image, and the first call's seconds beyond one step."""
+        started = time.perf_counter()
         step()
+        first = time.perf_counter() - started
         started = time.perf_counter()
         for _ in range(steps):
             step()
-        return (time.perf_counter() - started) / (steps * batch)
+        per_step = (time.perf_counter() - started) / steps
+        return per_step / batch, max(0.0, first - per_step)
 
-    seconds = timed(lambda: model.predict_on_batch(images)) if forward else None
-    return seconds, timed(lambda: model.train_on_batch(images, labels))
+    forward_seconds, forward_setup = (
+        timed(lambda: model.predict_on_batch(images)) if forward else (0.0, 0.0)
+    )
+    train, train_setup = timed(lambda: model.train_on_batch(images, labels))
+    return Speed(
+        forward=forward_seconds,
+        train=train,
+        forward_setup=forward_setup,
+        train_setup=train_setup,
+    )
 
 
 def format_minutes(seconds: float) -> str:

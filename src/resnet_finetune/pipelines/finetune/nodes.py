@@ -31,7 +31,6 @@ from resnet_finetune.training.finetune import (
     baseline_options,
     make_phases,
 )
-from resnet_finetune.trees import plain
 
 
 def prepare_backbone(
@@ -54,8 +53,8 @@ def _start_weights(backbone: BackboneSpec) -> dict:
 
 def record_card_parameters(**blocks) -> dict:
     """The parameter blocks a trained model's card records (``models.card.CARD_PARAMETERS``,
-    each a ``params:`` input of this node), as YAML would give them."""
-    return plain(blocks)
+    each a ``params:`` input of this node); ``make_card`` records them as YAML gives them."""
+    return blocks
 
 
 def _with_card(
