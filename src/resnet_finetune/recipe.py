@@ -104,11 +104,11 @@ IMAGENET_IMAGES_SEEN = 20000
 CPU_BUDGET_MINUTES = 3
 # What a run spends besides the passes the estimate counts (start-up and this timing,
 # ingestion, building and saving models, calibration, label suspects' cross-validation,
-# Grad-CAM, plots and reports): about 110 s on 2 idle CPU cores. From the log of
-# `transfer` on hymenoptera (245 photos, ResNet-50, 2026-12-03, idle): 59 s to the
+# Grad-CAM, plots and reports): about 90 s on 2 idle CPU cores. From the log of
+# `transfer` on hymenoptera (245 photos, ResNet-50, 2026-12-03, idle): 36 s to the
 # recipe, 6 s to fine-tuning, 20 s after its epochs, 10 s of the suspects beyond their
 # pass, 18 s of reports and exit; the passes' set-ups are measured, not counted here.
-RUN_OVERHEAD_SECONDS = 110
+RUN_OVERHEAD_SECONDS = 90
 # The share of finetune.time_budget_minutes the baseline may take when it runs: the
 # fine-tuning phases (and the run's fixed costs) get the rest. Without a baseline (the
 # `transfer` pipeline, `baseline: none`) the phases get the whole budget.
@@ -452,6 +452,7 @@ def _size_to_budget(
     phases get the whole budget and the baseline is neither timed nor counted. The
     estimate goes into the recipe."""
     from resnet_finetune.training.budget import (
+        baseline_epoch_seconds,
         baseline_seconds,
         epochs_within,
         fit_budget,
@@ -495,8 +496,8 @@ def _size_to_budget(
             recipe.parameters["finetune"]["phases"] = phases = fitted
             recipe.why["finetune.phases"] += sized
         fitted_epochs = epochs_within(
-            budget * 60 * share,
-            baseline_seconds(measured, training_images, validation, 1),
+            budget * 60 * share - measured.baseline_setup,
+            baseline_epoch_seconds(measured, training_images, validation),
             baseline_epochs,
         )
         if fitted_epochs != baseline_epochs and "baseline.epochs" in recipe.why:
