@@ -18,6 +18,7 @@ from resnet_finetune.recipe import (
     CPU_BUDGET_MINUTES,
     RUN_OVERHEAD_SECONDS,
     describe,
+    describe_baseline,
     resolve_recipe,
 )
 from resnet_finetune.schema import validate_parameters
@@ -344,7 +345,9 @@ def test_the_budget_is_shared_with_the_baseline_only_when_it_runs(photos):
     assert "baseline_seconds" not in estimate
     assert estimate["seconds"] == pytest.approx(fixed + 18 * 8, abs=1)
     assert estimate["seconds"] <= budget
-    assert alone["baseline"]["epochs"] == 57  # not run: not sized either
+    assert alone["baseline"]["epochs"] == 57  # not run: not sized either, and said
+    assert "baseline:     not trained by this run" in describe(alone)
+    assert "resnet18" in describe_baseline(shared)
     # The baseline's set-up is paid once, not per epoch: (60 - 15) s / 3 s an epoch
     set_up = resolve_recipe(
         four_minutes,

@@ -611,6 +611,7 @@ def resolve_recipe(
         "start_reason": reason,
         "data": facts,
         "chosen": recipe.why,
+        "baseline_runs": baseline_runs,
         **({"estimate": recipe.estimate} if recipe.estimate else {}),
     }
     return resolved
@@ -629,13 +630,16 @@ def _by_reason(recipe: dict) -> dict[str, list[str]]:
 
 
 def describe_baseline(parameters: dict) -> str:
-    """Which baseline a run trains: network, size and epochs, or ``none``."""
+    """Which baseline a run trains: network, size and epochs, ``none``, or that the run's
+    pipelines train none (``transfer``)."""
     from resnet_finetune.training.engine import TrainingOptions
     from resnet_finetune.training.finetune import baseline_options, make_phases
 
     baseline = parameters.get("baseline")
     if not isinstance(baseline, dict):
         return "none (baseline: none): no from-scratch comparison"
+    if not (parameters.get("recipe") or {}).get("baseline_runs", True):
+        return "not trained by this run (its pipeline has none; `--pipeline finetune` trains one)"
     backbone, finetune = parameters.get("backbone") or {}, parameters.get("finetune") or {}
     size = baseline.get("image_size") or (parameters.get("target") or {}).get("input", {}).get(
         "image_size"
