@@ -105,7 +105,7 @@ CPU_BUDGET_MINUTES = 3
 # What a run spends besides the passes the estimate counts (start-up and this timing,
 # ingestion, building and saving models, calibration, label suspects' cross-validation,
 # Grad-CAM, plots and reports): about 90 s on 2 idle CPU cores. From the log of
-# `transfer` on hymenoptera (245 photos, ResNet-50, 2026-12-03, idle): 36 s to the
+# `transfer` on hymenoptera (245 photos, ResNet-50, 2026-12-03, idle): 34 s to the
 # recipe, 6 s to fine-tuning, 20 s after its epochs, 10 s of the suspects beyond their
 # pass, 18 s of reports and exit; the passes' set-ups are measured, not counted here.
 RUN_OVERHEAD_SECONDS = 90
