@@ -104,11 +104,11 @@ IMAGENET_IMAGES_SEEN = 20000
 CPU_BUDGET_MINUTES = 3
 # What a run spends besides the passes the estimate counts (start-up and this timing,
 # ingestion, building and saving models, calibration, label suspects' cross-validation,
-# Grad-CAM, plots and reports): about 110 s on 2 idle CPU cores. From the log of
-# `transfer` on hymenoptera (245 photos, ResNet-50, 2026-12-03, idle): 59 s to the
+# Grad-CAM, plots and reports): about 90 s on 2 idle CPU cores. From the log of
+# `transfer` on hymenoptera (245 photos, ResNet-50, 2026-12-03, idle): 34 s to the
 # recipe, 6 s to fine-tuning, 20 s after its epochs, 10 s of the suspects beyond their
 # pass, 18 s of reports and exit; the passes' set-ups are measured, not counted here.
-RUN_OVERHEAD_SECONDS = 110
+RUN_OVERHEAD_SECONDS = 90
 # The share of finetune.time_budget_minutes the baseline may take when it runs: the
 # fine-tuning phases (and the run's fixed costs) get the rest. Without a baseline (the
 # `transfer` pipeline, `baseline: none`) the phases get the whole budget.
@@ -448,6 +448,7 @@ def _size_to_budget(
     phases get the whole budget and the baseline is neither timed nor counted. The
     estimate goes into the recipe."""
     from resnet_finetune.training.budget import (
+        baseline_epoch_seconds,
         baseline_seconds,
         epochs_within,
         fit_budget,
@@ -491,8 +492,8 @@ def _size_to_budget(
             recipe.parameters["finetune"]["phases"] = phases = fitted
             recipe.why["finetune.phases"] += sized
         fitted_epochs = epochs_within(
-            budget * 60 * share,
-            baseline_seconds(measured, training_images, validation, 1),
+            budget * 60 * share - measured.baseline_setup,
+            baseline_epoch_seconds(measured, training_images, validation),
             baseline_epochs,
         )
         if fitted_epochs != baseline_epochs and "baseline.epochs" in recipe.why:
@@ -606,6 +607,7 @@ def resolve_recipe(
         "start_reason": reason,
         "data": facts,
         "chosen": recipe.why,
+        "baseline_runs": baseline_runs,
         **({"estimate": recipe.estimate} if recipe.estimate else {}),
     }
     return resolved
@@ -624,13 +626,16 @@ def _by_reason(recipe: dict) -> dict[str, list[str]]:
 
 
 def describe_baseline(parameters: dict) -> str:
-    """Which baseline a run trains: network, size and epochs, or ``none``."""
+    """Which baseline a run trains: network, size and epochs, ``none``, or that the run's
+    pipelines train none (``transfer``)."""
     from resnet_finetune.training.engine import TrainingOptions
     from resnet_finetune.training.finetune import baseline_options, make_phases
 
     baseline = parameters.get("baseline")
     if not isinstance(baseline, dict):
         return "none (baseline: none): no from-scratch comparison"
+    if not (parameters.get("recipe") or {}).get("baseline_runs", True):
+        return "not trained by this run (its pipeline has none; `--pipeline finetune` trains one)"
     backbone, finetune = parameters.get("backbone") or {}, parameters.get("finetune") or {}
     size = baseline.get("image_size") or (parameters.get("target") or {}).get("input", {}).get(
         "image_size"

@@ -189,7 +189,10 @@ def _baseline(parameters: dict) -> dict:
 
     seconds = ((parameters.get("recipe") or {}).get("estimate") or {}).get("baseline_seconds")
     cost = "" if seconds is None else f", about {seconds} s estimated"
-    compared = "" if parameters["baseline"] == "none" else " (scores: scratch_comparison.json)"
+    trained = parameters["baseline"] != "none" and (parameters.get("recipe") or {}).get(
+        "baseline_runs", True
+    )
+    compared = " (scores: scratch_comparison.json)" if trained else ""
     return {"from-scratch baseline": f"{describe_baseline(parameters)}{cost}{compared}"}
 
 
