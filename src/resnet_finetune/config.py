@@ -6,9 +6,6 @@ Each error names the parameter, the value given and what is allowed.
 from __future__ import annotations
 
 from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
-from resnet_finetune.data.class_weights import check_class_weights
-from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.input_pipeline import input_arguments
 from resnet_finetune.data.listing import image_source, list_images
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.models.classifier import BackboneSpec, check_backbone_weights
@@ -57,12 +54,10 @@ def check_image_folder(key: str, data_dir: str | None) -> None:
 
 
 def check_task(task: str, options: dict) -> None:
-    """``<task>.validation``, ``class_weights``, ``input`` and ``augmentation``: known keys
-    and allowed values, so that a typo stops the run before any image is read."""
+    """``<task>.augmentation``: known options and allowed values (``data.augment``'s own
+    checks), so that a typo stops the run before any image is read. The task's other
+    blocks are their classes, which the schema has validated."""
     try:
-        ImageChecks(**options.get("validation", {}))
-        check_class_weights(options.get("class_weights", "none"))
-        input_arguments(options["input"], None)
         _, image_options, mixing = split_augmentation(options.get("augmentation", {}))
         build_augmenter(**image_options)
         build_mixers(**mixing)

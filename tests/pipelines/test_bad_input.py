@@ -46,7 +46,8 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"source": {"input": {"resize": "stretch"}}},
             ValueError,
-            r"source.input.resize='stretch': input should be 'squash', 'centre_crop' or 'pad'",
+            r"source.input.resize='stretch' is not allowed; allowed: "
+            r"\['squash', 'centre_crop', 'pad'\]",
         ),
         (
             {"target": {"class_weights": "inverse"}},

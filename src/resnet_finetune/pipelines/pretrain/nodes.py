@@ -13,6 +13,7 @@ from PIL import Image
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.data.embedded import image_folder
 from resnet_finetune.data.identity import data_identity
+from resnet_finetune.data.input_pipeline import InputOptions
 from resnet_finetune.data.listing import list_images
 from resnet_finetune.data.synthetic import SyntheticImages, example_grid, write_fractal_folder
 from resnet_finetune.data.training_set import TrainingSet
@@ -27,16 +28,19 @@ logger = logging.getLogger(__name__)
 
 
 def locate_source_images(
-    data_dir: str | None, embedded: dict, weights: str, synthetic: dict, input_options: dict
+    data_dir: str | None,
+    embedded: dict,
+    weights: str,
+    synthetic: SyntheticImages,
+    input_options: InputOptions,
 ) -> str:
     """The pretraining images: with ``backbone.weights: synthetic`` the generated fractals
     (written once at the source's image size, then reused), else the source folder or
     the embedded digits."""
     if weights == "synthetic":
-        spec = SyntheticImages(**synthetic)
-        size = tuple(input_options["image_size"])
-        logger.info("synthetic images: %s", spec.folder(size))
-        return str(write_fractal_folder(spec, size))
+        size = input_options.image_size
+        logger.info("synthetic images: %s", synthetic.folder(size))
+        return str(write_fractal_folder(synthetic, size))
     return image_folder(data_dir, embedded)
 
 
@@ -56,7 +60,7 @@ def show_source_examples(image_root: str, classes: int = 8, per_class: int = 8) 
 def build_model(
     class_map: dict[str, int],
     backbone: BackboneSpec,
-    input_options: dict,
+    input_options: InputOptions,
     augmentation: dict,
     seed: int,
 ) -> keras.Model:
@@ -65,7 +69,7 @@ def build_model(
     return build_classifier(
         build_backbone(backbone),
         len(class_map),
-        image_size=tuple(input_options["image_size"]),
+        image_size=input_options.image_size,
         preprocessing=backbone.preprocessing,
         augmentation=model_augmenter(augmentation, seed),
     )
@@ -80,7 +84,7 @@ def train_model(
     checkpoints: CheckpointOptions,
     seed: int,
     backbone: BackboneSpec,
-    synthetic: dict | None = None,
+    synthetic: SyntheticImages | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history. An
     interrupted run resumes from its checkpoint — only the same data, seed and settings
@@ -116,8 +120,8 @@ def train_model(
             data.manifest,
             data.class_map,
             history,
-            image_size=task["input"]["image_size"],
-            resize=task["input"]["resize"],
+            image_size=task["input"].image_size,
+            resize=task["input"].resize,
             preprocessing=backbone.preprocessing,
             parameters={
                 "seed": seed,
