@@ -490,6 +490,22 @@ class RunRecordHook:
         )
 
 
+class OwnOutputsHook:
+    """What a run saves is what it reads back: each versioned dataset the run's nodes
+    write loads at the run's own save version, not at the newest one on disk. Kedro loads
+    "the latest" version, so with two runs at once in one project a run read the other's
+    newer saves (its predictions, scored as this run's metrics)."""
+
+    # Last: after the hooks that leave nodes out, so only what this run writes is pinned.
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, pipeline, catalog) -> None:
+        for name in pipeline.all_outputs():
+            dataset = catalog.get(name)
+            version = getattr(dataset, "_version", None)
+            if version is not None and version.save:
+                dataset._version = version._replace(load=version.save)
+
+
 class NoBaselineHook:
     """``baseline: none`` leaves the baseline's nodes (tag ``baseline``: its training,
     scoring and comparison) out of the run. Kedro has no conditional nodes and a

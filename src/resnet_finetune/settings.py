@@ -20,6 +20,7 @@ with quiet.native_stderr_silenced():  # TensorFlow's start-up lines, if hooks im
         MlflowReportsHook,
         MlflowRunHook,
         NoBaselineHook,
+        OwnOutputsHook,
         PretrainingHook,
         RunRecordHook,
         SavedModelCheckHook,
@@ -33,6 +34,7 @@ quiet.quiet_warnings()  # again: importing TensorFlow resets the warning filters
 HOOKS = (
     SavedModelCheckHook(),
     RunRecordHook(),
+    OwnOutputsHook(),
     MlflowRunHook(),
     MlflowReportsHook(),
     CheckpointCleanupHook(),

@@ -1,8 +1,8 @@
 """A larger folder of photographs made from a smaller one, to time a run on it:
 ``python -m resnet_finetune.bench.larger_folder SRC DST --images 2000``.
 
-``SRC`` holds ``train/`` and ``val/`` with one sub-folder per class (hymenoptera's
-layout); ``DST`` gets the same layout with ``images`` files, 85% of them training ones,
+``SRC`` holds ``train/`` and ``val/`` with one sub-folder per class of ``.jpg``
+photographs (hymenoptera's layout; other files are left aside); ``DST`` gets the same layout with ``images`` files, 85% of them training ones,
 shared equally among the classes. Each is a random crop (55-100% of the sides), scaled
 down (60-100%) and mirrored half the time, kept only if its 160-bit hash
 (``data.quality.perceptual_hash``: pHash and colour layout) differs in more than
@@ -46,7 +46,7 @@ def make_folder(source: Path, destination: Path, images: int, seed: int = 0) -> 
     for split, total in (("train", train), ("val", images - train)):
         classes = sorted(p.name for p in (source / split).iterdir() if p.is_dir())
         for label in classes:
-            files = sorted(f for f in (source / split / label).iterdir() if f.is_file())
+            files = sorted((source / split / label).glob("*.jpg"))
             generators = [variants(f, rng) for f in files]
             kept: list[int] = []
             folder = destination / split / label
