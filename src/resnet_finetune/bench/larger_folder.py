@@ -2,8 +2,9 @@
 ``python -m resnet_finetune.bench.larger_folder SRC DST --images 2000``.
 
 ``SRC`` holds ``train/`` and ``val/`` with one sub-folder per class of ``.jpg``
-photographs (hymenoptera's layout; other files are left aside); ``DST`` gets the same layout with ``images`` files, 85% of them training ones,
-shared equally among the classes. Each is a random crop (55-100% of the sides), scaled
+photographs (hymenoptera's layout; other files are left aside); ``DST`` gets the same
+layout with ``images`` files, 85% of them training ones, shared equally among the
+classes. Each is a random crop (55-100% of the sides), scaled
 down (60-100%) and mirrored half the time, kept only if its 160-bit hash
 (``data.quality.perceptual_hash``: pHash and colour layout) differs in more than
 ``MIN_BITS`` bits from every image kept in its class.
