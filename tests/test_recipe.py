@@ -12,6 +12,7 @@ import yaml
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.manifest import build_manifest
 from resnet_finetune.data.split import SplitSpec
+from resnet_finetune.models import BackboneSpec
 from resnet_finetune.models.resnet import WeightsUnavailable
 from resnet_finetune.recipe import (
     BASELINE_BUDGET_SHARE,
@@ -221,7 +222,7 @@ def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(
     what keras.applications does with that file."""
     import keras
 
-    from resnet_finetune.models import backbone_from_weights
+    from resnet_finetune.models import BackboneSpec, backbone_from_weights
     from resnet_finetune.models.classifier import ImagePreprocessing
 
     keras.utils.set_random_seed(1)
@@ -240,7 +241,7 @@ def test_imagenet_weights_file_selects_224_caffe_and_matches_keras_applications(
     assert resolved["target"]["input"]["image_size"] == [224, 224]
     assert resolved["finetune"]["phases"][0]["unfreeze_stages"] == 0
 
-    backbone = backbone_from_weights(resolved["backbone"])
+    backbone = backbone_from_weights(BackboneSpec(**resolved["backbone"]))
     images = np.random.default_rng(0).integers(0, 256, (2, 224, 224, 3)).astype("uint8")
     ours = backbone(ImagePreprocessing("caffe")(images))
     theirs = keras.ops.mean(
@@ -257,7 +258,9 @@ def test_pretraining_is_skipped_with_a_reason_when_nothing_uses_it(caplog):
 
     sentinel = object()
     with caplog.at_level(logging.INFO, "resnet_finetune"):
-        model, history = train_model(sentinel, None, {}, {}, {}, {}, 42, {"weights": "none"})
+        model, history = train_model(
+            sentinel, None, {}, {}, {}, {}, 42, BackboneSpec("resnet50", weights="none")
+        )
     assert model is sentinel and history.empty
     assert "pretraining skipped: backbone.weights='none'" in caplog.text
 

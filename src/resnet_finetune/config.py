@@ -6,46 +6,19 @@ Each error names the parameter, the value given and what is allowed.
 from __future__ import annotations
 
 from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
-from resnet_finetune.data.class_weights import check_class_weights
-from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.input_pipeline import input_arguments
 from resnet_finetune.data.listing import image_source, list_images
 from resnet_finetune.errors import ParameterError
-from resnet_finetune.models.classifier import check_backbone_weights
-from resnet_finetune.models.resnet import (
-    ARCHITECTURES,
-    IMAGENET_MODELS,
-    VARIANTS,
-    check_input_size,
-)
+from resnet_finetune.models.classifier import BackboneSpec, check_backbone_weights
+from resnet_finetune.models.resnet import check_input_size
 from resnet_finetune.schema import validate_parameters
 
 
-def check_backbone(backbone: dict, image_sizes: dict[str, list[int]]) -> None:
-    """``backbone.*``: a known network and variant, inputs it can take, and weights that
-    fit it: a weights file is read (names and shapes) before any node trains."""
-    architecture = backbone.get("architecture")
-    if architecture not in ARCHITECTURES:
-        raise ParameterError(
-            f"backbone.architecture={architecture!r} is not allowed; "
-            f"allowed: {sorted(ARCHITECTURES)}"
-        )
-    family = ARCHITECTURES[architecture].family
-    variant = backbone.get("variant", "v1")
-    if variant not in VARIANTS[family]:
-        raise ParameterError(
-            f"backbone.variant={variant!r} is not allowed for {architecture}; "
-            f"allowed: {list(VARIANTS[family])}"
-        )
-    weights = str(backbone.get("weights"))
-    if weights == "imagenet" and (architecture, variant) not in IMAGENET_MODELS:
-        raise ParameterError(
-            f"backbone.weights='imagenet' exists for (architecture, variant) in "
-            f"{sorted(IMAGENET_MODELS)}, not {(architecture, variant)!r}"
-        )
+def check_backbone(backbone: BackboneSpec, image_sizes: dict[str, list[int]]) -> None:
+    """The network of ``backbone`` (its values checked by ``BackboneSpec``) takes every
+    task's image size, and a weights file fits it: read (names and shapes) before any
+    node trains."""
     for key, size in image_sizes.items():
-        check_input_size(architecture, list(size), key)
-    # An allowed choice, and a file fits the network: or the run stops here.
+        check_input_size(backbone.architecture, list(size), key)
     check_backbone_weights(backbone)
 
 
@@ -81,12 +54,10 @@ def check_image_folder(key: str, data_dir: str | None) -> None:
 
 
 def check_task(task: str, options: dict) -> None:
-    """``<task>.validation``, ``class_weights``, ``input`` and ``augmentation``: known keys
-    and allowed values, so that a typo stops the run before any image is read."""
+    """``<task>.augmentation``: known options and allowed values (``data.augment``'s own
+    checks), so that a typo stops the run before any image is read. The task's other
+    blocks are their classes, which the schema has validated."""
     try:
-        ImageChecks(**options.get("validation", {}))
-        check_class_weights(options.get("class_weights", "none"))
-        input_arguments(options["input"], None)
         _, image_options, mixing = split_augmentation(options.get("augmentation", {}))
         build_augmenter(**image_options)
         build_mixers(**mixing)
@@ -100,16 +71,16 @@ def check_parameters(
     """All checks that can be made before any image is read or any model trained: the
     schema (keys, types, ranges), then the library's own checks of values and of
     combinations."""
-    validate_parameters(parameters)
+    validated = validate_parameters(parameters)
     for task in tasks:
         if task in parameters:
             check_image_folder(f"{task}.data_dir", parameters[task].get("data_dir"))
             check_task(task, parameters[task])
-    if "backbone" in parameters:
+    if validated.backbone is not None:
         sizes = {
             f"{task}.input.image_size": parameters[task]["input"]["image_size"]
             for task in tasks
             if task in parameters and task != "degradation"  # its networks are its own
         }
-        check_backbone(parameters["backbone"], sizes)
+        check_backbone(validated.backbone, sizes)
         check_synthetic_start(parameters)

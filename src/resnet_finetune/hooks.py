@@ -316,7 +316,7 @@ class SavedModelCheckHook:
     # Before kedro-mlflow opens an MLflow run that an error here would leave open.
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict, pipeline, catalog) -> None:
-        parameters = catalog.load("parameters")
+        parameters = plain(catalog.load("parameters"))  # typed blocks as mappings
         pretrain = parameters.get("backbone", {}).get("weights") == "pretrain"
         needed = "pretrained_model" in pipeline.inputs() and pretrain
         if needed and not catalog.exists("pretrained_model"):
@@ -555,7 +555,7 @@ class PretrainingHook:
         from resnet_finetune.models.classifier import PRETRAINED_STARTS
         from resnet_finetune.pipelines import PRETRAINING_TAG
 
-        parameters = catalog.load("parameters")
+        parameters = plain(catalog.load("parameters"))  # typed blocks as mappings
         weights = (parameters.get("backbone") or {}).get("weights")
         tagged = sum(PRETRAINING_TAG in node.tags for node in pipeline.nodes)
         if weights == "synthetic":

@@ -417,22 +417,18 @@ def measure_speed(parameters: dict):
 
     import keras
 
-    from resnet_finetune.models import build_backbone, build_classifier
+    from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
     from resnet_finetune.training.budget import measure
-    from resnet_finetune.training.finetune import BASELINE_NETWORK_KEYS
+    from resnet_finetune.training.finetune import baseline_network
 
     size = tuple(parameters["target"]["input"]["image_size"])
-    network = {**parameters["backbone"], "weights": "none"}
+    network = BackboneSpec(**{**parameters["backbone"], "weights": "none"})
     speed = measure(build_classifier(build_backbone(network), 2, image_size=size), size)
     baseline = parameters.get("baseline")
     if isinstance(baseline, dict):
-        network.update({k: v for k, v in baseline.items() if k in BASELINE_NETWORK_KEYS})
-        resize_to = network.pop("image_size", None)
+        small_network, resize_to = baseline_network(network, baseline)
         small = build_classifier(
-            build_backbone(network),
-            2,
-            image_size=size,
-            resize_to=tuple(resize_to) if resize_to else None,
+            build_backbone(small_network), 2, image_size=size, resize_to=resize_to
         )
         timed = measure(small, size, forward=False)
         speed = dataclasses.replace(

@@ -18,15 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from resnet_finetune.data.class_weights import CLASS_WEIGHTS
 from resnet_finetune.data.images import ImageChecks
-from resnet_finetune.data.input_pipeline import CACHE_MODES, RESIZE_MODES
+from resnet_finetune.data.input_pipeline import InputOptions
 from resnet_finetune.data.quality import QualitySpec
 from resnet_finetune.data.split import SplitSpec
 from resnet_finetune.data.synthetic import SyntheticImages
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.evaluation.inference import PredictOptions
 from resnet_finetune.evaluation.label_issues import LabelIssueSpec
+from resnet_finetune.evaluation.report import EvaluateOptions
 from resnet_finetune.export.formats import ExportOptions
-from resnet_finetune.models.classifier import BN_MOMENTUM, PREPROCESSING_MODES
+from resnet_finetune.models.classifier import BackboneSpec
 from resnet_finetune.training.checkpoints import CheckpointOptions
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import TrainingOptions
@@ -46,15 +47,6 @@ class Block(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Backbone(Block):
-    weights: str = "auto"
-    architecture: str = "auto"
-    variant: str = "v1"
-    width: Annotated[float, Field(gt=0)] | Auto = "auto"
-    bn_momentum: Fraction = BN_MOMENTUM
-    preprocessing: Literal[PREPROCESSING_MODES] | Auto = "auto"
-
-
 class Finetune(Block):
     head_dropout: Fraction = 0.0
     calibrate: bool = True
@@ -72,16 +64,6 @@ class Embedded(Block):
     digits: Annotated[list[Annotated[int, Field(ge=0, le=9)]], Field(min_length=2)]
 
 
-class Input(Block):
-    image_size: tuple[Positive, Positive] | Auto = "auto"
-    resize: Literal[RESIZE_MODES] = "squash"
-    batch_size: Positive | Auto = "auto"
-    cache: Literal[CACHE_MODES] | Auto = "auto"
-    shuffle_buffer: Positive = 2048
-
-    model_config = ConfigDict(extra="forbid", strict=False)  # YAML gives lists
-
-
 class Task(Block):
     """An image-folder task: source, target or degradation."""
 
@@ -91,7 +73,7 @@ class Task(Block):
     split: SplitSpec = SplitSpec()
     class_weights: Literal[CLASS_WEIGHTS] = "none"
     quality: QualitySpec = QualitySpec()
-    input: Input
+    input: InputOptions
     augmentation: dict[str, Any] = {}  # options checked by data.augment
 
 
@@ -99,18 +81,6 @@ class Degradation(Task):
     networks: Annotated[list[str], Field(min_length=1)]
     width: Annotated[float, Field(gt=0)] = 1.0
     training: TrainingOptions
-
-
-class Report(Block):
-    misclassified: Count = 24
-    grad_cam: Count = 8
-    label_suspects: Count = 16
-
-
-class Evaluate(Block):
-    top_k: Positive = 2
-    title: str = "Confusion matrix"
-    report: Report = Report()
 
 
 class FromScratch(Block):
@@ -132,7 +102,7 @@ class Parameters(Block):
     intermediate_dir: str = "data/02_intermediate"
     compute: Compute = Compute()
     checkpoints: CheckpointOptions = CheckpointOptions()
-    backbone: Backbone | None = None
+    backbone: BackboneSpec | None = None
     pretrain: TrainingOptions | None = None
     synthetic: SyntheticImages | None = None  # what backbone.weights: synthetic pretrains on
     finetune: Finetune | None = None
@@ -142,7 +112,7 @@ class Parameters(Block):
     source: Task | None = None
     target: Task | None = None
     degradation: Degradation | None = None
-    evaluate: Evaluate | None = None
+    evaluate: EvaluateOptions | None = None
     label_suspects: LabelIssueSpec | None = None
     predict: PredictOptions | None = None
     export: ExportOptions | None = None

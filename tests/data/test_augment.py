@@ -14,7 +14,7 @@ from resnet_finetune.data.augment import (
     split_augmentation,
 )
 from resnet_finetune.data.input_pipeline import apply_augmentation, one_hot_labels
-from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 from resnet_finetune.training import TrainingOptions, train
 
 
@@ -80,7 +80,7 @@ def test_mixup_and_cutmix_mix_one_hot_labels_and_validation_follows():
 
 def test_training_takes_mixed_labels_with_the_matching_loss():
     keras.utils.set_random_seed(0)
-    backbone = build_backbone({"architecture": "resnet20", "width": 0.25})
+    backbone = build_backbone(BackboneSpec(architecture="resnet20", width=0.25))
     model = build_classifier(backbone, 4, image_size=(16, 16))
     mixers = build_mixers(mixup=0.2, seed=0)
     train_data = apply_augmentation(_batches(32), None, mixers, num_classes=4)
@@ -100,7 +100,7 @@ def test_augmentation_inside_the_model_acts_only_in_training_and_survives_saving
     assert (place, mixing) == ("model", {})
     keras.utils.set_random_seed(0)
     model = build_classifier(
-        build_backbone({"architecture": "resnet20", "width": 0.25}),
+        build_backbone(BackboneSpec(architecture="resnet20", width=0.25)),
         4,
         image_size=(16, 16),
         augmentation=model_augmenter(augmentation, seed=0),

@@ -104,9 +104,9 @@ def test_large_jpeg_decoded_small_matches_a_full_size_area_resize(tmp_path):
 
 
 def test_unknown_resize_or_cache_mode_is_refused(wide_picture):
-    with pytest.raises(ValueError, match=r"input.resize='stretch' is not allowed"):
+    with pytest.raises(ValueError, match=r"resize='stretch' is not allowed"):
         _first_image(wide_picture, (8, 8), resize="stretch")
-    with pytest.raises(ValueError, match=r"input.cache='ram' is not allowed"):
+    with pytest.raises(ValueError, match=r"cache='ram' is not allowed"):
         _first_image(wide_picture, (8, 8), cache="ram")
 
 

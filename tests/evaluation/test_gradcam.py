@@ -3,7 +3,12 @@ import numpy as np
 import pytest
 
 from resnet_finetune.evaluation.gradcam import feature_map_layer, grad_cam
-from resnet_finetune.models import build_backbone, build_classifier, with_temperature
+from resnet_finetune.models import (
+    BackboneSpec,
+    build_backbone,
+    build_classifier,
+    with_temperature,
+)
 
 # Channel 0 is the evidence for class 0, channel 1 for class 1; the first image carries
 # class-0 evidence in its top-left quadrant, the second class-1 evidence bottom right.
@@ -69,7 +74,7 @@ def test_a_saturated_softmax_still_localises():
 def test_our_resnet_classifier_explains_its_last_residual_block():
     keras.utils.set_random_seed(0)
     model = build_classifier(
-        build_backbone({"architecture": "resnet20", "width": 0.25}),
+        build_backbone(BackboneSpec(architecture="resnet20", width=0.25)),
         3,
         image_size=(16, 16),
         dropout=0.2,

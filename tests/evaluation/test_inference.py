@@ -80,10 +80,10 @@ def test_flip_averages_an_image_with_its_mirror(tmp_path):
 
 
 def small_classifier(rows: pd.DataFrame) -> keras.Model:
-    from resnet_finetune.models import build_backbone, build_classifier
+    from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 
     keras.utils.set_random_seed(0)
-    backbone = build_backbone({"architecture": "resnet20", "width": 0.25})
+    backbone = build_backbone(BackboneSpec(architecture="resnet20", width=0.25))
     model = build_classifier(backbone, 2, image_size=(SIZE, SIZE))
     card = make_card(
         rows,

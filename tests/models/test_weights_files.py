@@ -1,6 +1,8 @@
 """A weights file fits the backbone layer by layer, or it is refused before training,
 naming the file, ``backbone.weights`` and how many layers matched of how many."""
 
+from dataclasses import replace
+
 import h5py
 import keras
 import numpy as np
@@ -9,17 +11,18 @@ import pytest
 from resnet_finetune.config import check_backbone
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.models import (
+    BackboneSpec,
     backbone_from_weights,
     build_backbone,
     build_classifier,
     load_weights_file,
 )
 
-TINY = {"architecture": "resnet20", "width": 0.25}  # 19 convolutions + 19 BatchNorms
+TINY = BackboneSpec(architecture="resnet20", width=0.25)  # 19 convolutions + 19 BatchNorms
 
 
-def with_weights(path, **backbone) -> dict:
-    return {**TINY, **backbone, "weights": str(path)}
+def with_weights(path, **backbone) -> BackboneSpec:
+    return replace(TINY, **backbone, weights=str(path))
 
 
 def values(model) -> list[np.ndarray]:
@@ -72,7 +75,7 @@ def test_a_keras_h5_of_another_model_is_refused_before_training(tmp_path):
 )
 def test_a_resnet18_file_for_another_network_is_refused(tmp_path, network, refusal):
     path = tmp_path / "resnet18.weights.h5"
-    build_backbone({"architecture": "resnet18", "width": 0.25}).save_weights(path)
+    build_backbone(BackboneSpec(architecture="resnet18", width=0.25)).save_weights(path)
     with pytest.raises(ValueError, match=r"resnet18.weights.h5' does not fit backbone: " + refusal):
         check_backbone(with_weights(path, **network), {})
 

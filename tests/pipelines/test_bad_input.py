@@ -46,7 +46,8 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"source": {"input": {"resize": "stretch"}}},
             ValueError,
-            r"source.input.resize='stretch': input should be 'squash', 'centre_crop' or 'pad'",
+            r"source.input.resize='stretch' is not allowed; allowed: "
+            r"\['squash', 'centre_crop', 'pad'\]",
         ),
         (
             {"target": {"class_weights": "inverse"}},
@@ -187,12 +188,12 @@ def test_a_weights_file_of_another_model_stops_the_run_before_any_work(run_pipel
 def test_the_card_records_the_weights_file_a_model_started_from(tmp_path):
     import hashlib
 
-    from resnet_finetune.models import build_backbone, load_model
+    from resnet_finetune.models import BackboneSpec, build_backbone, load_model
     from resnet_finetune.models.card import card_of
     from tests.pipelines.conftest import TINY, latest
 
     path = tmp_path / "start.weights.h5"
-    build_backbone(TINY["backbone"]).save_weights(path)
+    build_backbone(BackboneSpec(**TINY["backbone"])).save_weights(path)
     fresh = make_project(tmp_path / "project")
     run_in(fresh, "transfer", backbone={"weights": str(path)})
     card = card_of(load_model(latest(fresh, "data/06_models/finetuned_model.keras")))

@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from resnet_finetune.data.training_set import TrainingSet
+from resnet_finetune.models import BackboneSpec
 from resnet_finetune.pipelines.pretrain.nodes import train_model
 from resnet_finetune.training import Compute
 from resnet_finetune.training.checkpoints import CheckpointOptions
@@ -57,7 +58,14 @@ def pretrain(training_set, task, checkpoints, caplog) -> str:
     caplog.clear()
     with caplog.at_level(logging.INFO, "resnet_finetune"):
         train_model(
-            model, training_set, task, TRAINING, COMPUTE, checkpoints, 0, {"weights": "pretrain"}
+            model,
+            training_set,
+            task,
+            TRAINING,
+            COMPUTE,
+            checkpoints,
+            0,
+            BackboneSpec("resnet20", weights="pretrain"),
         )
     return caplog.text
 

@@ -5,10 +5,12 @@ import pandas as pd
 import pytest
 
 from resnet_finetune.data.images import ImageChecks
+from resnet_finetune.data.input_pipeline import InputOptions
 from resnet_finetune.data.quality import QualitySpec
 from resnet_finetune.data.split import SplitSpec
 from resnet_finetune.errors import ParameterError
-from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.evaluation.report import EvaluateOptions
+from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 from resnet_finetune.models.card import ModelCard, attach_card
 from resnet_finetune.pipelines.evaluate.nodes import compare_with_scratch, score_predictions
 from resnet_finetune.pipelines.finetune.nodes import prepare_backbone
@@ -20,7 +22,7 @@ from resnet_finetune.pipelines.ingestion.nodes import (
 from resnet_finetune.pipelines.predict.nodes import find_images_to_predict
 from tests.conftest import write_image
 
-BACKBONE = {"architecture": "resnet20", "width": 0.25, "weights": "pretrain"}
+BACKBONE = BackboneSpec(architecture="resnet20", width=0.25, weights="pretrain")
 
 
 def test_locate_images_writes_the_embedded_default_or_checks_the_folder(tmp_path):
@@ -109,7 +111,7 @@ def test_score_predictions_reads_the_prediction_table_with_the_models_class_name
             "summary": {"split_origin": {"test": "declared test"}},
         },
     )
-    options = {"top_k": 1, "title": "Confusion matrix"}
+    options = EvaluateOptions(top_k=1)
     metrics, figure = score_predictions(attach_card(model, card), table, options)
     assert metrics["accuracy"] == 0.75 and metrics["evaluated_split"] == "test"
     assert (
@@ -165,12 +167,12 @@ def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, t
         str(class_folder), split, ImageChecks(), "none", str(tmp_path / "work"), 0, QualitySpec()
     )
     figure = preview_augmentation(
-        manifest, class_map, {"image_size": [8, 8], "batch_size": 4}, {"rotation": 0.1}, 0, 6
+        manifest, class_map, InputOptions((8, 8), batch_size=4), {"rotation": 0.1}, 0, 6
     )
     titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
     assert titles == ["cat", "dog", "owl"] * 2
     mixed = preview_augmentation(
-        manifest, class_map, {"image_size": [8, 8], "batch_size": 4}, {"mixup": 0.4}, 0, 6
+        manifest, class_map, InputOptions((8, 8), batch_size=4), {"mixup": 0.4}, 0, 6
     )
     assert any("%" in axis.get_title() for axis in mixed.axes)
 

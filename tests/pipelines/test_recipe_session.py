@@ -47,9 +47,9 @@ def test_catalog_parameters_are_the_recipes(tmp_path, monkeypatch):
         compute = catalog.load("params:compute")
         checks = catalog.load("params:target.validation")
     logging.getLogger("resnet_finetune").removeHandler(handler)
-    assert target_input["image_size"] == [48, 48]  # the images' short side, 60 → 48
-    assert target_input["batch_size"] == 8  # given: kept
-    assert backbone["weights"] == "none" and backbone["architecture"] == "resnet18"
+    assert target_input.image_size == (48, 48)  # the images' short side, 60 → 48
+    assert target_input.batch_size == 8  # given: kept
+    assert backbone.weights == "none" and backbone.architecture == "resnet18"
     assert recipe["start"] == "scratch" and "offline" in recipe["start_reason"]
     # Typed by the nodes' hints after the recipe: objects with chosen values, no `auto`
     # (early stopping: none from scratch), one tree for `parameters` and `params:`.

@@ -105,10 +105,10 @@ def test_format_minutes():
 
 
 def test_measure_times_a_tiny_network_reading_larger_images_resized_inside():
-    from resnet_finetune.models import build_backbone, build_classifier
+    from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
     from resnet_finetune.training.budget import measure
 
-    backbone = build_backbone({"architecture": "resnet20", "width": 0.25})
+    backbone = build_backbone(BackboneSpec(architecture="resnet20", width=0.25))
     model = build_classifier(backbone, 2, image_size=(16, 16), resize_to=(8, 8))
     assert model.get_layer("resize").output.shape[1:3] == (8, 8)
     speed = measure(model, (16, 16), batch=2, steps=1)

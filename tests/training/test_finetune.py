@@ -8,14 +8,14 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 from resnet_finetune.training import TrainingCheckpoint, finetune, set_trainable_stages, train
 from resnet_finetune.training.engine import TrainingOptions
 from resnet_finetune.training.finetune import ViewBatches, make_phases
 
 # The module, not the function of the same name that the package exports.
 finetune_module = importlib.import_module("resnet_finetune.training.finetune")
-CONFIG = {"architecture": "resnet20", "width": 0.25, "bn_momentum": 0.9}
+CONFIG = BackboneSpec(architecture="resnet20", width=0.25)
 SIZE = 8
 
 

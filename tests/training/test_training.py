@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 from resnet_finetune.training import (
     Compute,
     finetune,
@@ -15,7 +15,7 @@ from resnet_finetune.training.engine import TrainingOptions, make_loss
 from resnet_finetune.training.finetune import baseline_options, make_phases
 from resnet_finetune.training.schedules import make_schedule
 
-CONFIG = {"architecture": "resnet20", "width": 0.25, "bn_momentum": 0.9}
+CONFIG = BackboneSpec(architecture="resnet20", width=0.25)
 
 
 def separable_data(n=64, size=8, seed=0):

@@ -24,7 +24,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from resnet_finetune.models import build_backbone, build_classifier  # noqa: E402
+from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier  # noqa: E402
 from resnet_finetune.training import Compute, TrainingOptions, train  # noqa: E402
 
 # MultiWorkerMirroredStrategy must exist before any other TensorFlow operation runs.
@@ -42,7 +42,7 @@ data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(2 * PER_REPLIC
 
 keras.utils.set_random_seed(0)
 model = build_classifier(
-    build_backbone({"architecture": "resnet20", "width": 0.25, "bn_momentum": 0.9}),
+    build_backbone(BackboneSpec(architecture="resnet20", width=0.25)),
     2,
     image_size=(8, 8),
 )

@@ -33,7 +33,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from resnet_finetune.models import build_backbone
+    from resnet_finetune.models import BackboneSpec, build_backbone
     from resnet_finetune.training import finetune
     from resnet_finetune.training.engine import TrainingOptions
     from resnet_finetune.training.finetune import make_phases
@@ -53,7 +53,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
         TrainingOptions(), [{"unfreeze_stages": 0, "epochs": args.epochs, "learning_rate": 0.01}]
     )
     keras.utils.set_random_seed(0)
-    backbone = build_backbone({"architecture": args.network, "width": 1.0})
+    backbone = build_backbone(BackboneSpec(architecture=args.network))
     start = time.perf_counter()
     finetune(backbone, train, val, num_classes=args.classes, image_size=size, phases=phases)
     return {"seconds": time.perf_counter() - start, "keras": keras.__version__}

@@ -101,7 +101,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
     import keras
     import numpy as np
 
-    from resnet_finetune.models import build_backbone, build_classifier
+    from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
     from resnet_finetune.training import Compute, TrainingOptions, train
 
     compute = Compute(
@@ -136,7 +136,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict:
             verbose=0,
         )
     else:
-        backbone = build_backbone({"architecture": args.network, "variant": args.variant})
+        backbone = build_backbone(BackboneSpec(architecture=args.network, variant=args.variant))
         model = build_classifier(backbone, args.classes, image_size=size)
         train(
             model,

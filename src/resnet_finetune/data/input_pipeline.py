@@ -13,9 +13,11 @@ process read the same batches whichever runs first.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from resnet_finetune.checks import check_choice, check_count
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.models.resnet import seed_states
 
@@ -131,13 +134,44 @@ def _cache_file(rows: pd.DataFrame, size, mode: str, cache_dir: str | Path) -> s
     return str(path)
 
 
-def _check_modes(resize: str, cache: str) -> None:
-    if resize not in RESIZE_MODES:
-        raise ParameterError(
-            f"input.resize={resize!r} is not allowed; allowed: {list(RESIZE_MODES)}"
-        )
-    if cache not in CACHE_MODES:
-        raise ParameterError(f"input.cache={cache!r} is not allowed; allowed: {list(CACHE_MODES)}")
+@dataclass(frozen=True)
+class InputOptions:
+    """How a task's images become batches: the ``<task>.input`` parameter block (for a
+    user's folder the recipe chooses ``image_size``, ``batch_size`` and ``cache``).
+
+    image_size: (height, width) of every image after resizing.
+    batch_size: images per batch, per training replica.
+    resize: how an image reaches that size: ``squash`` (stretched), ``centre_crop`` (the
+        centre cut to its aspect ratio) or ``pad`` (letter-boxed).
+    cache: ``memory`` keeps decoded images in RAM after the first epoch; ``disk`` writes
+        them under the run's cache folder, where later epochs and later runs on the same
+        images read them back; ``none`` decodes every epoch.
+    shuffle_buffer: decoded images held for shuffling when they are not all in memory.
+    """
+
+    image_size: tuple[int, int]
+    batch_size: int
+    resize: str = "squash"
+    cache: str = "memory"
+    shuffle_buffer: int = 2048
+
+    # Unknown keys are typos; YAML gives the size as a list.
+    __pydantic_config__ = {"extra": "forbid"}
+
+    def __post_init__(self):
+        object.__setattr__(self, "image_size", tuple(self.image_size))
+        if len(self.image_size) != 2:
+            raise ParameterError(f"image_size={list(self.image_size)!r} must be [height, width]")
+        for side in self.image_size:
+            check_count("image_size", side, minimum=1)
+        check_count("batch_size", self.batch_size, minimum=1)
+        check_count("shuffle_buffer", self.shuffle_buffer, minimum=1)
+        check_choice("resize", self.resize, RESIZE_MODES)
+        check_choice("cache", self.cache, CACHE_MODES)
+
+    def dataset_arguments(self, cache_dir: str | Path | None) -> dict:
+        """``image_dataset`` keyword arguments: these options, caching under ``cache_dir``."""
+        return {**dataclasses.asdict(self), "cache_dir": cache_dir}
 
 
 def image_dataset(
@@ -148,19 +182,16 @@ def image_dataset(
     batch_size: int,
     shuffle: bool,
     seed: int,
-    resize: str = "squash",
-    cache: str = "memory",
+    resize: str = InputOptions.resize,
+    cache: str = InputOptions.cache,
     cache_dir: str | Path | None = None,
-    shuffle_buffer: int = 2048,
+    shuffle_buffer: int = InputOptions.shuffle_buffer,
 ) -> tf.data.Dataset:
-    """Batches of ``(uint8 images, int32 class indices)`` for one split of the manifest.
-
-    ``cache``: ``memory`` keeps decoded images in RAM after the first epoch; ``disk``
-    writes them under ``cache_dir``, where later epochs and later runs on the same
-    images read them back; ``none`` decodes every epoch. Only ``memory`` holds the split
-    in RAM: the others keep at most ``shuffle_buffer`` images.
+    """Batches of ``(uint8 images, int32 class indices)`` for one split of the manifest;
+    the options as ``InputOptions`` means them (``disk`` caches under ``cache_dir``). Only
+    ``memory`` holds the split in RAM: the others keep at most ``shuffle_buffer`` images.
     """
-    _check_modes(resize, cache)
+    InputOptions(image_size, batch_size, resize, cache, shuffle_buffer)  # its checks
     if cache == "disk" and cache_dir is None:
         raise ParameterError("input.cache='disk' needs a cache_dir")
     rows = manifest[manifest["split"] == split]
@@ -222,20 +253,6 @@ def _following_epochs(dataset: tf.data.Dataset, epoch: tf.Variable) -> tf.data.D
     """``dataset`` with the epoch variable its randomness follows, for training to set."""
     dataset.training_epoch = epoch
     return dataset
-
-
-_INPUT_DEFAULTS = {"resize": "squash", "cache": "memory", "shuffle_buffer": 2048}
-
-
-def input_arguments(input_options: dict, cache_dir: str | Path | None) -> dict:
-    """``image_dataset`` keyword arguments from an ``input`` parameter block."""
-    known = {"image_size", "batch_size", *_INPUT_DEFAULTS}
-    unknown = sorted(set(input_options) - known)
-    if unknown:
-        raise ParameterError(f"input.{unknown[0]} is not a known option; known: {sorted(known)}")
-    arguments = {**_INPUT_DEFAULTS, **input_options}
-    _check_modes(arguments["resize"], arguments["cache"])
-    return {**arguments, "image_size": tuple(input_options["image_size"]), "cache_dir": cache_dir}
 
 
 def _fixed_parallelism(dataset: tf.data.Dataset) -> tf.data.Dataset:

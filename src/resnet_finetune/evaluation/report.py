@@ -6,10 +6,50 @@ from __future__ import annotations
 import base64
 import html
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import matplotlib.pyplot as plt
 import pandas as pd
+
+from resnet_finetune.checks import check_count
+
+
+@dataclass(frozen=True)
+class ReportCounts:
+    """How many images the report shows: ``misclassified`` (the most confidently wrong
+    held-out images), ``grad_cam`` (heat maps, classes taking turns) and
+    ``label_suspects`` (the likeliest mislabelled images); 0 shows none."""
+
+    misclassified: int = 24
+    grad_cam: int = 8
+    label_suspects: int = 16
+
+    __pydantic_config__ = {"extra": "forbid"}  # unknown keys are typos
+
+    def __post_init__(self):
+        for name in ("misclassified", "grad_cam", "label_suspects"):
+            check_count(name, getattr(self, name), minimum=0)
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """The ``evaluate`` parameter block: ``top_k`` (a prediction counts as right in
+    ``top_k_accuracy`` when the true class is among its ``top_k`` likeliest), ``title``
+    (of the confusion matrix; the scored split is added) and ``report``
+    (``ReportCounts``)."""
+
+    top_k: int = 2
+    title: str = "Confusion matrix"
+    report: ReportCounts = ReportCounts()
+
+    __pydantic_config__ = {"extra": "forbid"}  # unknown keys are typos
+
+    def __post_init__(self):
+        check_count("top_k", self.top_k, minimum=1)
+        if isinstance(self.report, dict):  # a mapping, as the YAML gives it
+            object.__setattr__(self, "report", ReportCounts(**self.report))
+
 
 # Content of a section: a paragraph, a figure, a table, or a dict shown as key/value rows.
 Block = str | plt.Figure | pd.DataFrame | dict

@@ -1,6 +1,7 @@
 """The ResNet library: pure Keras 3, no Kedro."""
 
 from resnet_finetune.models.classifier import (
+    BackboneSpec,
     ImagePreprocessing,
     TemperatureScaling,
     backbone_from_weights,
@@ -22,6 +23,7 @@ from resnet_finetune.models.resnet import (
 
 __all__ = [
     "ARCHITECTURES",
+    "BackboneSpec",
     "ImagePreprocessing",
     "TemperatureScaling",
     "architecture_report",

@@ -332,6 +332,7 @@ def pretraining_settings(parameters: dict) -> dict:
     from resnet_finetune.data.identity import task_settings
     from resnet_finetune.data.synthetic import SyntheticImages
 
+    parameters = plain(parameters)  # a run's typed blocks and a card's mappings alike
     backbone = parameters.get("backbone") or {}
     settings = {
         "synthetic": SyntheticImages(**(parameters.get("synthetic") or {})).settings(),

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 from keras import layers, ops
 
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.models.resnet import (
+    ARCHITECTURES,
+    IMAGENET_MODELS,
+    VARIANTS,
     build_resnet,
     imagenet_network_of_file,
     load_imagenet_weights,
@@ -79,19 +84,87 @@ def with_temperature(model: keras.Model, temperature: float) -> keras.Model:
 # default): Keras's 0.99 never settles on small data sets (docs: known traps).
 BN_MOMENTUM = 0.9
 
+WEIGHT_CHOICES = (
+    "pretrain",
+    "synthetic",
+    "imagenet",
+    "none",
+    "a path to a .keras or .weights.h5 file",
+)
+# Starts that the pretrain pipeline makes: on the source images, or on generated ones.
+PRETRAINED_STARTS = ("pretrain", "synthetic")
+WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
 
-def build_backbone(config: dict, channels: int = 3) -> keras.Model:
-    """A headless, size-agnostic ResNet from a ``backbone`` parameter block."""
-    options = {
-        k: v for k, v in config.items() if k not in {"architecture", "weights", "preprocessing"}
-    }
-    options.setdefault("bn_momentum", BN_MOMENTUM)
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """The network a classifier is built on and the weights it starts from: the
+    ``backbone`` parameter block (conf/base leaves ``architecture``, ``width``, ``weights``
+    and ``preprocessing`` to the recipe, ``auto``).
+
+    architecture: a network of ``models.resnet.ARCHITECTURES`` (resnet18-152 for photos,
+        the CIFAR-style resnet20-110 for small images).
+    variant: ``v1``, ``v1.5`` or ``v2`` (pre-activation) for the ImageNet family; ``v1``
+        for the CIFAR family.
+    width: channel multiplier (0.5: half the channels of every layer).
+    bn_momentum: BatchNorm's moving-average momentum: Keras's 0.99 never settles on small
+        data sets (docs: known traps).
+    weights: one of ``WEIGHT_CHOICES``: the pretrain pipeline's model (``pretrain`` on the
+        source images, ``synthetic`` on generated ones), keras.applications' ``imagenet``
+        weights (downloaded once), ``none`` (random), or a weights file.
+    preprocessing: how uint8 pixels become the backbone's input, as its weights were
+        trained: ``tf`` ([-1, 1]) or ``caffe`` (BGR, mean-subtracted).
+    """
+
+    architecture: str
+    variant: str = "v1"
+    width: float = 1.0
+    bn_momentum: float = BN_MOMENTUM
+    weights: str = "none"
+    preprocessing: str = "tf"
+
+    # Unknown keys are typos (pydantic reads this when the schema validates the block).
+    __pydantic_config__ = {"extra": "forbid"}
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ParameterError(
+                f"architecture={self.architecture!r} is not allowed; "
+                f"allowed: {sorted(ARCHITECTURES)}"
+            )
+        variants = VARIANTS[ARCHITECTURES[self.architecture].family]
+        if self.variant not in variants:
+            raise ParameterError(
+                f"variant={self.variant!r} is not allowed for {self.architecture}; "
+                f"allowed: {list(variants)}"
+            )
+        if not self.width > 0:
+            raise ParameterError(f"width={self.width!r} must be above 0")
+        if not 0 <= self.bn_momentum < 1:
+            raise ParameterError(f"bn_momentum={self.bn_momentum!r} must be in [0, 1)")
+        if self.preprocessing not in PREPROCESSING_MODES:
+            raise ParameterError(
+                f"preprocessing={self.preprocessing!r} is not allowed; "
+                f"allowed: {list(PREPROCESSING_MODES)}"
+            )
+        weights = _weights_choice(self.weights)
+        if weights == "imagenet" and (self.architecture, self.variant) not in IMAGENET_MODELS:
+            raise ParameterError(
+                f"weights='imagenet' exists for (architecture, variant) in "
+                f"{sorted(IMAGENET_MODELS)}, not {(self.architecture, self.variant)!r}"
+            )
+
+
+def build_backbone(spec: BackboneSpec, channels: int = 3) -> keras.Model:
+    """A headless, size-agnostic ResNet of ``spec``'s network, randomly initialised."""
     model = build_resnet(
-        config["architecture"],
+        spec.architecture,
         input_shape=(None, None, channels),
         include_top=False,
         pooling="avg",
-        **options,
+        variant=spec.variant,
+        width=spec.width,
+        bn_momentum=spec.bn_momentum,
     )
     return keras.Model(model.input, model.output, name="backbone")
 
@@ -139,41 +212,28 @@ def backbone_of(model: keras.Model) -> keras.Model:
     )
 
 
-WEIGHT_CHOICES = (
-    "pretrain",
-    "synthetic",
-    "imagenet",
-    "none",
-    "a path to a .keras or .weights.h5 file",
-)
-# Starts that the pretrain pipeline makes: on the source images, or on generated ones.
-PRETRAINED_STARTS = ("pretrain", "synthetic")
-WEIGHT_FILES = (".keras", ".weights.h5", ".h5")
-
-
-def backbone_from_weights(config: dict, pretrained: keras.Model | None = None) -> keras.Model:
-    """The backbone that ``config["weights"]`` names, checked to take RGB images.
+def backbone_from_weights(spec: BackboneSpec, pretrained: keras.Model | None = None) -> keras.Model:
+    """The backbone that ``spec.weights`` names, checked to take RGB images.
 
     ``pretrain`` and ``synthetic``: the backbone of ``pretrained`` (the model of the
     pretrain pipeline, trained on the source images or on generated ones);
     ``imagenet``: keras.applications' published weights (needs internet);
     ``none``: random initialisation; a path: a ``.keras`` model, a ``.weights.h5`` or a
-    keras.applications ``.h5`` file whose layers fit the backbone ``config`` describes.
+    keras.applications ``.h5`` file whose layers fit the network ``spec`` describes.
     """
-    backbone = _resolve_backbone(config, pretrained)
+    backbone = _resolve_backbone(spec, pretrained)
     channels = backbone.input_shape[-1]
     if channels != 3:
         raise ParameterError(
-            f"backbone.weights={config.get('weights')!r} gives a backbone for {channels}-channel "
+            f"backbone.weights={spec.weights!r} gives a backbone for {channels}-channel "
             "inputs; the images are RGB (3 channels): pretrain or pick weights for RGB input"
         )
     return backbone
 
 
-def _weights_choice(config: dict) -> str:
-    """``config["weights"]``: one of ``WEIGHT_CHOICES`` (a file by its suffix), or a
-    ParameterError."""
-    weights = str(config.get("weights", "none"))
+def _weights_choice(weights: str) -> str:
+    """``weights``: one of ``WEIGHT_CHOICES`` (a file by its suffix), or a ParameterError."""
+    weights = str(weights)
     if weights not in (*PRETRAINED_STARTS, "imagenet", "none") and not weights.endswith(
         WEIGHT_FILES
     ):
@@ -183,8 +243,8 @@ def _weights_choice(config: dict) -> str:
     return weights
 
 
-def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Model:
-    weights = _weights_choice(config)
+def _resolve_backbone(spec: BackboneSpec, pretrained: keras.Model | None) -> keras.Model:
+    weights = spec.weights
     if weights in PRETRAINED_STARTS:
         if pretrained is None:
             raise ParameterError(
@@ -192,36 +252,32 @@ def _resolve_backbone(config: dict, pretrained: keras.Model | None) -> keras.Mod
             )
         return backbone_of(pretrained)
     if weights.endswith(WEIGHT_FILES):
-        return _backbone_from_file(config, weights)
-    backbone = build_backbone(config)
+        return _backbone_from_file(spec, weights)
+    backbone = build_backbone(spec)
     if weights == "imagenet":
-        load_imagenet_weights(
-            backbone, config["architecture"], config.get("variant", "v1"), include_top=False
-        )
+        load_imagenet_weights(backbone, spec.architecture, spec.variant, include_top=False)
     return backbone
 
 
-def check_backbone_weights(config: dict) -> None:
-    """Before any work: ``config["weights"]`` is an allowed choice, and a weights file
-    there gives every layer of the backbone ``config`` describes its weights, with fitting
-    shapes; or a ``ValueError`` / ``FileNotFoundError`` naming the file and how many
-    layers matched of how many. Reads only names and shapes, on the code path the load
-    takes."""
-    weights = _weights_choice(config)
-    if weights.endswith(WEIGHT_FILES):
-        _backbone_from_file(config, weights, check_only=True)
+def check_backbone_weights(spec: BackboneSpec) -> None:
+    """Before any work: a weights file in ``spec.weights`` gives every layer of the
+    network ``spec`` describes its weights, with fitting shapes; or a ``ValueError`` /
+    ``FileNotFoundError`` naming the file and how many layers matched of how many. Reads
+    only names and shapes, on the code path the load takes."""
+    if spec.weights.endswith(WEIGHT_FILES):
+        _backbone_from_file(spec, spec.weights, check_only=True)
 
 
-def _backbone_from_file(config: dict, path: str, check_only: bool = False) -> keras.Model:
-    """The backbone ``config`` describes with the weights of the file at ``path``."""
+def _backbone_from_file(spec: BackboneSpec, path: str, check_only: bool = False) -> keras.Model:
+    """The backbone ``spec`` describes with the weights of the file at ``path``."""
     network = imagenet_network_of_file(path)
-    wanted = (config["architecture"], config.get("variant", "v1"))
+    wanted = (spec.architecture, spec.variant)
     if network is not None and network != wanted:
         raise ParameterError(
             f"backbone.weights={path!r} holds keras.applications' {network[0]} "
             f"{network[1]} weights, not {wanted[0]} {wanted[1]}: set backbone.architecture "
             f"and backbone.variant to match (or leave them auto)"
         )
-    backbone = build_backbone(config)
+    backbone = build_backbone(spec)
     load_weights_file(backbone, path, parameter="backbone.weights", check_only=check_only)
     return backbone

@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 import pandas as pd
 
-from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 from resnet_finetune.models.resnet import ARCHITECTURES
 from resnet_finetune.training.checkpoints import TrainingCheckpoint
 from resnet_finetune.training.compute import Compute
@@ -45,7 +45,7 @@ def compare_depths(
             )
         keras.utils.set_random_seed(seed)
         model = build_classifier(
-            build_backbone({"architecture": name, "width": width}),
+            build_backbone(BackboneSpec(architecture=name, width=width)),
             num_classes,
             image_size=image_size,
         )

@@ -6,7 +6,7 @@ import logging
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import keras
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pandas is imported where used: the training bench runs with
     import pandas as pd
 
 from resnet_finetune.errors import ParameterError
-from resnet_finetune.models import build_classifier
+from resnet_finetune.models import BackboneSpec, build_classifier
 from resnet_finetune.training.checkpoints import TrainingCheckpoint, fingerprint
 from resnet_finetune.training.compute import Compute
 from resnet_finetune.training.engine import TrainingOptions, _batches_per_epoch, train
@@ -99,6 +99,17 @@ def baseline_options(
         return shared.updated(training)
     except ValueError as error:
         raise ParameterError(f"baseline: {error}") from None
+
+
+def baseline_network(
+    backbone: BackboneSpec, baseline: dict
+) -> tuple[BackboneSpec, tuple[int, int] | None]:
+    """The network the from-scratch baseline trains: ``backbone`` with random weights and
+    the network keys ``baseline`` gives (``BASELINE_NETWORK_KEYS``), and the size it
+    resizes the images to inside the model (``baseline.image_size``; None: the task's)."""
+    changes = {k: baseline[k] for k in BASELINE_NETWORK_KEYS if k in baseline and k != "image_size"}
+    size = baseline.get("image_size")
+    return replace(backbone, weights="none", **changes), tuple(size) if size else None
 
 
 class EpochSeconds(keras.callbacks.Callback):

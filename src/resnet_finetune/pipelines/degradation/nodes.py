@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from resnet_finetune.data.identity import data_identity
+from resnet_finetune.data.input_pipeline import InputOptions
 from resnet_finetune.evaluation.plots import degradation_curves
 from resnet_finetune.training import Compute, TrainingCheckpoint
 from resnet_finetune.training.checkpoints import CheckpointOptions
@@ -21,7 +22,7 @@ def run_degradation_experiment(
     class_map: dict[str, int],
     options: dict,
     training: TrainingOptions,
-    input_options: dict,
+    input_options: InputOptions,
     compute: Compute,
     checkpoints: CheckpointOptions,
     seed: int,
@@ -33,7 +34,7 @@ def run_degradation_experiment(
         val_batches,
         train_images,
         num_classes=len(class_map),
-        image_size=tuple(input_options["image_size"]),
+        image_size=input_options.image_size,
         seed=seed,
         options=training,
         width=options["width"],

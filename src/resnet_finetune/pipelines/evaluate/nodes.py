@@ -38,11 +38,13 @@ from resnet_finetune.evaluation.plots import (
     suspect_titles,
 )
 from resnet_finetune.evaluation.report import (
+    EvaluateOptions,
     calibration_blocks,
     data_quality_blocks,
     evaluation_report,
 )
 from resnet_finetune.models.card import ModelCard, baseline_facts, card_of
+from resnet_finetune.trees import plain
 
 
 def predict_held_out(model: keras.Model) -> pd.DataFrame:
@@ -67,7 +69,7 @@ def _probabilities(card: ModelCard, predictions: pd.DataFrame) -> tuple[np.ndarr
 
 
 def score_predictions(
-    model: keras.Model, predictions: pd.DataFrame, options: dict
+    model: keras.Model, predictions: pd.DataFrame, options: EvaluateOptions
 ) -> tuple[dict, plt.Figure]:
     """Metrics (scikit-learn) and the confusion-matrix figure of a prediction table,
     with where each figure comes from: the scored split, the split that chose the best
@@ -75,7 +77,7 @@ def score_predictions(
     card = card_of(model)
     names = card.class_names
     probabilities, y_true = _probabilities(card, predictions)
-    metrics = classification_metrics(y_true, probabilities, names, top_k=options["top_k"])
+    metrics = classification_metrics(y_true, probabilities, names, top_k=options.top_k)
     metrics.update(
         evaluated_split=card.held_out_split,
         selection_split=card.data["selection_split"],
@@ -85,7 +87,7 @@ def score_predictions(
         calibration=held_out_calibration(probabilities, y_true, card.data.get("calibration")),
     )
     matrix = confusion(y_true, probabilities.argmax(axis=1), len(names))
-    title = f"{options['title']} ({metrics['evaluated_split']} split)"
+    title = f"{options.title} ({metrics['evaluated_split']} split)"
     return metrics, confusion_matrix_figure(matrix, names, title)
 
 
@@ -153,7 +155,7 @@ def build_report(
     model: keras.Model,
     predictions: pd.DataFrame,
     metrics: dict,
-    options: dict,
+    options: EvaluateOptions,
     label_suspects: pd.DataFrame,
     saved_manifests,
 ) -> tuple[plt.Figure, plt.Figure, str]:
@@ -163,14 +165,14 @@ def build_report(
     curves, confusion matrix and the parameters that made the model — all from the
     model's own card (the suspects' images of other splits: from ``saved_manifests``, the
     manifest of the model's version)."""
-    card, counts = card_of(model), options["report"]
-    wrong = most_confident_mistakes(predictions, counts["misclassified"])
+    card, counts = card_of(model), options.report
+    wrong = most_confident_mistakes(predictions, counts.misclassified)
     mistakes = image_grid(
         _images(model, wrong),
         example_titles(wrong),
         "Most confidently wrong: true → predicted, confidence",
     )
-    sample = classes_take_turns(predictions, "true_label", counts["grad_cam"])
+    sample = classes_take_turns(predictions, "true_label", counts.grad_cam)
     images = _images(model, sample)
     cams = grad_cam_grid(
         images, grad_cam(model, images), example_titles(sample), "Grad-CAM, predicted class"
@@ -179,7 +181,7 @@ def build_report(
     matrix = confusion_matrix_figure(
         _confusion(predictions, card.class_map), card.class_names, "Confusion matrix"
     )
-    shown = counts["label_suspects"]
+    shown = counts.label_suspects
     suspects_grid = _suspects_grid(model, label_suspects, shown, saved_manifests)
     reliability = plot_reliability(model, predictions)
     report = evaluation_report(
@@ -191,7 +193,7 @@ def build_report(
         mistakes=mistakes,
         mistaken_rows=wrong,
         grad_cams=cams,
-        parameters={**card.parameters, "evaluate": options},
+        parameters={**card.parameters, "evaluate": plain(options)},
         calibration=calibration_blocks(metrics["calibration"], reliability),
         data_quality=data_quality_blocks(
             card.data["summary"], label_suspects, suspects_grid, shown

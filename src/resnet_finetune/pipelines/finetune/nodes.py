@@ -14,22 +14,27 @@ from resnet_finetune.data.identity import data_identity
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.evaluation.calibration import calibrate as calibrate_model
 from resnet_finetune.evaluation.inference import file_sha256
-from resnet_finetune.models import backbone_from_weights, build_backbone, build_classifier
+from resnet_finetune.models import (
+    BackboneSpec,
+    backbone_from_weights,
+    build_backbone,
+    build_classifier,
+)
 from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.models.classifier import WEIGHT_FILES
 from resnet_finetune.training import Compute, TrainingCheckpoint, finetune, train
 from resnet_finetune.training.checkpoints import CheckpointOptions
 from resnet_finetune.training.engine import TrainingOptions
 from resnet_finetune.training.finetune import (
-    BASELINE_NETWORK_KEYS,
     EpochSeconds,
+    baseline_network,
     baseline_options,
     make_phases,
 )
 
 
 def prepare_backbone(
-    backbone: dict, pretrained_model: keras.Model | None, seed: int
+    backbone: BackboneSpec, pretrained_model: keras.Model | None, seed: int
 ) -> keras.Model:
     """The backbone ``backbone.weights`` names (``pretrain`` uses ``pretrained_model``);
     layers without loaded weights are initialised from ``seed``."""
@@ -37,9 +42,9 @@ def prepare_backbone(
     return backbone_from_weights(backbone, pretrained_model)
 
 
-def _start_weights(backbone: dict) -> dict:
+def _start_weights(backbone: BackboneSpec) -> dict:
     """The weights file the backbone started from, by path and SHA-256 (none: {})."""
-    weights = str(backbone.get("weights"))
+    weights = backbone.weights
     if not weights.endswith(WEIGHT_FILES):
         return {}
     path = Path(weights).resolve()
@@ -69,8 +74,8 @@ def _with_card(
             data.manifest,
             data.class_map,
             history,
-            image_size=target["input"]["image_size"],
-            resize=target["input"]["resize"],
+            image_size=target["input"].image_size,
+            resize=target["input"].resize,
             preprocessing=preprocessing,
             parameters=card_parameters,
             dataset_sha256=dataset,
@@ -89,7 +94,7 @@ def finetune_model(
     head_dropout: float,
     calibrate: bool,
     target: dict,
-    backbone: dict,
+    backbone: BackboneSpec,
     compute: Compute,
     checkpoints: CheckpointOptions,
     seed: int,
@@ -104,10 +109,10 @@ def finetune_model(
         data.train,
         data.val,
         num_classes=len(data.class_map),
-        image_size=tuple(target["input"]["image_size"]),
+        image_size=target["input"].image_size,
         phases=make_phases(training, phases),
         head_dropout=head_dropout,
-        preprocessing=backbone["preprocessing"],
+        preprocessing=backbone.preprocessing,
         augmentation=model_augmenter(target["augmentation"], seed),
         augmented_data=pipeline_augments(target["augmentation"]),
         class_weight=data.class_weight,
@@ -122,7 +127,7 @@ def finetune_model(
         history,
         data,
         target,
-        backbone["preprocessing"],
+        backbone.preprocessing,
         card_parameters,
         identity["dataset_sha256"],
         _start_weights(backbone),
@@ -137,7 +142,7 @@ def train_scratch_baseline(
     head_dropout: float,
     baseline: dict,
     target: dict,
-    backbone: dict,
+    backbone: BackboneSpec,
     compute: Compute,
     checkpoints: CheckpointOptions,
     seed: int,
@@ -149,18 +154,16 @@ def train_scratch_baseline(
     Epochs: ``baseline.epochs``, or as many as all fine-tuning phases together. What
     pretraining is measured against; its card's ``backbone`` is the network it trained,
     its history's ``seconds`` what each epoch cost."""
-    network = {**backbone, "weights": "none"}
-    network.update({k: v for k, v in baseline.items() if k in BASELINE_NETWORK_KEYS})
-    resize_to = network.pop("image_size", None)
+    network, resize_to = baseline_network(backbone, baseline)
     keras.utils.set_random_seed(seed)
     model = build_classifier(
         build_backbone(network),
         len(data.class_map),
-        image_size=tuple(target["input"]["image_size"]),
+        image_size=target["input"].image_size,
         dropout=head_dropout,
-        preprocessing=network["preprocessing"],
+        preprocessing=network.preprocessing,
         augmentation=model_augmenter(target["augmentation"], seed),
-        resize_to=tuple(resize_to) if resize_to else None,
+        resize_to=resize_to,
     )
     identity = data_identity(data.manifest, target, seed)
     history = train(
@@ -179,7 +182,7 @@ def train_scratch_baseline(
         history,
         data,
         target,
-        network["preprocessing"],
+        network.preprocessing,
         card,
         identity["dataset_sha256"],
     ), history

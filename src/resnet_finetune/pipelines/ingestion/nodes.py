@@ -12,9 +12,9 @@ from resnet_finetune.data.class_weights import balanced_class_weights, check_cla
 from resnet_finetune.data.embedded import image_folder
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import (
+    InputOptions,
     apply_augmentation,
     image_dataset,
-    input_arguments,
     one_hot_labels,
 )
 from resnet_finetune.data.manifest import build_manifest, summarise
@@ -74,19 +74,19 @@ def ingest_images(
 
 def make_input_datasets(
     manifest: pd.DataFrame,
-    input_options: dict,
+    input_options: InputOptions,
     intermediate_dir: str,
     compute: Compute,
     seed: int,
 ):
     """Shuffled training batches and ordered validation batches of uint8 images.
     ``input.batch_size`` is per replica: the batches hold that many per training replica."""
-    arguments = input_arguments(input_options, Path(intermediate_dir) / "cache")
+    arguments = input_options.dataset_arguments(Path(intermediate_dir) / "cache")
     arguments["batch_size"] *= compute.replicas
     training_images = int((manifest["split"] == "train").sum())
     if arguments["batch_size"] > training_images:
         raise ValueError(
-            f"input.batch_size={input_options['batch_size']} (× replicas: "
+            f"input.batch_size={input_options.batch_size} (× replicas: "
             f"{arguments['batch_size']}) is larger than the {training_images} training images: "
             "each epoch would be one partial batch; lower input.batch_size"
         )
@@ -112,7 +112,7 @@ def augment_training_images(
 def preview_augmentation(
     manifest: pd.DataFrame,
     class_map: dict[str, int],
-    input_options: dict,
+    input_options: InputOptions,
     augmentation: dict,
     seed: int,
     count: int = 24,
@@ -122,7 +122,11 @@ def preview_augmentation(
     _, image_options, mixing = split_augmentation(augmentation)
     train = manifest[manifest["split"] == "train"]
     rows = classes_take_turns(train, "class_index", count)
-    arguments = {**input_arguments(input_options, None), "cache": "none", "batch_size": len(rows)}
+    arguments = {
+        **input_options.dataset_arguments(None),
+        "cache": "none",
+        "batch_size": len(rows),
+    }
     images = image_dataset(rows, "train", shuffle=False, seed=seed, **arguments)
     augmented = apply_augmentation(
         images,

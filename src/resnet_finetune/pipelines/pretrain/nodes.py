@@ -13,10 +13,11 @@ from PIL import Image
 from resnet_finetune.data.augment import model_augmenter
 from resnet_finetune.data.embedded import image_folder
 from resnet_finetune.data.identity import data_identity
+from resnet_finetune.data.input_pipeline import InputOptions
 from resnet_finetune.data.listing import list_images
 from resnet_finetune.data.synthetic import SyntheticImages, example_grid, write_fractal_folder
 from resnet_finetune.data.training_set import TrainingSet
-from resnet_finetune.models import build_backbone, build_classifier
+from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 from resnet_finetune.models.card import attach_card, make_card
 from resnet_finetune.models.classifier import PRETRAINED_STARTS
 from resnet_finetune.training import Compute, TrainingCheckpoint, train
@@ -27,16 +28,19 @@ logger = logging.getLogger(__name__)
 
 
 def locate_source_images(
-    data_dir: str | None, embedded: dict, weights: str, synthetic: dict, input_options: dict
+    data_dir: str | None,
+    embedded: dict,
+    weights: str,
+    synthetic: SyntheticImages,
+    input_options: InputOptions,
 ) -> str:
     """The pretraining images: with ``backbone.weights: synthetic`` the generated fractals
     (written once at the source's image size, then reused), else the source folder or
     the embedded digits."""
     if weights == "synthetic":
-        spec = SyntheticImages(**synthetic)
-        size = tuple(input_options["image_size"])
-        logger.info("synthetic images: %s", spec.folder(size))
-        return str(write_fractal_folder(spec, size))
+        size = input_options.image_size
+        logger.info("synthetic images: %s", synthetic.folder(size))
+        return str(write_fractal_folder(synthetic, size))
     return image_folder(data_dir, embedded)
 
 
@@ -54,15 +58,19 @@ def show_source_examples(image_root: str, classes: int = 8, per_class: int = 8) 
 
 
 def build_model(
-    class_map: dict[str, int], backbone: dict, input_options: dict, augmentation: dict, seed: int
+    class_map: dict[str, int],
+    backbone: BackboneSpec,
+    input_options: InputOptions,
+    augmentation: dict,
+    seed: int,
 ) -> keras.Model:
     """A freshly initialised classifier for the source classes."""
     keras.utils.set_random_seed(seed)
     return build_classifier(
         build_backbone(backbone),
         len(class_map),
-        image_size=tuple(input_options["image_size"]),
-        preprocessing=backbone["preprocessing"],
+        image_size=input_options.image_size,
+        preprocessing=backbone.preprocessing,
         augmentation=model_augmenter(augmentation, seed),
     )
 
@@ -75,8 +83,8 @@ def train_model(
     compute: Compute,
     checkpoints: CheckpointOptions,
     seed: int,
-    backbone: dict,
-    synthetic: dict | None = None,
+    backbone: BackboneSpec,
+    synthetic: SyntheticImages | None = None,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Train every layer of ``model``; return it with its per-epoch history. An
     interrupted run resumes from its checkpoint — only the same data, seed and settings
@@ -87,7 +95,7 @@ def train_model(
     run leaves these nodes out: ``hooks.PretrainingHook``). A model pretrained on
     generated images leaves with a card recording its settings (``synthetic`` among
     them), by which later runs find and reuse it."""
-    weights = backbone["weights"]
+    weights = backbone.weights
     if weights not in PRETRAINED_STARTS:
         logger.info(
             "pretraining skipped: backbone.weights=%r, so fine-tuning starts from that, not "
@@ -112,9 +120,9 @@ def train_model(
             data.manifest,
             data.class_map,
             history,
-            image_size=task["input"]["image_size"],
-            resize=task["input"]["resize"],
-            preprocessing=backbone["preprocessing"],
+            image_size=task["input"].image_size,
+            resize=task["input"].resize,
+            preprocessing=backbone.preprocessing,
             parameters={
                 "seed": seed,
                 "backbone": backbone,
