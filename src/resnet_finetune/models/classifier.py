@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import keras
 from keras import layers, ops
 
+from resnet_finetune.checks import check_choice, check_range
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.models.resnet import (
     ARCHITECTURES,
@@ -127,11 +128,7 @@ class BackboneSpec:
     __pydantic_config__ = {"extra": "forbid"}
 
     def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ParameterError(
-                f"architecture={self.architecture!r} is not allowed; "
-                f"allowed: {sorted(ARCHITECTURES)}"
-            )
+        check_choice("architecture", self.architecture, sorted(ARCHITECTURES))
         variants = VARIANTS[ARCHITECTURES[self.architecture].family]
         if self.variant not in variants:
             raise ParameterError(
@@ -140,13 +137,8 @@ class BackboneSpec:
             )
         if not self.width > 0:
             raise ParameterError(f"width={self.width!r} must be above 0")
-        if not 0 <= self.bn_momentum < 1:
-            raise ParameterError(f"bn_momentum={self.bn_momentum!r} must be in [0, 1)")
-        if self.preprocessing not in PREPROCESSING_MODES:
-            raise ParameterError(
-                f"preprocessing={self.preprocessing!r} is not allowed; "
-                f"allowed: {list(PREPROCESSING_MODES)}"
-            )
+        check_range("bn_momentum", self.bn_momentum, 0, 1, closed_high=False)
+        check_choice("preprocessing", self.preprocessing, PREPROCESSING_MODES)
         weights = _weights_choice(self.weights)
         if weights == "imagenet" and (self.architecture, self.variant) not in IMAGENET_MODELS:
             raise ParameterError(

@@ -31,8 +31,8 @@ class Speed:
     """Measured seconds per image: the fine-tuned network's forward pass and training step
     with every stage learning, and the baseline's training step (0: no baseline); and the
     seconds each new pass pays once before its first batch (tracing the graph: on two CPU
-    cores about 5 s for a ResNet-50's forward pass, 20 s for its training step), which a
-    run pays again for each phase, each prediction and the baseline."""
+    cores about 1 s for a ResNet-50's forward pass, 35 s for its training step with
+    AdamW), which a run pays again for each phase, each prediction and the baseline."""
 
     forward: float
     train: float
