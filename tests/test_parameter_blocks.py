@@ -33,6 +33,7 @@ FULL_BLOCKS = (
     "target.split",
     "target.quality",
     "target.input",
+    "target.augmentation",
 )
 
 

@@ -5,7 +5,6 @@ Each error names the parameter, the value given and what is allowed.
 
 from __future__ import annotations
 
-from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
 from resnet_finetune.data.listing import image_source, list_images
 from resnet_finetune.errors import ParameterError
 from resnet_finetune.models.classifier import BackboneSpec, check_backbone_weights
@@ -53,18 +52,6 @@ def check_image_folder(key: str, data_dir: str | None) -> None:
         )
 
 
-def check_task(task: str, options: dict) -> None:
-    """``<task>.augmentation``: known options and allowed values (``data.augment``'s own
-    checks), so that a typo stops the run before any image is read. The task's other
-    blocks are their classes, which the schema has validated."""
-    try:
-        _, image_options, mixing = split_augmentation(options.get("augmentation", {}))
-        build_augmenter(**image_options)
-        build_mixers(**mixing)
-    except ValueError as error:
-        raise ParameterError(f"{task}.{error}") from None
-
-
 def check_parameters(
     parameters: dict, tasks: tuple[str, ...] = ("source", "target", "degradation")
 ) -> None:
@@ -75,7 +62,6 @@ def check_parameters(
     for task in tasks:
         if task in parameters:
             check_image_folder(f"{task}.data_dir", parameters[task].get("data_dir"))
-            check_task(task, parameters[task])
     if validated.backbone is not None:
         sizes = {
             f"{task}.input.image_size": parameters[task]["input"]["image_size"]

@@ -5,8 +5,8 @@ before any work with the key's full name, the value given and what is allowed. B
 that a library function takes as an object are the library's own classes
 (``TrainingOptions``, ``Compute``, ``ImageChecks``...): their defaults and checks live
 there, and pydantic validates the YAML with them. Values whose allowed set lives in the
-library (network names, augmentation options) are checked by the library's own
-functions in ``config.check_parameters``.
+library (network names) and facts outside the parameters (a folder's images, a weights
+file) are checked by ``config.check_parameters``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from resnet_finetune.data.augment import Augmentation
 from resnet_finetune.data.class_weights import CLASS_WEIGHTS
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import InputOptions
@@ -74,7 +75,7 @@ class Task(Block):
     class_weights: Literal[CLASS_WEIGHTS] = "none"
     quality: QualitySpec = QualitySpec()
     input: InputOptions
-    augmentation: dict[str, Any] = {}  # options checked by data.augment
+    augmentation: Augmentation = Augmentation()
 
 
 class Degradation(Task):

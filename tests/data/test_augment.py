@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_finetune.data.augment import (
-    RandomResizedCrop,
-    build_augmenter,
-    build_mixers,
-    model_augmenter,
-    split_augmentation,
-)
+from resnet_finetune.data.augment import Augmentation, RandomResizedCrop
 from resnet_finetune.data.input_pipeline import apply_augmentation, one_hot_labels
+from resnet_finetune.errors import ParameterError
 from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 from resnet_finetune.training import TrainingOptions, train
 
@@ -41,7 +36,7 @@ def _batches(count=16, size=16, seed=0):
 )
 def test_each_option_changes_pixels_in_tf_data_and_keeps_uint8_and_labels(options):
     plain = _batches()
-    augmented = apply_augmentation(plain, build_augmenter(**options, seed=3))
+    augmented = apply_augmentation(plain, Augmentation(**options).image_layers(seed=3))
     (before, labels), (after, same_labels) = next(iter(plain)), next(iter(augmented))
     assert after.dtype == tf.uint8 and after.shape == before.shape
     np.testing.assert_array_equal(labels, same_labels)
@@ -68,7 +63,7 @@ def test_random_resized_crop_stays_inside_the_image_and_saves():
 
 
 def test_mixup_and_cutmix_mix_one_hot_labels_and_validation_follows():
-    mixers = build_mixers(mixup=0.4, cutmix=1.0, seed=2)
+    mixers = Augmentation(mixup=0.4, cutmix=1.0).mixers(seed=2)
     mixed = apply_augmentation(_batches(64), None, mixers, num_classes=4)
     labels = np.concatenate([batch_labels.numpy() for _, batch_labels in mixed])
     assert labels.shape == (64, 4)
@@ -82,7 +77,7 @@ def test_training_takes_mixed_labels_with_the_matching_loss():
     keras.utils.set_random_seed(0)
     backbone = build_backbone(BackboneSpec(architecture="resnet20", width=0.25))
     model = build_classifier(backbone, 4, image_size=(16, 16))
-    mixers = build_mixers(mixup=0.2, seed=0)
+    mixers = Augmentation(mixup=0.2).mixers(seed=0)
     train_data = apply_augmentation(_batches(32), None, mixers, num_classes=4)
     history = train(
         model,
@@ -95,15 +90,14 @@ def test_training_takes_mixed_labels_with_the_matching_loss():
 
 
 def test_augmentation_inside_the_model_acts_only_in_training_and_survives_saving(tmp_path):
-    augmentation = {"run_in": "model", "flip": "horizontal", "random_resized_crop": [0.5, 1.0]}
-    place, image, mixing = split_augmentation(augmentation)
-    assert (place, mixing) == ("model", {})
+    augmentation = Augmentation(run_in="model", flip="horizontal", random_resized_crop=[0.5, 1.0])
+    assert augmentation.pipeline_layers(seed=0) is None and augmentation.mixers(seed=0) == []
     keras.utils.set_random_seed(0)
     model = build_classifier(
         build_backbone(BackboneSpec(architecture="resnet20", width=0.25)),
         4,
         image_size=(16, 16),
-        augmentation=model_augmenter(augmentation, seed=0),
+        augmentation=augmentation.model_layers(seed=0),
     )
     images = next(iter(_batches()))[0]
     assert model.get_layer("augmentation") is not None
@@ -115,24 +109,31 @@ def test_augmentation_inside_the_model_acts_only_in_training_and_survives_saving
     np.testing.assert_allclose(
         loaded.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-6
     )
-    assert model_augmenter({"flip": "horizontal"}, seed=0) is None  # run_in: pipeline
+    assert Augmentation(flip="horizontal").model_layers(seed=0) is None  # run_in: pipeline
 
 
-def test_unknown_option_or_place_names_the_key():
-    with pytest.raises(ValueError, match=r"augmentation.rotate is not a known option"):
-        split_augmentation({"rotate": 0.1})
-    with pytest.raises(ValueError, match=r"augmentation.run_in='gpu' is not allowed"):
-        split_augmentation({"run_in": "gpu"})
-    with pytest.raises(ValueError, match=r"augmentation.erasing=1.5 must be in \[0, 1\)"):
-        build_augmenter(erasing=1.5)
-    with pytest.raises(ValueError, match=r"augmentation.mixup=-1 must be 0 \(off\) or positive"):
-        build_mixers(mixup=-1)
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"run_in": "gpu"}, r"run_in='gpu' is not allowed; allowed: \['pipeline', 'model'\]"),
+        ({"flip": "mirror"}, r"flip='mirror' is not allowed"),
+        ({"erasing": 1.5}, r"erasing=1.5 must lie in \[0, 1\)"),
+        ({"rotation": True}, r"rotation=True must lie in \[0, 1\)"),
+        ({"mixup": -1}, r"mixup=-1 must lie in \[0, inf\)"),
+        ({"random_resized_crop": [0.8, 0.2]}, r"random_resized_crop=\[0.8, 0.2\]: need"),
+        ({"random_resized_crop": [0.5]}, r"random_resized_crop=\[0.5\]: need"),
+        ({"rand_augment": {"num_ops": 2, "factr": 1}}, r"rand_augment=.*factr"),
+        ({"rand_augment": {"factor": 3}}, r"rand_augment=.*factor"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_key(options, message):
+    with pytest.raises(ParameterError, match=message):
+        Augmentation(**options)
 
 
 def test_the_pipeline_augments_when_its_image_layers_or_mixing_run_there():
-    from resnet_finetune.data.augment import pipeline_augments
-
-    assert pipeline_augments({"flip": "horizontal"})
-    assert not pipeline_augments({"run_in": "model", "flip": "horizontal"})
-    assert pipeline_augments({"run_in": "model", "flip": "horizontal", "mixup": 0.2})
-    assert not pipeline_augments({"flip": "none", "rotation": 0.0})
+    assert Augmentation(flip="horizontal").changes_pipeline_images
+    assert not Augmentation(run_in="model", flip="horizontal").changes_pipeline_images
+    assert Augmentation(run_in="model", flip="horizontal", mixup=0.2).changes_pipeline_images
+    assert not Augmentation(flip="none", rotation=0.0).changes_pipeline_images
+    assert Augmentation().image_layers(seed=0) is None

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from resnet_finetune.data.augment import build_augmenter
+from resnet_finetune.data.augment import Augmentation
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import _decoding_plan, apply_augmentation, image_dataset
 from resnet_finetune.data.manifest import build_manifest
@@ -40,13 +40,13 @@ def test_augmentation_changes_pixels_keeps_uint8_and_labels(class_folder):
     plain = image_dataset(
         manifest, "train", image_size=(12, 12), batch_size=8, shuffle=False, seed=0
     )
-    augmenter = build_augmenter(rotation=0.1, translation=0.2, seed=1)
+    augmenter = Augmentation(rotation=0.1, translation=0.2).image_layers(seed=1)
     augmented = apply_augmentation(plain, augmenter)
     (before, labels), (after, same_labels) = next(iter(plain)), next(iter(augmented))
     assert after.dtype.name == "uint8" and after.shape == before.shape
     np.testing.assert_array_equal(labels, same_labels)
     assert np.abs(after.numpy().astype(int) - before.numpy().astype(int)).mean() > 1
-    assert build_augmenter() is None
+    assert Augmentation().image_layers(seed=0) is None
 
 
 def _one_image_manifest(path, width, height):

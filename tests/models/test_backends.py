@@ -11,10 +11,12 @@ import pytest
 
 ONE_STEP = """
 import json, keras, numpy as np
-from resnet_finetune.data.augment import build_augmenter
+from resnet_finetune.data.augment import Augmentation
 from resnet_finetune.models import BackboneSpec, build_backbone, build_classifier
 keras.utils.set_random_seed(0)
-augmenter = build_augmenter(flip="horizontal", random_resized_crop=[0.5, 1.0], rotation=0.1)
+augmenter = Augmentation(
+    flip="horizontal", random_resized_crop=[0.5, 1.0], rotation=0.1
+).image_layers(seed=42)
 model = build_classifier(build_backbone(BackboneSpec(architecture="resnet20", width=0.25)), 3,
                          image_size=(8, 8), augmentation=augmenter)
 model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")

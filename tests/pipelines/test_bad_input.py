@@ -41,7 +41,7 @@ from tests.pipelines.conftest import make_project, run_in
         (
             {"target": {"augmentation": {"rotate": 0.1}}},
             ValueError,
-            r"target.augmentation.rotate is not a known option",
+            r"target.augmentation.rotate: unknown key \(a typo\?\); allowed: \[.*'rotation'",
         ),
         (
             {"source": {"input": {"resize": "stretch"}}},

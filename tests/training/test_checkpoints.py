@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_finetune.data.augment import build_augmenter, build_mixers
+from resnet_finetune.data.augment import Augmentation
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import apply_augmentation, image_dataset, one_hot_labels
 from resnet_finetune.data.manifest import build_manifest
@@ -118,8 +118,8 @@ def random_input(manifest):
     images = image_dataset(manifest, "train", image_size=(8, 8), batch_size=6, shuffle=True, seed=3)
     train_data = apply_augmentation(
         images,
-        build_augmenter(flip="horizontal", rotation=0.1, seed=3),
-        build_mixers(mixup=0.4, cutmix=1.0, seed=3),
+        Augmentation(flip="horizontal", rotation=0.1).image_layers(seed=3),
+        Augmentation(mixup=0.4, cutmix=1.0).mixers(seed=3),
         num_classes=3,
     )
     val = image_dataset(manifest, "val", image_size=(8, 8), batch_size=6, shuffle=False, seed=3)

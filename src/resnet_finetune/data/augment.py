@@ -7,17 +7,29 @@ CutMix, which blend them and so need one-hot labels.
 
 from __future__ import annotations
 
-import inspect
 import math
+from dataclasses import dataclass
 
 import keras
 from keras import layers
 
+from resnet_finetune.checks import check_choice, check_range
 from resnet_finetune.errors import ParameterError
 
 FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
 PLACES = ("pipeline", "model")
 _VALUE_RANGE = (0, 255)
+_FRACTIONS = ("rotation", "zoom", "translation", "erasing")  # of a turn, a side; a probability
+_JITTER = ("brightness", "contrast", "saturation", "hue")
+
+
+def check_crop_area(area) -> None:
+    """A random resized crop's ``[min_area, max_area]``: shares of the image."""
+    if len(area) != 2 or not 0 < area[0] <= area[1] <= 1:
+        raise ParameterError(
+            f"random_resized_crop={list(area)!r}: need [min_area, max_area] with "
+            "0 < min_area <= max_area <= 1"
+        )
 
 
 @keras.saving.register_keras_serializable(package="resnet_finetune")
@@ -33,8 +45,7 @@ class RandomResizedCrop(layers.RandomZoom):
         for key in ("height_factor", "width_factor"):
             kwargs.pop(key, None)
         super().__init__(height_factor=0.0, fill_mode="nearest", seed=seed, **kwargs)
-        if not 0 < area[0] <= area[1] <= 1:
-            raise ParameterError(f"random_resized_crop={list(area)!r}: need 0 < min <= max <= 1")
+        check_crop_area(area)
         self.area = tuple(area)
         self.aspect = tuple(aspect)
 
@@ -99,125 +110,118 @@ class RandomResizedCrop(layers.RandomZoom):
         return {**config, "area": list(self.area), "aspect": list(self.aspect)}
 
 
-def build_augmenter(
-    *,
-    flip: str = "none",
-    rotation: float = 0.0,
-    zoom: float = 0.0,
-    translation: float = 0.0,
-    random_resized_crop: list[float] | None = None,
-    brightness: float = 0.0,
-    contrast: float = 0.0,
-    saturation: float = 0.0,
-    hue: float = 0.0,
-    rand_augment: dict | None = None,
-    erasing: float = 0.0,
-    seed: int = 42,
-) -> keras.Sequential | None:
-    """A Sequential of random layers on 0-255 images; ``None`` when all are off.
+@dataclass(frozen=True)
+class Augmentation:
+    """Random changes to the training images: the ``<task>.augmentation`` parameter block
+    (for a user's folder of photographs the recipe chooses the geometric ones). Every
+    option at its default is off; validation and test images are never changed.
 
-    ``rotation`` is a fraction of a full turn, ``zoom`` and ``translation`` fractions
-    of the image side; ``brightness``, ``contrast``, ``saturation`` and ``hue`` are
-    jitter factors; ``random_resized_crop`` is ``[min_area, max_area]``;
-    ``rand_augment`` is ``{num_ops, factor}``; ``erasing`` the probability of erasing a
-    random rectangle. MixUp/CutMix are built by ``build_mixers``.
+    run_in: where the image layers run: ``pipeline`` (tf.data, on the CPU) or ``model``
+        (inside the model, on the device). MixUp/CutMix need the labels, so they always
+        run in the pipeline.
+    flip: ``none``, ``horizontal``, ``vertical`` or ``horizontal_and_vertical`` mirroring.
+    rotation: the largest rotation, as a fraction of a full turn.
+    zoom, translation: the largest zoom and shift, as fractions of the image side.
+    random_resized_crop: ``[min_area, max_area]``: an Inception-style crop of that share
+        of the image, resized to the full size (``null``: off).
+    brightness, contrast, saturation, hue: colour jitter factors.
+    rand_augment: ``{num_ops, factor}`` of Keras' RandAugment (``null``: off).
+    erasing: the probability of erasing a random rectangle.
+    mixup, cutmix: the alpha of MixUp and of CutMix (0: off); with both, each batch gets
+        one of them.
     """
-    if flip not in FLIP_MODES:
-        raise ParameterError(
-            f"augmentation.flip={flip!r} is not allowed; allowed: {list(FLIP_MODES)}"
-        )
-    jitter = {
-        "brightness": brightness,
-        "contrast": contrast,
-        "saturation": saturation,
-        "hue": hue,
-    }
-    fractions = {"rotation": rotation, "zoom": zoom, "translation": translation, "erasing": erasing}
-    for key, value in {**fractions, **jitter}.items():
-        if not 0 <= value < 1:
-            raise ParameterError(f"augmentation.{key}={value!r} must be in [0, 1)")
-    steps = []
-    if random_resized_crop:
-        steps.append(RandomResizedCrop(tuple(random_resized_crop), seed=seed))
-    if flip != "none":
-        steps.append(layers.RandomFlip(flip, seed=seed))
-    if rotation:
-        steps.append(layers.RandomRotation(rotation, fill_mode="constant", seed=seed))
-    if zoom:
-        steps.append(layers.RandomZoom(zoom, fill_mode="constant", seed=seed))
-    if translation:
-        steps.append(
-            layers.RandomTranslation(translation, translation, fill_mode="constant", seed=seed)
-        )
-    if any(jitter.values()):
-        steps.append(
-            layers.RandomColorJitter(
-                _VALUE_RANGE,
-                **{f"{key}_factor": value or None for key, value in jitter.items()},
-                seed=seed,
+
+    run_in: str = "pipeline"
+    flip: str = "none"
+    rotation: float = 0.0
+    zoom: float = 0.0
+    translation: float = 0.0
+    random_resized_crop: tuple[float, float] | None = None
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    hue: float = 0.0
+    rand_augment: dict | None = None
+    erasing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+
+    # Unknown keys are typos; YAML gives the crop as a list.
+    __pydantic_config__ = {"extra": "forbid"}
+
+    def __post_init__(self):
+        check_choice("run_in", self.run_in, PLACES)
+        check_choice("flip", self.flip, FLIP_MODES)
+        for key in _FRACTIONS + _JITTER:
+            check_range(key, getattr(self, key), 0, 1, closed_high=False)
+        for key in ("mixup", "cutmix"):
+            check_range(key, getattr(self, key), 0, math.inf, closed_high=False)
+        if self.random_resized_crop is not None:
+            object.__setattr__(self, "random_resized_crop", tuple(self.random_resized_crop))
+            check_crop_area(self.random_resized_crop)
+        if self.rand_augment is not None:
+            try:  # Keras' own checks of its options
+                layers.RandAugment(_VALUE_RANGE, **self.rand_augment)
+            except (TypeError, ValueError) as error:
+                raise ParameterError(f"rand_augment={self.rand_augment!r}: {error}") from None
+
+    def image_layers(self, seed: int) -> keras.Sequential | None:
+        """A Sequential of the random image layers on 0-255 images; ``None`` when all are
+        off. Wherever ``run_in`` says they run: ``pipeline_layers`` and ``model_layers``
+        choose."""
+        jitter = {key: getattr(self, key) for key in _JITTER}
+        steps = []
+        if self.random_resized_crop:
+            steps.append(RandomResizedCrop(self.random_resized_crop, seed=seed))
+        if self.flip != "none":
+            steps.append(layers.RandomFlip(self.flip, seed=seed))
+        if self.rotation:
+            steps.append(layers.RandomRotation(self.rotation, fill_mode="constant", seed=seed))
+        if self.zoom:
+            steps.append(layers.RandomZoom(self.zoom, fill_mode="constant", seed=seed))
+        if self.translation:
+            steps.append(
+                layers.RandomTranslation(
+                    self.translation, self.translation, fill_mode="constant", seed=seed
+                )
             )
-        )
-    if rand_augment:
-        steps.append(layers.RandAugment(_VALUE_RANGE, **rand_augment, seed=seed))
-    if erasing:
-        steps.append(
-            layers.RandomErasing(factor=(erasing, erasing), value_range=_VALUE_RANGE, seed=seed)
-        )
-    return keras.Sequential(steps, name="augmentation") if steps else None
+        if any(jitter.values()):
+            steps.append(
+                layers.RandomColorJitter(
+                    _VALUE_RANGE,
+                    **{f"{key}_factor": value or None for key, value in jitter.items()},
+                    seed=seed,
+                )
+            )
+        if self.rand_augment:
+            steps.append(layers.RandAugment(_VALUE_RANGE, **self.rand_augment, seed=seed))
+        if self.erasing:
+            steps.append(
+                layers.RandomErasing(
+                    factor=(self.erasing, self.erasing), value_range=_VALUE_RANGE, seed=seed
+                )
+            )
+        return keras.Sequential(steps, name="augmentation") if steps else None
 
+    def pipeline_layers(self, seed: int) -> keras.Sequential | None:
+        """The image layers tf.data runs (``run_in: pipeline``), if any."""
+        return self.image_layers(seed) if self.run_in == "pipeline" else None
 
-def build_mixers(*, mixup: float = 0.0, cutmix: float = 0.0, seed: int = 42) -> list:
-    """MixUp (``mixup`` = its alpha) and CutMix (``cutmix`` = its alpha) layers, if on."""
-    for key, value in {"mixup": mixup, "cutmix": cutmix}.items():
-        if value < 0:
-            raise ParameterError(f"augmentation.{key}={value!r} must be 0 (off) or positive")
-    mixers = []
-    if mixup:
-        mixers.append(layers.MixUp(alpha=mixup, seed=seed))
-    if cutmix:
-        mixers.append(layers.CutMix(factor=cutmix, seed=seed))
-    return mixers
+    def model_layers(self, seed: int) -> keras.Sequential | None:
+        """The image layers to put inside the model (``run_in: model``), if any."""
+        return self.image_layers(seed) if self.run_in == "model" else None
 
+    def mixers(self, seed: int) -> list:
+        """MixUp and CutMix layers, those that are on."""
+        mixers = []
+        if self.mixup:
+            mixers.append(layers.MixUp(alpha=self.mixup, seed=seed))
+        if self.cutmix:
+            mixers.append(layers.CutMix(factor=self.cutmix, seed=seed))
+        return mixers
 
-_MIXING_KEYS = ("mixup", "cutmix")
-_IMAGE_KEYS = tuple(
-    name for name in inspect.signature(build_augmenter).parameters if name != "seed"
-)
-
-
-def split_augmentation(augmentation: dict) -> tuple[str, dict, dict]:
-    """``(place, image options, mixing options)`` of an ``augmentation`` parameter block.
-
-    ``run_in`` says where the image layers run: ``pipeline`` (tf.data, on the CPU) or
-    ``model`` (inside the model, on the device). MixUp/CutMix need the labels, so they
-    always run in the pipeline.
-    """
-    options = dict(augmentation)
-    place = options.pop("run_in", "pipeline")
-    if place not in PLACES:
-        raise ParameterError(
-            f"augmentation.run_in={place!r} is not allowed; allowed: {list(PLACES)}"
-        )
-    unknown = sorted(set(options) - set(_IMAGE_KEYS) - set(_MIXING_KEYS))
-    if unknown:
-        raise ParameterError(
-            f"augmentation.{unknown[0]} is not a known option; known: "
-            f"{sorted(['run_in', *_IMAGE_KEYS, *_MIXING_KEYS])}"
-        )
-    image = {k: v for k, v in options.items() if k in _IMAGE_KEYS}
-    mixing = {k: v for k, v in options.items() if k in _MIXING_KEYS}
-    return place, image, mixing
-
-
-def pipeline_augments(augmentation: dict) -> bool:
-    """Whether the input pipeline changes the training images from one pass to the next:
-    image layers run there (``run_in: pipeline``), or MixUp/CutMix, which always do."""
-    place, image_options, mixing = split_augmentation(augmentation)
-    images = place == "pipeline" and build_augmenter(**image_options) is not None
-    return images or bool(build_mixers(**mixing))
-
-
-def model_augmenter(augmentation: dict, seed: int) -> keras.Sequential | None:
-    """The image augmenter to put inside the model when ``augmentation.run_in`` is ``model``."""
-    place, image_options, _ = split_augmentation(augmentation)
-    return build_augmenter(**image_options, seed=seed) if place == "model" else None
+    @property
+    def changes_pipeline_images(self) -> bool:
+        """Whether the input pipeline changes the training images from one pass to the
+        next: image layers run there, or MixUp/CutMix, which always do."""
+        return self.pipeline_layers(seed=0) is not None or bool(self.mixup or self.cutmix)

@@ -9,7 +9,6 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from resnet_finetune.data.augment import model_augmenter, pipeline_augments
 from resnet_finetune.data.identity import data_identity
 from resnet_finetune.data.training_set import TrainingSet
 from resnet_finetune.evaluation.calibration import calibrate as calibrate_model
@@ -113,8 +112,8 @@ def finetune_model(
         phases=make_phases(training, phases),
         head_dropout=head_dropout,
         preprocessing=backbone.preprocessing,
-        augmentation=model_augmenter(target["augmentation"], seed),
-        augmented_data=pipeline_augments(target["augmentation"]),
+        augmentation=target["augmentation"].model_layers(seed),
+        augmented_data=target["augmentation"].changes_pipeline_images,
         class_weight=data.class_weight,
         compute=compute,
         checkpoint=TrainingCheckpoint.from_options(checkpoints, "finetune", identity),
@@ -162,7 +161,7 @@ def train_scratch_baseline(
         image_size=target["input"].image_size,
         dropout=head_dropout,
         preprocessing=network.preprocessing,
-        augmentation=model_augmenter(target["augmentation"], seed),
+        augmentation=target["augmentation"].model_layers(seed),
         resize_to=resize_to,
     )
     identity = data_identity(data.manifest, target, seed)

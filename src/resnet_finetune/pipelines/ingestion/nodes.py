@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from resnet_finetune.data.augment import build_augmenter, build_mixers, split_augmentation
+from resnet_finetune.data.augment import Augmentation
 from resnet_finetune.data.class_weights import balanced_class_weights, check_class_weights
 from resnet_finetune.data.embedded import image_folder
 from resnet_finetune.data.images import ImageChecks
@@ -96,15 +96,15 @@ def make_input_datasets(
 
 
 def augment_training_images(
-    train_images, val_images, class_map: dict[str, int], augmentation: dict, seed: int
+    train_images, val_images, class_map: dict[str, int], augmentation: Augmentation, seed: int
 ):
     """Random augmentation of the training batches only (the image layers here unless
     ``augmentation.run_in`` is ``model``; MixUp/CutMix always here). When labels are mixed,
     validation labels become one-hot too, so that one loss serves both."""
-    place, image_options, mixing = split_augmentation(augmentation)
-    augmenter = build_augmenter(**image_options, seed=seed) if place == "pipeline" else None
-    mixers = build_mixers(**mixing, seed=seed)
-    train = apply_augmentation(train_images, augmenter, mixers, num_classes=len(class_map))
+    mixers = augmentation.mixers(seed)
+    train = apply_augmentation(
+        train_images, augmentation.pipeline_layers(seed), mixers, num_classes=len(class_map)
+    )
     val = one_hot_labels(val_images, len(class_map)) if mixers else val_images
     return train, val
 
@@ -113,13 +113,12 @@ def preview_augmentation(
     manifest: pd.DataFrame,
     class_map: dict[str, int],
     input_options: InputOptions,
-    augmentation: dict,
+    augmentation: Augmentation,
     seed: int,
     count: int = 24,
 ) -> plt.Figure:
     """A grid of augmented training images, as the model sees them, with their labels,
     classes taking turns."""
-    _, image_options, mixing = split_augmentation(augmentation)
     train = manifest[manifest["split"] == "train"]
     rows = classes_take_turns(train, "class_index", count)
     arguments = {
@@ -130,8 +129,8 @@ def preview_augmentation(
     images = image_dataset(rows, "train", shuffle=False, seed=seed, **arguments)
     augmented = apply_augmentation(
         images,
-        build_augmenter(**image_options, seed=seed),
-        build_mixers(**mixing, seed=seed),
+        augmentation.image_layers(seed),
+        augmentation.mixers(seed),
         num_classes=len(class_map),
     )
     batch, labels = next(iter(augmented))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from resnet_finetune.data.augment import model_augmenter
+from resnet_finetune.data.augment import Augmentation
 from resnet_finetune.data.embedded import image_folder
 from resnet_finetune.data.identity import data_identity
 from resnet_finetune.data.input_pipeline import InputOptions
@@ -61,7 +61,7 @@ def build_model(
     class_map: dict[str, int],
     backbone: BackboneSpec,
     input_options: InputOptions,
-    augmentation: dict,
+    augmentation: Augmentation,
     seed: int,
 ) -> keras.Model:
     """A freshly initialised classifier for the source classes."""
@@ -71,7 +71,7 @@ def build_model(
         len(class_map),
         image_size=input_options.image_size,
         preprocessing=backbone.preprocessing,
-        augmentation=model_augmenter(augmentation, seed),
+        augmentation=augmentation.model_layers(seed),
     )
 
 
