@@ -316,6 +316,20 @@ def test_slow_machine_shortens_what_the_recipe_chose_to_fit_the_budget(photos):
     assert f"{CPU_BUDGET_MINUTES}-min budget" in resolved["recipe"]["chosen"]["finetune.phases"]
 
 
+def test_a_run_that_trains_nothing_does_not_time_the_machine(photos):
+    """predict, evaluate, export: the recipe's values are chosen (the schema needs them),
+    but this machine is not timed and no estimate is made."""
+
+    def never(_):
+        raise AssertionError("timed the machine for a run that trains nothing")
+
+    resolved = resolve_recipe(with_target(photos), fetch=imagenet, speed=never, trains=False)
+    validate_parameters(resolved)
+    assert resolved["finetune"]["time_budget_minutes"] is None
+    assert resolved["recipe"]["chosen"]["finetune.time_budget_minutes"] == "this run trains nothing"
+    assert "estimate" not in resolved["recipe"]
+
+
 def midway(parameters) -> Speed:
     """A machine on which the recipe's 23 epochs of the top stages just miss 4 minutes:
     0.01 s per image forward, 0.1 s a step with every stage learning (0.055 s with two

@@ -211,12 +211,16 @@ HEADLINE_OUTPUTS = (
 )
 
 
-def _saved_path(catalog: Any, name: str, version: str | None) -> str | None:
-    """Where ``name`` was saved in this run, relative to the working directory."""
+def _dataset(catalog: Any, name: str) -> Any:
     try:
-        dataset = catalog.get(name) if hasattr(catalog, "get") else catalog._get_dataset(name)
+        return catalog.get(name) if hasattr(catalog, "get") else catalog._get_dataset(name)
     except Exception:
         return None
+
+
+def _saved_path(dataset: Any, version: str | None) -> str | None:
+    """Where ``dataset`` was saved (or is read) in ``version``, relative to the working
+    directory."""
     filepath = getattr(dataset, "_filepath", None)
     if filepath is None:
         return None
@@ -227,6 +231,15 @@ def _saved_path(catalog: Any, name: str, version: str | None) -> str | None:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def _read_path(dataset: Any) -> str | None:
+    """The saved version a run reads of a versioned ``dataset`` (the newest, unless
+    ``--load-versions`` names one); ``None`` where none is saved: the load says why."""
+    try:
+        return _saved_path(dataset, dataset.resolve_load_version())
+    except Exception:
+        return None
 
 
 class RunSummary:
@@ -255,7 +268,15 @@ class RunSummary:
         recipe = catalog.load("parameters").get("recipe") or {}
         self._estimate = (recipe.get("estimate") or {}).get("seconds")
         names = run_params.get("pipeline_names") or ["__default__"]
-        logger.info("kedro run: pipeline %s, %d nodes", ", ".join(names), self._total)
+        # A model an earlier run saved: which one this run reads.
+        reads = [
+            f"\n  reads {name}: {path}"
+            for name in HEADLINE_OUTPUTS
+            if name in pipeline.inputs() and (path := _read_path(_dataset(catalog, name)))
+        ]
+        logger.info(
+            "kedro run: pipeline %s, %d nodes%s", ", ".join(names), self._total, "".join(reads)
+        )
 
     @hook_impl
     def before_node_run(self, node: Any) -> None:
@@ -286,7 +307,7 @@ class RunSummary:
         lines = [
             f"  {name}: {path}"
             for name in HEADLINE_OUTPUTS
-            if name in outputs and (path := _saved_path(catalog, name, version))
+            if name in outputs and (path := _saved_path(_dataset(catalog, name), version))
         ]
         logger.info(
             "%s; this run's outputs (version %s):\n%s\n  %s\n  the pipeline: kedro viz run",

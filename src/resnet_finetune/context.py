@@ -17,6 +17,7 @@ from typing import Any
 
 from kedro.framework.context import KedroContext
 
+from resnet_finetune.pipelines import BASELINE_TAG, NETWORK_PARAMETERS
 from resnet_finetune.trees import get_path, set_path
 
 logger = logging.getLogger(__name__)
@@ -33,40 +34,43 @@ class ProjectContext(KedroContext):
         # catalog, and whether the baseline runs sizes the recipe's budget.
         scope = self._pipelines_to_validate
         if getattr(self, "_typed_scope", ()) != scope:
-            resolved = resolve(self.config_loader["parameters"], self._baseline_runs())
+            resolved = resolve(self.config_loader["parameters"], **self._recipe_scope())
             self._typed_parameters, self._typed_scope = typed_blocks(resolved), scope
         return self._typed_parameters
 
-    def _baseline_runs(self) -> bool:
-        """Whether the pipelines this run was asked for train the from-scratch baseline
-        (nodes tagged ``BASELINE_TAG``). The session names them before it builds the
-        catalog; unnamed (``__default__``, a notebook's ``context.params``): every
-        registered pipeline, the baseline among them."""
+    def _recipe_scope(self) -> dict[str, bool]:
+        """``resolve``'s ``baseline_runs`` and ``trains``: whether the pipelines this run
+        was asked for train the from-scratch baseline (nodes tagged ``BASELINE_TAG``), and
+        whether they train at all (nodes reading ``NETWORK_PARAMETERS``). The session names
+        them before it builds the catalog; unnamed (``__default__``, a notebook's
+        ``context.params``): every registered pipeline, the baseline among them."""
         from kedro.framework.project import pipelines
 
-        from resnet_finetune.pipelines import BASELINE_TAG
-
         names = self._pipelines_to_validate
-        if names is None:
-            return True
-        return any(BASELINE_TAG in node.tags for name in names for node in pipelines[name].nodes)
+        chosen = pipelines.values() if names is None else [pipelines[name] for name in names]
+        nodes = [node for pipeline in chosen for node in pipeline.nodes]
+        return {
+            "baseline_runs": any(BASELINE_TAG in node.tags for node in nodes),
+            "trains": any(NETWORK_PARAMETERS in node.inputs for node in nodes),
+        }
 
 
-def resolve(parameters: dict, baseline_runs: bool = True) -> dict:
+def resolve(parameters: dict, baseline_runs: bool = True, trains: bool = True) -> dict:
     """The merged ``parameters`` with every ``auto`` chosen by the recipe (list items given
     on the command line applied after it), checked: the run's one validation, of what
     nodes and hooks will receive; a ParameterError naming every problem stops it before
     any node runs. ``baseline_runs``: whether the run trains the from-scratch baseline
-    (it takes a share of the time budget)."""
+    (it takes a share of the time budget); ``trains``: whether it trains at all (the
+    recipe is then printed)."""
     from resnet_finetune.config import check_parameters
     from resnet_finetune.recipe import describe, resolve_recipe
 
     pending = _take_pending_items(parameters)
-    resolved = resolve_recipe(parameters, baseline_runs=baseline_runs)
+    resolved = resolve_recipe(parameters, baseline_runs=baseline_runs, trains=trains)
     for path, items in pending.items():
         _apply_items(resolved, path, items)
     check_parameters(resolved)
-    if resolved.get("recipe"):
+    if resolved.get("recipe") and trains:
         logger.info(describe(resolved))
     # `params:recipe` exists in every run (model cards record it), null where the
     # recipe chose nothing.

@@ -288,7 +288,7 @@ class ComputeHook:
         replicas = compute.replicas
         if compute.deterministic:
             make_deterministic()
-        logger.info("training: %s, %d replica(s)", compute.policy, replicas)
+        logger.info("compute: %s, %d replica(s)", compute.policy, replicas)
         if notice := unused_gpu_notice():
             logger.warning(notice)
 

@@ -549,13 +549,16 @@ def resolve_recipe(
     memory: int | None = None,
     speed=None,
     baseline_runs: bool = True,
+    trains: bool = True,
 ) -> dict:
     """The parameters with every ``auto`` value chosen, and a ``recipe`` block saying
     which start the backbone has and why each value was chosen. ``fetch(architecture,
     variant)`` obtains ImageNet weights (default: download once into the Keras cache);
     ``speed(parameters)`` measures this machine (default: ``measure_speed``);
     ``baseline_runs``: whether the pipelines run train the baseline (``finetune`` does,
-    ``transfer`` does not), which decides how the time budget is shared."""
+    ``transfer`` does not), which decides how the time budget is shared; ``trains``:
+    whether they train at all (``predict``, ``evaluate`` and ``export`` do not, so the
+    machine is not timed for them)."""
     from resnet_finetune.models.resnet import fetch_imagenet_weights
 
     resolved = copy.deepcopy(parameters)
@@ -592,7 +595,10 @@ def resolve_recipe(
             )
         else:
             _scratch_baseline(recipe, facts, training)
-            _size_to_budget(recipe, facts, training, speed or measure_speed, baseline_runs)
+            if trains:
+                _size_to_budget(recipe, facts, training, speed or measure_speed, baseline_runs)
+            else:
+                recipe.choose("finetune.time_budget_minutes", None, "this run trains nothing")
         recipe.choose(
             "source.input.image_size",
             recipe.value("target.input.image_size"),

@@ -17,7 +17,9 @@ class Catalog:
 
 def node_lines(parameters: dict, caplog) -> list[str]:
     summary = RunSummary()
-    pipeline = SimpleNamespace(nodes=[SimpleNamespace(name="a"), SimpleNamespace(name="b")])
+    pipeline = SimpleNamespace(
+        nodes=[SimpleNamespace(name="a"), SimpleNamespace(name="b")], inputs=lambda: set()
+    )
     with caplog.at_level(logging.INFO, logger="resnet_finetune.cli"):
         summary.before_pipeline_run({"pipeline_names": ["finetune"]}, pipeline, Catalog(parameters))
         for node in pipeline.nodes:
@@ -49,7 +51,7 @@ def test_the_end_line_puts_the_estimate_beside_the_time_taken(caplog, monkeypatc
     clock = iter([100.0, 100.0 + 3 * 60 + 5, 500.0, 530.0])
     monkeypatch.setattr(cli.time, "perf_counter", lambda: next(clock))
     monkeypatch.setattr(cli, "_mlflow_run", lambda ui: "MLflow: kedro mlflow ui")
-    pipeline = SimpleNamespace(nodes=[], all_outputs=lambda: [])
+    pipeline = SimpleNamespace(nodes=[], all_outputs=lambda: [], inputs=lambda: set())
     summary = RunSummary()
     with caplog.at_level(logging.INFO, logger="resnet_finetune.cli"):
         for estimate in ({"recipe": {"estimate": {"seconds": 212.4}}}, {}):
@@ -58,3 +60,32 @@ def test_the_end_line_puts_the_estimate_beside_the_time_taken(caplog, monkeypatc
             summary.after_pipeline_run({"run_id": "v1"}, pipeline, None)
     ends = [r.getMessage().split(";")[0] for r in caplog.records if "done in" in r.getMessage()]
     assert ends == ["done in 3m05s (the recipe's estimate: 212 s)", "done in 0m30s"]
+
+
+def test_a_run_that_reads_a_saved_model_names_the_version_it_reads(tmp_path, monkeypatch, caplog):
+    """evaluate, predict, export: the newest saved model, unless --load-versions names
+    another; the first line says which, so that two runs' outputs can be told apart."""
+    from kedro.io import DataCatalog, Version
+    from kedro_datasets.pickle import PickleDataset
+
+    monkeypatch.chdir(tmp_path)
+    path = "data/06_models/finetuned_model.pkl"
+    older, newer = "2026-12-01T10.00.00.000Z", "2026-12-02T10.00.00.000Z"
+    for version in (older, newer):
+        PickleDataset(filepath=path, version=Version(None, version)).save({"weights": version})
+    newest, pinned = (
+        DataCatalog({"finetuned_model": PickleDataset(filepath=path, version=Version(load, None))})
+        for load in (None, older)
+    )
+    pipeline = SimpleNamespace(nodes=[], inputs=lambda: {"finetuned_model", "params:seed"})
+    with caplog.at_level(logging.INFO, logger="resnet_finetune.cli"):
+        for catalog in (newest, pinned):
+            catalog.load = lambda name: {}
+            RunSummary().before_pipeline_run({"pipeline_names": ["evaluate"]}, pipeline, catalog)
+    firsts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("kedro run")]
+    assert firsts == [
+        "kedro run: pipeline evaluate, 0 nodes\n  reads finetuned_model: "
+        f"{path}/{newer}/finetuned_model.pkl",
+        "kedro run: pipeline evaluate, 0 nodes\n  reads finetuned_model: "
+        f"{path}/{older}/finetuned_model.pkl",
+    ]

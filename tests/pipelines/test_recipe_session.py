@@ -62,23 +62,35 @@ def test_catalog_parameters_are_the_recipes(tmp_path, monkeypatch):
     assert starts.count("Recipe for this run") == 1
 
 
-def test_the_recipe_knows_whether_the_pipelines_run_train_the_baseline(tmp_path):
-    """What decides whether the time budget is shared with the baseline: the pipelines the
-    session was asked for (unnamed: all of them, the baseline among them)."""
+def test_the_recipe_knows_whether_the_pipelines_run_train_and_train_the_baseline(tmp_path):
+    """What decides whether the time budget is shared with the baseline, and whether the
+    machine is timed and the recipe printed at all: the pipelines the session was asked
+    for (unnamed: all of them, the baseline among them)."""
     project = make_project(tmp_path / "project")
     bootstrap_project(ROOT)
     with contextlib.chdir(project), KedroSession.create(project_path=project) as session:
         context = session.load_context()
         runs = {}
-        for names in (None, ["finetune"], ["baseline"], ["transfer"], ["evaluate", "predict"]):
+        for names in (
+            None,
+            ["finetune"],
+            ["baseline"],
+            ["transfer"],
+            ["pretrain"],
+            ["evaluate", "predict"],
+            ["export"],
+        ):
             context._pipelines_to_validate = names
-            runs[str(names)] = context._baseline_runs()
+            scope = context._recipe_scope()
+            runs[str(names)] = (scope["trains"], scope["baseline_runs"])
     assert runs == {
-        "None": True,
-        "['finetune']": True,
-        "['baseline']": True,
-        "['transfer']": False,
-        "['evaluate', 'predict']": False,
+        "None": (True, True),
+        "['finetune']": (True, True),
+        "['baseline']": (True, True),
+        "['transfer']": (True, False),
+        "['pretrain']": (True, False),
+        "['evaluate', 'predict']": (False, False),
+        "['export']": (False, False),
     }
 
 

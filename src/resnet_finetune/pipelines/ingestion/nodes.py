@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -121,11 +122,7 @@ def preview_augmentation(
     classes taking turns."""
     train = manifest[manifest["split"] == "train"]
     rows = classes_take_turns(train, "class_index", count)
-    arguments = {
-        **input_options.dataset_arguments(None),
-        "cache": "none",
-        "batch_size": len(rows),
-    }
+    arguments = replace(input_options, cache="none", batch_size=len(rows)).dataset_arguments(None)
     images = image_dataset(rows, "train", shuffle=False, seed=seed, **arguments)
     augmented = apply_augmentation(
         images,
