@@ -108,3 +108,33 @@ def test_a_split_takes_the_runs_seed_and_names_none_of_its_own():
     that names one is refused as a typo instead of being silently overruled."""
     with pytest.raises(ParameterError, match=r"target.split.seed: unknown key"):
         validate_parameters({"target": {"input": {}, "split": {"seed": 7}}})
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (  # a key of a library class nested in another: its own keys are listed
+            {"evaluate": {"report": {"grad_cam": 8, "gradcam": 8}}},
+            "evaluate.report.gradcam: unknown key (a typo?); allowed: "
+            "['grad_cam', 'label_suspects', 'misclassified']",
+        ),
+        (  # null is allowed, though pydantic names no branch for it
+            {"finetune": {"time_budget_minutes": 0}},
+            "finetune.time_budget_minutes=0: input should be greater than 0, or input should "
+            "be 'auto', or null",
+        ),
+        (
+            {"label_suspects": {"max_images": "all"}},
+            "label_suspects.max_images='all': input should be a valid integer, unable to parse "
+            "string as an integer, or null",
+        ),
+        (  # not nullable: no "or null"
+            {"seed": "x"},
+            "seed='x': input should be a valid integer\n",
+        ),
+    ],
+)
+def test_a_bad_value_is_told_with_every_value_the_key_takes(given, said):
+    with pytest.raises(ParameterError) as error:
+        validate_parameters(given)
+    assert said in str(error.value) + "\n"

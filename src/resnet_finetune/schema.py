@@ -12,6 +12,7 @@ file) are checked by ``config.check_parameters``.
 from __future__ import annotations
 
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -138,31 +139,57 @@ class Parameters(Block):
 _BRANCHES = ("int", "str", "float", "bool", "none")
 
 
+def _keys(loc: tuple) -> tuple:
+    """An error's location without pydantic's names of union branches: keys and indices."""
+    return tuple(
+        part
+        for part in loc
+        if isinstance(part, int)
+        or (part not in _BRANCHES and "[" not in part and not part.startswith("constrained"))
+    )
+
+
 def _location(loc: tuple) -> str:
     """``('finetune', 'phases', 0, 'epochs')`` → ``finetune.phases[0].epochs``."""
     text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part not in _BRANCHES and "[" not in part and not part.startswith("constrained"):
-            text += f".{part}" if text else part
+    for part in _keys(loc):
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
-    model: type[BaseModel] = Parameters
-    for part in loc[:-1]:
+def _annotation(block: type, key: str):
+    """A block's field's type: a library dataclass's evaluated, as its module postpones them."""
+    if issubclass(block, BaseModel):
+        field = block.model_fields.get(key)
+        return field and field.annotation
+    return typing.get_type_hints(block).get(key)
+
+
+def _block_of(loc: tuple) -> type | None:
+    """The block (a schema model or a library class) whose key ends ``loc``."""
+    model: type = Parameters
+    for part in _keys(loc)[:-1]:
         if isinstance(part, int):
             continue
-        field = _fields(model).get(part)
-        annotation = field and (getattr(field, "annotation", None) or field.type)
+        annotation = _annotation(model, part)
         candidates = getattr(annotation, "__args__", (annotation,))
         inner = [c for c in candidates for c in (c, *getattr(c, "__args__", ()))]
         models = [c for c in inner if isinstance(c, type) and _fields(c)]
         if not models:
-            return []
+            return None
         model = models[0]
-    return sorted(_fields(model))
+    return model
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    block = _block_of(loc)
+    return sorted(_fields(block)) if block else []
+
+
+def _takes_null(loc: tuple) -> bool:
+    """Whether the key at ``loc`` may be null: pydantic names no branch for it."""
+    block, key = _block_of(loc), _keys(loc)[-1]
+    return bool(block) and type(None) in typing.get_args(_annotation(block, key))
 
 
 def _fields(block: type) -> dict:
@@ -179,6 +206,7 @@ def validate_parameters(parameters: dict) -> Parameters:
         return Parameters.model_validate(parameters)
     except ValidationError as error:
         problems: dict[str, list[str]] = {}
+        nullable: set[str] = set()
         for problem in error.errors():
             key = _location(problem["loc"])
             if problem["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
@@ -194,5 +222,8 @@ def validate_parameters(parameters: dict) -> Parameters:
             else:
                 said = problems.setdefault(key, [f"{key}={problem['input']!r}: "])
                 said[0] += ("" if said[0].endswith(": ") else ", or ") + problem["msg"].lower()
+                nullable.update({key} if _takes_null(problem["loc"]) else set())
+        for key in nullable:
+            problems[key][0] += ", or null"
         lines = [text for said in problems.values() for text in said]
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(lines)) from None
