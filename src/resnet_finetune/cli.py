@@ -126,7 +126,9 @@ def parse_parameters(ctx: click.Context, param: Any, value: Any) -> dict:
         if not equals or not key.strip():
             ctx.fail(
                 f"--params: {item!r} is not key=value (separate parameters with commas; "
-                "a list or mapping value goes in brackets, e.g. target.input.image_size=[64,64])"
+                "a list or mapping value goes in brackets, e.g. target.input.image_size=[64,64]; "
+                "a value holding a comma goes in quotes, e.g. "
+                "--params 'target.data_dir=\"photos, 2024\"')"
             )
         dot_list.append(f"{key.strip()}={val}")
     try:

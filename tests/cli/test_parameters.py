@@ -57,6 +57,17 @@ def test_an_unclosed_quote_or_bracket_is_refused_naming_the_item(text):
         parse_parameters(click.Context(cli.run), None, text)
 
 
+def test_an_unquoted_comma_in_a_value_is_refused_with_the_quoting_that_works():
+    """A folder named with a comma, unquoted, would split into two items: refused, and
+    the message's own example, typed as it says, gives the folder whole."""
+    with pytest.raises(click.UsageError) as error:
+        parse_parameters(click.Context(cli.run), None, "target.data_dir=photos, 2024")
+    example = re.search(r"--params '([^']+)'", str(error.value)).group(1)
+    assert "'2024' is not key=value" in str(error.value)
+    parsed = parse_parameters(click.Context(cli.run), None, example)
+    assert parsed == {"target": {"data_dir": "photos, 2024"}}
+
+
 def test_the_run_command_passes_each_key_of_an_odd_value_on(monkeypatch):
     received = {}
     fake = click.Command(
