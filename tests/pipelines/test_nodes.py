@@ -4,6 +4,7 @@ import keras
 import pandas as pd
 import pytest
 
+from resnet_finetune.data.augment import Augmentation
 from resnet_finetune.data.images import ImageChecks
 from resnet_finetune.data.input_pipeline import InputOptions
 from resnet_finetune.data.quality import QualitySpec
@@ -167,12 +168,12 @@ def test_augmentation_preview_shows_every_class_and_mixed_labels(class_folder, t
         str(class_folder), split, ImageChecks(), "none", str(tmp_path / "work"), 0, QualitySpec()
     )
     figure = preview_augmentation(
-        manifest, class_map, InputOptions((8, 8), batch_size=4), {"rotation": 0.1}, 0, 6
+        manifest, class_map, InputOptions((8, 8), batch_size=4), Augmentation(rotation=0.1), 0, 6
     )
     titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
     assert titles == ["cat", "dog", "owl"] * 2
     mixed = preview_augmentation(
-        manifest, class_map, InputOptions((8, 8), batch_size=4), {"mixup": 0.4}, 0, 6
+        manifest, class_map, InputOptions((8, 8), batch_size=4), Augmentation(mixup=0.4), 0, 6
     )
     assert any("%" in axis.get_title() for axis in mixed.axes)
 
