@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined
 
 from resnet_finetune.errors import ParameterError
-from resnet_finetune.schema import Parameters, validate_parameters
+from resnet_finetune.schema import Parameters, as_built, validate_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = object()
@@ -110,6 +110,9 @@ def test_a_split_takes_the_runs_seed_and_names_none_of_its_own():
         validate_parameters({"target": {"input": {}, "split": {"seed": 7}}})
 
 
+MIXUP_TRUE = {"mixup": True}
+
+
 @pytest.mark.parametrize(
     ("given", "said"),
     [
@@ -128,6 +131,24 @@ def test_a_split_takes_the_runs_seed_and_names_none_of_its_own():
             "label_suspects.max_images='all': input should be a valid integer, unable to parse "
             "string as an integer, or null",
         ),
+        (  # converted by pydantic (true → 1.0), refused by the class as Kedro will build it
+            {
+                "target": {
+                    "input": {"image_size": [8, 8], "batch_size": 2},
+                    "augmentation": {"mixup": True},
+                }
+            },
+            "target.augmentation.mixup=True must lie in [0, inf)",
+        ),
+        (
+            {"target": {"input": {"image_size": [8, 8], "batch_size": "8"}}},
+            "target.input.batch_size='8' must be an integer >= 1",
+        ),
+        ({"compute": {"deterministic": "no"}}, "compute.deterministic='no' must be true or false"),
+        (  # a block inside a block: the whole key
+            {"evaluate": {"report": {"grad_cam": True}}},
+            "evaluate.report.grad_cam=True must be an integer >= 0",
+        ),
         (  # not nullable: no "or null"
             {"seed": "x"},
             "seed='x': input should be a valid integer\n",
@@ -138,3 +159,19 @@ def test_a_bad_value_is_told_with_every_value_the_key_takes(given, said):
     with pytest.raises(ParameterError) as error:
         validate_parameters(given)
     assert said in str(error.value) + "\n"
+
+
+def test_a_value_pydantic_would_convert_is_refused_where_the_class_checks_nothing():
+    """What a node receives is the block Kedro builds from the values as given: where a
+    class would take a converted value without a check of its own, the schema refuses it."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Flags:
+        on: bool = False
+        __pydantic_config__ = {"extra": "forbid"}
+
+    adapter = TypeAdapter(as_built(Flags))
+    assert adapter.validate_python({"on": True}) == Flags(on=True)
+    assert Flags(on="no").on == "no"  # what Kedro would build: truthy
+    with pytest.raises(ValidationError, match=r"on='no' must be a bool, not a str"):
+        adapter.validate_python({"on": "no"})

@@ -330,8 +330,8 @@ class SavedModelCheckHook:
             if wanted:
                 raise ParameterError(_unknown_version("finetuned_model", wanted, catalog))
             raise ParameterError(
-                "no fine-tuned model has been saved yet: run `kedro run --pipeline finetune` "
-                "first (or pass --load-versions finetuned_model:VERSION)"
+                "no fine-tuned model has been saved yet in this project: run `kedro run "
+                "--pipeline finetune` first"
             )
 
 

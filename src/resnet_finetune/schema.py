@@ -11,11 +11,19 @@ file) are checked by ``config.check_parameters``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WrapValidator,
+    model_validator,
+)
 
 from resnet_finetune.data.augment import Augmentation
 from resnet_finetune.data.class_weights import CLASS_WEIGHTS
@@ -43,6 +51,30 @@ Fraction = Annotated[float, Field(ge=0, lt=1)]
 Auto = Literal["auto"]
 
 
+def as_built(block: type):
+    """A library block, validated by pydantic (each mistake with its key), then built as
+    Kedro's typed parameters will build it for the nodes: ``block(**mapping)``, from the
+    values as given. A value pydantic would convert (``true`` or ``"0.1"`` for a number,
+    ``"no"`` for a flag) is refused here, before any work, instead of failing when Kedro
+    builds the block or reaching a node as given."""
+
+    def build(value, validate):
+        validated = validate(value)
+        if not isinstance(value, dict):
+            return validated
+        built = block(**value)  # the block's own checks, on the values as given
+        for field in dataclasses.fields(block):
+            read = getattr(validated, field.name)
+            if field.name in value and read != getattr(built, field.name):  # 1 == 1.0
+                raise ParameterError(
+                    f"{field.name}={value[field.name]!r} must be a {type(read).__name__}, "
+                    f"not a {type(value[field.name]).__name__} (YAML: no quotes)"
+                )
+        return built
+
+    return Annotated[block, WrapValidator(build)]
+
+
 class Block(BaseModel):
     """A parameter block: unknown keys are typos; YAML's types are taken as they are."""
 
@@ -52,7 +84,7 @@ class Block(BaseModel):
 class Finetune(Block):
     head_dropout: Fraction = 0.0
     calibrate: bool = True
-    training: TrainingOptions = TrainingOptions()
+    training: as_built(TrainingOptions) = TrainingOptions()
     # Each phase: a phase's keys (resnet_finetune.training.finetune.Phase) and training
     # options overriding `training`; checked with both by `Parameters`.
     phases: Annotated[list[dict[str, Any]], Field(min_length=1)] | Auto = "auto"
@@ -71,18 +103,18 @@ class Task(Block):
 
     data_dir: str | None = None
     embedded: Embedded | None = None
-    validation: ImageChecks = ImageChecks()
-    split: SplitSpec = SplitSpec()
+    validation: as_built(ImageChecks) = ImageChecks()
+    split: as_built(SplitSpec) = SplitSpec()
     class_weights: Literal[CLASS_WEIGHTS] = "none"
-    quality: QualitySpec = QualitySpec()
-    input: InputOptions
-    augmentation: Augmentation = Augmentation()
+    quality: as_built(QualitySpec) = QualitySpec()
+    input: as_built(InputOptions)
+    augmentation: as_built(Augmentation) = Augmentation()
 
 
 class Degradation(Task):
     networks: Annotated[list[str], Field(min_length=1)]
     width: Annotated[float, Field(gt=0)] = 1.0
-    training: TrainingOptions
+    training: as_built(TrainingOptions)
 
 
 class FromScratch(Block):
@@ -94,7 +126,7 @@ class FromScratch(Block):
     image_size: tuple[Positive, Positive]
     width: Annotated[float, Field(gt=0)] = 1.0
     batch_size: Positive
-    training: TrainingOptions
+    training: as_built(TrainingOptions)
 
     model_config = ConfigDict(extra="forbid", strict=False)  # YAML gives lists
 
@@ -102,11 +134,13 @@ class FromScratch(Block):
 class Parameters(Block):
     seed: Count = 42
     intermediate_dir: str = "data/02_intermediate"
-    compute: Compute = Compute()
-    checkpoints: CheckpointOptions = CheckpointOptions()
-    backbone: BackboneSpec | None = None
-    pretrain: TrainingOptions | None = None
-    synthetic: SyntheticImages | None = None  # what backbone.weights: synthetic pretrains on
+    compute: as_built(Compute) = Compute()
+    checkpoints: as_built(CheckpointOptions) = CheckpointOptions()
+    backbone: as_built(BackboneSpec) | None = None
+    pretrain: as_built(TrainingOptions) | None = None
+    synthetic: as_built(SyntheticImages) | None = (
+        None  # what backbone.weights: synthetic pretrains on
+    )
     finetune: Finetune | None = None
     # Training options overriding finetune.training (checked with them by `Parameters`)
     # and the network trained (training.finetune.BASELINE_NETWORK_KEYS); "none": no baseline.
@@ -114,10 +148,10 @@ class Parameters(Block):
     source: Task | None = None
     target: Task | None = None
     degradation: Degradation | None = None
-    evaluate: EvaluateOptions | None = None
-    label_suspects: LabelIssueSpec | None = None
-    predict: PredictOptions | None = None
-    export: ExportOptions | None = None
+    evaluate: as_built(EvaluateOptions) | None = None
+    label_suspects: as_built(LabelIssueSpec) | None = None
+    predict: as_built(PredictOptions) | None = None
+    export: as_built(ExportOptions) | None = None
     from_scratch: FromScratch | None = None
     # Written by resnet_finetune.recipe (the start and why each auto value was chosen):
     # a record, not a setting.
@@ -217,7 +251,7 @@ def validate_parameters(parameters: dict) -> Parameters:
             elif problem["type"] == "value_error":  # a library class's own check
                 said = problem["msg"].removeprefix("Value error, ")
                 if key and not said.startswith(key):  # a field's own check: key.field=value
-                    said = f"{key}{'.' if re.match(r'[a-z_]+=', said) else ': '}{said}"
+                    said = f"{key}{'.' if re.match(r'[a-z_.]+=', said) else ': '}{said}"
                 problems[said] = [said]
             else:
                 said = problems.setdefault(key, [f"{key}={problem['input']!r}: "])

@@ -122,7 +122,14 @@ def test_augmentation_inside_the_model_acts_only_in_training_and_survives_saving
         ({"mixup": -1}, r"mixup=-1 must lie in \[0, inf\)"),
         ({"random_resized_crop": [0.8, 0.2]}, r"random_resized_crop=\[0.8, 0.2\]: need"),
         ({"random_resized_crop": [0.5]}, r"random_resized_crop=\[0.5\]: need"),
-        ({"rand_augment": {"num_ops": 2, "factr": 1}}, r"rand_augment=.*factr"),
+        (
+            {"rand_augment": {"num_ops": 2, "factr": 1}},
+            r"rand_augment=.*: give a mapping of "
+            r"\['factor', 'interpolation', 'num_ops'\]",
+        ),
+        ({"rand_augment": {"num_ops": -1}}, r"rand_augment.num_ops=-1 must be an integer >= 1"),
+        ({"rand_augment": {"num_ops": "two"}}, r"rand_augment.num_ops='two' must be an integer"),
+        ({"rand_augment": 2}, r"rand_augment=2: give a mapping"),
         ({"rand_augment": {"factor": 3}}, r"rand_augment=.*factor"),
     ],
 )

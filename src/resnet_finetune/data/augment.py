@@ -7,13 +7,14 @@ CutMix, which blend them and so need one-hot labels.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 
 import keras
 from keras import layers
 
-from resnet_finetune.checks import check_choice, check_range
+from resnet_finetune.checks import check_choice, check_count, check_range
 from resnet_finetune.errors import ParameterError
 
 FLIP_MODES = ("none", "horizontal", "vertical", "horizontal_and_vertical")
@@ -21,6 +22,8 @@ PLACES = ("pipeline", "model")
 _VALUE_RANGE = (0, 255)
 _FRACTIONS = ("rotation", "zoom", "translation", "erasing")  # of a turn, a side; a probability
 _JITTER = ("brightness", "contrast", "saturation", "hue")
+# RandAugment arguments this module sets itself, not options of `rand_augment`.
+_SET_HERE = {"value_range", "seed", "data_format", "kwargs"}
 
 
 def check_crop_area(area) -> None:
@@ -160,10 +163,24 @@ class Augmentation:
             object.__setattr__(self, "random_resized_crop", tuple(self.random_resized_crop))
             check_crop_area(self.random_resized_crop)
         if self.rand_augment is not None:
-            try:  # Keras' own checks of its options
-                layers.RandAugment(_VALUE_RANGE, **self.rand_augment)
-            except (TypeError, ValueError) as error:
-                raise ParameterError(f"rand_augment={self.rand_augment!r}: {error}") from None
+            self._check_rand_augment()
+
+    def _check_rand_augment(self) -> None:
+        """``rand_augment``: a mapping of RandAugment's own options, checked by Keras (its
+        ``factor``) and here (``num_ops``, which Keras takes as it comes)."""
+        options = self.rand_augment
+        allowed = sorted(set(inspect.signature(layers.RandAugment).parameters) - _SET_HERE)
+        if not isinstance(options, dict) or set(options) - set(allowed):
+            raise ParameterError(
+                f"rand_augment={options!r}: give a mapping of {allowed} (e.g. "
+                "{num_ops: 2, factor: 0.5}), or null"
+            )
+        if "num_ops" in options:
+            check_count("rand_augment.num_ops", options["num_ops"], minimum=1)
+        try:
+            layers.RandAugment(_VALUE_RANGE, **options)
+        except (TypeError, ValueError) as error:
+            raise ParameterError(f"rand_augment={options!r}: {error}") from None
 
     def image_layers(self, seed: int) -> keras.Sequential | None:
         """A Sequential of the random image layers on 0-255 images; ``None`` when all are

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from resnet_finetune.checks import check_count
+from resnet_finetune.errors import ParameterError
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,10 @@ class EvaluateOptions:
     def __post_init__(self):
         check_count("top_k", self.top_k, minimum=1)
         if isinstance(self.report, dict):  # a mapping, as the YAML gives it
-            object.__setattr__(self, "report", ReportCounts(**self.report))
+            try:
+                object.__setattr__(self, "report", ReportCounts(**self.report))
+            except ParameterError as error:
+                raise ParameterError(f"report.{error}") from None
 
 
 # Content of a section: a paragraph, a figure, a table, or a dict shown as key/value rows.

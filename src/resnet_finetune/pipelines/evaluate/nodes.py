@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
@@ -46,12 +48,22 @@ from resnet_finetune.evaluation.report import (
 from resnet_finetune.models.card import ModelCard, baseline_facts, card_of
 from resnet_finetune.trees import plain
 
+logger = logging.getLogger(__name__)
+
 
 def predict_held_out(model: keras.Model) -> pd.DataFrame:
     """One row per image of the model's own held-out split (from its card, whatever the
     current parameters or the latest ingestion say): path, split, true and predicted
     label, class probabilities."""
     card, rows = card_of(model), held_out_rows(model)
+    source = card.data.get("summary", {}).get("image_root", "its training data")
+    # Not target.data_dir: a model is scored on the images it held out, wherever from.
+    logger.info(
+        "scoring the %d %s images the model held out (its card), from %s",
+        len(rows),
+        card.held_out_split,
+        source,
+    )
     table = prediction_table(
         rows["path"].tolist(),
         rows["class_index"].to_numpy(),
