@@ -138,9 +138,8 @@ class Parameters(Block):
     checkpoints: as_built(CheckpointOptions) = CheckpointOptions()
     backbone: as_built(BackboneSpec) | None = None
     pretrain: as_built(TrainingOptions) | None = None
-    synthetic: as_built(SyntheticImages) | None = (
-        None  # what backbone.weights: synthetic pretrains on
-    )
+    # What backbone.weights: synthetic pretrains on.
+    synthetic: as_built(SyntheticImages) | None = None
     finetune: Finetune | None = None
     # Training options overriding finetune.training (checked with them by `Parameters`)
     # and the network trained (training.finetune.BASELINE_NETWORK_KEYS); "none": no baseline.
@@ -256,7 +255,8 @@ def validate_parameters(parameters: dict) -> Parameters:
             else:
                 said = problems.setdefault(key, [f"{key}={problem['input']!r}: "])
                 said[0] += ("" if said[0].endswith(": ") else ", or ") + problem["msg"].lower()
-                nullable.update({key} if _takes_null(problem["loc"]) else set())
+                if _takes_null(problem["loc"]):
+                    nullable.add(key)
         for key in nullable:
             problems[key][0] += ", or null"
         lines = [text for said in problems.values() for text in said]
