@@ -145,6 +145,14 @@ MIXUP_TRUE = {"mixup": True}
             "target.input.batch_size='8' must be an integer >= 1",
         ),
         ({"compute": {"deterministic": "no"}}, "compute.deterministic='no' must be true or false"),
+        (  # a string crashed the class's check, true was read as width 1
+            {"backbone": {"architecture": "resnet20", "width": "0.5"}},
+            "backbone.width='0.5' must lie in (0, inf)",
+        ),
+        (
+            {"backbone": {"architecture": "resnet20", "width": True}},
+            "backbone.width=True must lie in (0, inf)",
+        ),
         (  # a block inside a block: the whole key
             {"evaluate": {"report": {"grad_cam": True}}},
             "evaluate.report.grad_cam=True must be an integer >= 0",

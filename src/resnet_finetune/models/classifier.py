@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import keras
@@ -135,8 +136,7 @@ class BackboneSpec:
                 f"variant={self.variant!r} is not allowed for {self.architecture}; "
                 f"allowed: {list(variants)}"
             )
-        if not self.width > 0:
-            raise ParameterError(f"width={self.width!r} must be above 0")
+        check_range("width", self.width, 0, math.inf, open_low=True, closed_high=False)
         check_range("bn_momentum", self.bn_momentum, 0, 1, closed_high=False)
         check_choice("preprocessing", self.preprocessing, PREPROCESSING_MODES)
         weights = _weights_choice(self.weights)
