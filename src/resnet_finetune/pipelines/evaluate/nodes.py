@@ -59,7 +59,8 @@ def predict_held_out(model: keras.Model) -> pd.DataFrame:
     source = card.data.get("summary", {}).get("image_root", "its training data")
     # Not target.data_dir: a model is scored on the images it held out, wherever from.
     logger.info(
-        "scoring the %d %s images the model held out (its card), from %s",
+        "scoring %s on the %d %s images it held out (its card), from %s",
+        card.parameters.get("backbone", {}).get("architecture", "the model"),
         len(rows),
         card.held_out_split,
         source,
